@@ -1,0 +1,83 @@
+"""nablagraph: reverse-mode autodiff on NumPy with a computation graph you can see,
+check and trust, built around the backpropagation equations BP1–BP4.
+
+Everything a user needs is importable from here::
+
+    import nablagraph as ng
+    W = ng.Tensor(rng.standard_normal((3, 2)), requires_grad=True, name="W2")
+    C = ng.quadratic_cost(ng.sigmoid(ng.linear(X, W, b)), Y)
+    C.backward()          # W.grad now holds ∂C/∂W
+"""
+
+from nablagraph import nn
+from nablagraph.activations import (
+    identity_prime,
+    leaky_relu_prime,
+    relu_prime,
+    sigmoid_prime,
+    tanh_prime,
+)
+from nablagraph.check import GradcheckReport, gradcheck, numerical_grad
+from nablagraph.engine import grad
+from nablagraph.errors import (
+    ConfigError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    LabelError,
+    NablaGraphError,
+    ShapeError,
+)
+from nablagraph.functional import (
+    abs,
+    add,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    broadcast_to,
+    clip,
+    concatenate,
+    cross_entropy,
+    div,
+    exp,
+    identity,
+    leaky_relu,
+    linear,
+    log,
+    log_softmax,
+    matmul,
+    maximum,
+    mean,
+    mse_loss,
+    mul,
+    neg,
+    pow,
+    quadratic_cost,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    where,
+)
+from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+    "gradcheck", "numerical_grad", "GradcheckReport",
+    "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
+    "ConfigError", "nn",
+    "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
+    "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
+    "sum", "mean", "reshape", "transpose", "broadcast_to",
+    "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax", "identity",
+    "sigmoid_prime", "tanh_prime", "relu_prime", "leaky_relu_prime", "identity_prime",
+    "quadratic_cost", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "__version__",
+]

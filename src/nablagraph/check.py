@@ -1,0 +1,327 @@
+"""Gradient checking: central finite differences and ``gradcheck``.
+
+The notes' finite-difference estimate, in its more accurate central form::
+
+    ∂C/∂w_j ≈ (C(w + ε e_j) − C(w − ε e_j)) / 2ε      (error O(ε²))
+
+costs two forward passes per parameter, which is exactly why backpropagation (one
+forward and one backward pass for *all* parameters) is fast — and why finite
+differences make an independent check of it.
+
+:func:`gradcheck` compares the Jacobian the engine computes (one backward pass per
+output element) with the one central differences give (two forward passes per input
+element).  For large inputs it compares random projections ``uᵀ J v`` instead.  The
+defaults follow PyTorch's gradcheck: float64, ``eps=1e-6``, ``atol=1e-5``,
+``rtol=1e-3``; an element passes when ``|analytical − numerical| ≤ atol + rtol·|numerical|``.
+
+Imports: ``tensor``, ``engine``, ``errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nablagraph import engine
+from nablagraph.errors import GradcheckError
+from nablagraph.tensor import Tensor, no_grad
+
+__all__ = ["numerical_grad", "gradcheck", "GradcheckReport", "InputCheck"]
+
+
+def _as_inputs(inputs: Sequence[Any] | Tensor | np.ndarray) -> list[Tensor]:
+    if isinstance(inputs, (Tensor, np.ndarray)):
+        inputs = [inputs]
+    return [x if isinstance(x, Tensor) else Tensor(x, requires_grad=True) for x in inputs]
+
+
+def _eval(f: Callable[..., Any], ts: Sequence[Tensor]) -> np.ndarray:
+    with no_grad():
+        out = f(*ts)
+    return np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
+
+
+_FLOAT32_WHY = (
+    "finite differences need float64: with eps=1e-6 the rounding error of a float32 "
+    "evaluation (about 1e-7 relative) divided by 2·eps is of order 0.1, larger than most "
+    "derivatives; convert the inputs with .astype(np.float64) (or Tensor(x, dtype=np.float64)) "
+    "and check the float64 function"
+)
+
+
+def numerical_grad(
+    f: Callable[..., Any], inputs: Sequence[Any] | Tensor | np.ndarray, eps: float = 1e-6
+) -> list[np.ndarray]:
+    """Central-difference gradient of a scalar function.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*tensors)`` returning a one-element tensor (or number).
+    inputs : sequence of Tensor or array
+        The point.  Each input's data is perturbed in place and restored.
+    eps : float
+        The step ``ε``.
+
+    Returns
+    -------
+    list of ndarray
+        ``∂f/∂x_i`` for each input, each of the input's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> g, = ng.numerical_grad(lambda x: (x * x).sum(), [np.array([1.0, 2.0])])
+    >>> np.round(g, 6)
+    array([2., 4.])
+    """
+    ts = _as_inputs(inputs)
+    out = _eval(f, ts)
+    if out.size != 1:
+        raise GradcheckError(
+            f"numerical_grad: f must return one element, got shape {out.shape}; "
+            "use gradcheck for functions with several outputs"
+        )
+    grads = []
+    for t in ts:
+        x = t.data
+        g = np.zeros(x.shape, dtype=np.float64)
+        flat = x.flat  # writes through to x whatever its memory layout
+        for j in range(x.size):
+            orig = flat[j]
+            flat[j] = orig + eps
+            fp = _eval(f, ts).item()
+            flat[j] = orig - eps
+            fm = _eval(f, ts).item()
+            flat[j] = orig
+            g.reshape(-1)[j] = (fp - fm) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+@dataclass
+class InputCheck:
+    """The comparison for one input of :func:`gradcheck`."""
+
+    index: int
+    name: str | None
+    shape: tuple[int, ...]
+    mode: str
+    max_abs_error: float
+    max_rel_error: float
+    worst: str
+    numerical: float
+    analytical: float
+    passed: bool
+
+
+@dataclass
+class GradcheckReport:
+    """Result of :func:`gradcheck`: one :class:`InputCheck` per checked input."""
+
+    inputs: list[InputCheck]
+    eps: float
+    atol: float
+    rtol: float
+    forward_evaluations: int
+    backward_passes: int
+    passed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.passed = all(c.passed for c in self.inputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (JSON-serialisable)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        head = f"{'input':<14} {'shape':<12} {'mode':<7} {'max abs err':>12} {'max rel err':>12}  ok"
+        rows = [head, "-" * len(head)]
+        for c in self.inputs:
+            label = f"{c.index}" + (f" {c.name}" if c.name else "")
+            rows.append(
+                f"{label:<14} {c.shape!s:<12} {c.mode:<7} {c.max_abs_error:>12.3e} "
+                f"{c.max_rel_error:>12.3e}  {'yes' if c.passed else 'NO'}"
+            )
+        rows.append(
+            f"eps={self.eps:g} atol={self.atol:g} rtol={self.rtol:g}; "
+            f"{self.forward_evaluations} forward evaluations, {self.backward_passes} backward passes"
+        )
+        return "\n".join(rows)
+
+
+def _compare(
+    a: np.ndarray, n: np.ndarray, atol: float, rtol: float
+) -> tuple[float, float, int, bool]:
+    diff = np.abs(a - n)
+    tol = atol + rtol * np.abs(n)
+    excess = diff - tol
+    worst = int(np.argmax(excess)) if excess.size else 0
+    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(n)):
+        bad = np.flatnonzero(~(np.isfinite(a) & np.isfinite(n)))
+        return float("nan"), float("nan"), int(bad[0]), False
+    max_abs = float(diff.max()) if diff.size else 0.0
+    rel = diff / np.maximum(np.abs(n), np.finfo(np.float64).tiny)
+    max_rel = float(np.where(diff == 0, 0.0, rel).max()) if diff.size else 0.0
+    return max_abs, max_rel, worst, bool(np.all(excess <= 0))
+
+
+def gradcheck(
+    f: Callable[..., Tensor],
+    inputs: Sequence[Any] | Tensor | np.ndarray,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    *,
+    mode: str = "auto",
+    max_full: int = 2048,
+    n_projections: int = 6,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> GradcheckReport:
+    """Check the engine's derivatives of ``f`` against central finite differences.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*tensors) -> Tensor`` of any shape.
+    inputs : sequence of Tensor or array
+        The point.  Tensors with ``requires_grad=True`` (and all plain arrays, which
+        are wrapped as such) are checked; other tensors are held constant.  Checked
+        inputs must be float64.
+    eps, atol, rtol : float
+        Step and tolerances: an element passes when
+        ``|analytical − numerical| ≤ atol + rtol·|numerical|``.
+    mode : {"auto", "full", "random"}
+        ``"full"`` builds both Jacobians element by element; ``"random"`` compares
+        ``uᵀ J v`` for random ``u``, ``v`` (``n_projections`` of them per input);
+        ``"auto"`` picks full when the output size times the input size is at most
+        ``max_full``.
+    seed : int
+        Seed of the random projections.
+    raise_exception : bool
+        Raise :class:`GradcheckError` on a mismatch (default) instead of only
+        returning the report.
+
+    Returns
+    -------
+    GradcheckReport
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> x = ng.Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    >>> ng.gradcheck(lambda t: ng.sigmoid(t) * t, [x]).passed
+    True
+    """
+    if mode not in ("auto", "full", "random"):
+        raise ValueError(f"gradcheck: mode must be 'auto', 'full' or 'random', got {mode!r}")
+    ts = _as_inputs(inputs)
+    checked = [i for i, t in enumerate(ts) if t.requires_grad]
+    if not checked:
+        raise GradcheckError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+    for i in checked:
+        if ts[i].dtype != np.float64:
+            raise GradcheckError(
+                f"gradcheck: input {i}{' (' + repr(ts[i].name) + ')' if ts[i].name else ''} is "
+                f"{ts[i].dtype}; {_FLOAT32_WHY}"
+            )
+    out = f(*ts)
+    if not isinstance(out, Tensor):
+        raise GradcheckError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
+    if out.dtype != np.float64:
+        raise GradcheckError(f"gradcheck: f returned {out.dtype}; {_FLOAT32_WHY}")
+    rng = np.random.default_rng(seed)
+    results: list[InputCheck] = []
+    n_fwd = 1
+    n_bwd = 0
+    out_shape = out.shape
+    for i in checked:
+        t = ts[i]
+        use_full = mode == "full" or (mode == "auto" and out.size * t.size <= max_full)
+        if use_full:
+            a_jac, n_jac, fw, bw = _full_jacobians(f, ts, out, i, eps)
+            n_fwd += fw
+            n_bwd += bw
+            max_abs, max_rel, worst, ok = _compare(a_jac.ravel(), n_jac.ravel(), atol, rtol)
+            r, c = divmod(worst, max(t.size, 1))
+            where = (
+                f"output index {np.unravel_index(r, out_shape) if out_shape else ()}, "
+                f"input index {np.unravel_index(c, t.shape) if t.shape else ()}"
+            )
+            num, ana = float(n_jac.ravel()[worst]), float(a_jac.ravel()[worst])
+        else:
+            a_proj, n_proj, fw, bw = _projections(f, ts, out, i, eps, n_projections, rng)
+            n_fwd += fw
+            n_bwd += bw
+            max_abs, max_rel, worst, ok = _compare(a_proj, n_proj, atol, rtol)
+            where = f"random projection {worst} (uᵀ J v)"
+            num, ana = float(n_proj[worst]), float(a_proj[worst])
+        results.append(
+            InputCheck(i, t.name, t.shape, "full" if use_full else "random",
+                       max_abs, max_rel, where, num, ana, ok)
+        )
+    report = GradcheckReport(results, eps, atol, rtol, n_fwd, n_bwd)
+    if raise_exception and not report.passed:
+        bad = next(r for r in report.inputs if not r.passed)
+        label = f"input {bad.index}" + (
+            f" ({bad.name!r}, shape {bad.shape})" if bad.name else f" (shape {bad.shape})"
+        )
+        raise GradcheckError(
+            f"gradcheck: Jacobian mismatch for output 0 with respect to {label}: "
+            f"worst element at {bad.worst}: numerical {bad.numerical:.10g}, "
+            f"analytical {bad.analytical:.10g} (abs error {abs(bad.numerical - bad.analytical):.3e}; "
+            f"tolerance {atol:g} + {rtol:g}·|numerical|)\n{report}"
+        )
+    return report
+
+
+def _analytic(out: Tensor, t: Tensor, v: np.ndarray) -> np.ndarray:
+    (g,) = engine.grad(out, t, grad_outputs=v, retain_graph=True, allow_unused=True)
+    return np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)
+
+
+def _full_jacobians(
+    f: Callable[..., Any], ts: list[Tensor], out: Tensor, i: int, eps: float
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    t = ts[i]
+    m, n = out.size, t.size
+    a_jac = np.zeros((m, n))
+    for k in range(m):
+        v = np.zeros(out.shape)
+        v.reshape(-1)[k] = 1.0
+        a_jac[k] = _analytic(out, t, v).ravel()
+    n_jac = np.zeros((m, n))
+    flat = t.data.flat
+    for j in range(n):
+        orig = flat[j]
+        flat[j] = orig + eps
+        fp = _eval(f, ts).ravel()
+        flat[j] = orig - eps
+        fm = _eval(f, ts).ravel()
+        flat[j] = orig
+        n_jac[:, j] = (fp - fm) / (2 * eps)
+    return a_jac, n_jac, 2 * n, m
+
+
+def _projections(
+    f: Callable[..., Any], ts: list[Tensor], out: Tensor, i: int, eps: float,
+    k: int, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    t = ts[i]
+    a, n = np.zeros(k), np.zeros(k)
+    x0 = t.data.copy()
+    for p in range(k):
+        u = rng.standard_normal(out.shape)
+        v = rng.standard_normal(t.shape)
+        a[p] = float(np.vdot(_analytic(out, t, u), v))
+        t.data[...] = x0 + eps * v
+        fp = float(np.vdot(u, _eval(f, ts)))
+        t.data[...] = x0 - eps * v
+        fm = float(np.vdot(u, _eval(f, ts)))
+        t.data[...] = x0
+        n[p] = (fp - fm) / (2 * eps)
+    return a, n, 2 * k, k

@@ -1,0 +1,360 @@
+"""The user-facing functions: arithmetic, activations and costs on tensors.
+
+Each function turns its arguments into tensors and applies one primitive from
+:mod:`nablagraph.ops`.  Names follow PyTorch where the concept is the same
+(``sigmoid``, ``softmax(z, axis)``, ``mse_loss``, ``cross_entropy``); the notes'
+quadratic cost is :func:`quadratic_cost`.
+
+All costs average over the batch, ``C = (1/M) Σ_m C_m``, where the examples are the
+rows (first axis) and each ``C_m`` sums over the output neurons, as in the notes.
+(PyTorch's ``binary_cross_entropy`` instead averages over every element: for ``n``
+outputs it is ours divided by ``n``.)
+
+This module also serves as the namespace the VJPs in :mod:`nablagraph.ops` use when
+``create_graph=True`` (``exp``, ``sum``, ``sum_to``, ``mT``, ``data`` ...), and it
+registers itself with :mod:`nablagraph.tensor` so that tensor methods (``t.exp()``,
+``a @ b``) call it.
+
+Imports: ``tensor``, ``ops``, ``errors``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nablagraph import ops as _ops
+from nablagraph import tensor as _tensor
+from nablagraph.errors import DTypeError, ShapeError
+from nablagraph.tensor import ArrayLike, Tensor, apply, as_tensor
+
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
+    "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
+    "sum", "mean", "reshape", "transpose", "getitem", "broadcast_to", "sum_to",
+    "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax", "identity",
+    "quadratic_cost", "mse_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "cross_entropy",
+]
+
+def _pair(x: ArrayLike, y: ArrayLike) -> tuple[Tensor, Tensor]:
+    if isinstance(x, Tensor):
+        return x, (y if isinstance(y, Tensor) else as_tensor(y, like=x))
+    if isinstance(y, Tensor):
+        return as_tensor(x, like=y), y
+    return Tensor(x), Tensor(y)
+
+
+def _t(x: ArrayLike) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# ---------------------------------------------------------------- arithmetic
+def add(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise ``x + y`` with NumPy broadcasting."""
+    return apply(_ops.ADD, _pair(x, y))
+
+
+def sub(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise ``x − y`` with NumPy broadcasting."""
+    return apply(_ops.SUB, _pair(x, y))
+
+
+def mul(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """The Hadamard (elementwise) product ``x ⊙ y``, with broadcasting.
+
+    ``(s ⊙ t)_j = s_j t_j``; its VJP is ``(g ⊙ y, g ⊙ x)``.
+    """
+    return apply(_ops.MUL, _pair(x, y))
+
+
+def div(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise ``x / y`` with broadcasting."""
+    return apply(_ops.DIV, _pair(x, y))
+
+
+def pow(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise ``x ** y``.
+
+    A plain number exponent records ``pow_scalar`` (``d/dx = p x^{p-1}``); a tensor
+    exponent records ``pow``, whose derivative in ``y`` is ``x^y ln x`` (``x > 0``).
+    """
+    if isinstance(x, Tensor) and isinstance(y, (int, float)) and not isinstance(y, bool):
+        return apply(_ops.POW_SCALAR, (x,), (y,))
+    return apply(_ops.POW, _pair(x, y))
+
+
+def neg(x: ArrayLike) -> Tensor:
+    """``−x``."""
+    return apply(_ops.NEG, (_t(x),))
+
+
+def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """Matrix product ``a @ b`` (NumPy rules for 1-D and batched operands).
+
+    The VJP of ``C = A B`` is ``(G Bᵀ, Aᵀ G)``.
+    """
+    return apply(_ops.MATMUL, _pair(a, b))
+
+
+def linear(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> Tensor:
+    """The weighted input ``z = x Wᵀ + b`` of a dense layer, as one primitive.
+
+    Row form of the notes' ``z^l = w^l a^{l-1} + b^l``: ``x`` is ``(M, n_in)`` (one
+    example per row), ``weight`` is ``w^l`` with shape ``(n_out, n_in)`` and
+    ``bias`` is ``b^l`` with shape ``(n_out,)``.  Its VJP gives BP3 and BP4 directly:
+    ``∂C/∂b = Σ_m δ_m``, ``∂C/∂W = δᵀ a^{l-1}``, and ``∂C/∂x = δ W``.
+    """
+    x, w = _pair(x, weight)
+    if bias is None:
+        return apply(_ops.LINEAR, (x, w))
+    return apply(_ops.LINEAR, (x, w, as_tensor(bias, like=w)))
+
+
+# --------------------------------------------------------------- elementwise
+def exp(x: ArrayLike) -> Tensor:
+    """Elementwise ``e^x``."""
+    return apply(_ops.EXP, (_t(x),))
+
+
+def log(x: ArrayLike) -> Tensor:
+    """Elementwise natural logarithm."""
+    return apply(_ops.LOG, (_t(x),))
+
+
+def sqrt(x: ArrayLike) -> Tensor:
+    """Elementwise square root."""
+    return apply(_ops.SQRT, (_t(x),))
+
+
+def abs(x: ArrayLike) -> Tensor:
+    """Elementwise ``|x|`` (derivative ``sign(x)``, 0 at 0)."""
+    return apply(_ops.ABS, (_t(x),))
+
+
+def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise maximum; where ``x == y`` each side gets half the gradient."""
+    return apply(_ops.MAXIMUM, _pair(x, y))
+
+
+def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:
+    """Clamp into ``[min, max]``; the gradient is 1 inside (bounds included), 0 outside."""
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min ({min}) must not exceed max ({max})")
+    return apply(_ops.CLIP, (_t(x),), (min, max))
+
+
+def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor:
+    """``x`` where ``condition`` holds, else ``y`` (the condition is a constant)."""
+    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    xt, yt = _pair(x, y)
+    c = cond.astype(np.result_type(xt.data, yt.data))
+    return add(mul(xt, c), mul(yt, 1 - c))
+
+
+def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    ts = tuple(_t(t) for t in tensors)
+    if not ts:
+        raise ValueError("concatenate: need at least one tensor")
+    return apply(_ops.CONCATENATE, ts, (axis,))
+
+
+# ---------------------------------------------------------- shape and reduce
+def sum(x: ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all axes by default)."""
+    return apply(_ops.SUM, (_t(x),), (axis, keepdims))
+
+
+def mean(x: ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes by default)."""
+    return apply(_ops.MEAN, (_t(x),), (axis, keepdims))
+
+
+def reshape(x: ArrayLike, shape: Sequence[int] | int) -> Tensor:
+    """The same data in a new shape."""
+    shp = (shape,) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    return apply(_ops.RESHAPE, (_t(x),), (shp,))
+
+
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (reverse them when ``axes`` is None)."""
+    xt = _t(x)
+    ax = None if axes is None else tuple(int(a) for a in axes)
+    if ax is not None and sorted(a % max(xt.ndim, 1) for a in ax) != list(range(xt.ndim)):
+        raise ShapeError(
+            f"transpose: axes {ax} are not a permutation of the {xt.ndim} axes of a tensor "
+            f"of shape {xt.shape}"
+        )
+    return apply(_ops.TRANSPOSE, (xt,), (ax,))
+
+
+def mT(x: ArrayLike) -> Tensor:
+    """Swap the last two axes."""
+    xt = _t(x)
+    axes = list(range(xt.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return apply(_ops.TRANSPOSE, (xt,), (tuple(axes),))
+
+
+def _index(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def getitem(x: ArrayLike, index: Any) -> Tensor:
+    """``x[index]`` with NumPy indexing; repeated fancy indices accumulate gradients."""
+    return apply(_ops.GETITEM, (_t(x),), (_index(index),))
+
+
+def scatter(g: ArrayLike, shape: tuple[int, ...], index: Any) -> Tensor:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of ``getitem``)."""
+    return apply(_ops.SCATTER, (_t(g),), (tuple(shape), index))
+
+
+def broadcast_to(x: ArrayLike, shape: tuple[int, ...]) -> Tensor:
+    """Repeat ``x`` along size-1 (or missing leading) axes to ``shape``."""
+    return apply(_ops.BROADCAST_TO, (_t(x),), (tuple(shape),))
+
+
+def sum_to(x: ArrayLike, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``x`` down to ``shape`` (the adjoint of :func:`broadcast_to`)."""
+    xt = _t(x)
+    if xt.shape == tuple(shape):
+        return xt
+    return apply(_ops.SUM_TO, (xt,), (tuple(shape),))
+
+
+def data(x: Any) -> Any:
+    """The raw array of a tensor (VJP namespace helper for constants)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+# --------------------------------------------------------------- activations
+def sigmoid(z: ArrayLike) -> Tensor:
+    """The logistic function ``σ(z) = 1 / (1 + e^{-z})``, elementwise.
+
+    Its derivative is ``σ'(z) = σ(z)(1 − σ(z))``; the VJP reuses the output.
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> ng.sigmoid(ng.Tensor([0.0])).data
+    array([0.5])
+    """
+    return apply(_ops.SIGMOID, (_t(z),))
+
+
+def tanh(z: ArrayLike) -> Tensor:
+    """Hyperbolic tangent; ``tanh'(z) = 1 − tanh²(z)``."""
+    return apply(_ops.TANH, (_t(z),))
+
+
+def relu(z: ArrayLike) -> Tensor:
+    """``max(z, 0)``; derivative 1 for ``z > 0`` and 0 otherwise."""
+    return apply(_ops.RELU, (_t(z),))
+
+
+def leaky_relu(z: ArrayLike, negative_slope: float = 0.01) -> Tensor:
+    """``z`` for ``z > 0``, ``negative_slope · z`` otherwise."""
+    return apply(_ops.LEAKY_RELU, (_t(z),), (float(negative_slope),))
+
+
+def softmax(z: ArrayLike, axis: int = -1) -> Tensor:
+    """``softmax(z)_j = e^{z_j} / Σ_k e^{z_k}`` along ``axis`` (stable: max subtracted)."""
+    return apply(_ops.SOFTMAX, (_t(z),), (int(axis),))
+
+
+def log_softmax(z: ArrayLike, axis: int = -1) -> Tensor:
+    """``z_j − log Σ_k e^{z_k}`` along ``axis``, computed stably."""
+    return apply(_ops.LOG_SOFTMAX, (_t(z),), (int(axis),))
+
+
+def identity(z: ArrayLike) -> Tensor:
+    """``σ(z) = z``: records nothing and returns its input."""
+    return _t(z)
+
+
+# --------------------------------------------------------------------- costs
+def _targets(y: ArrayLike, a: Tensor) -> Tensor:
+    if isinstance(y, Tensor):
+        if not y.requires_grad and y.dtype != a.dtype and a.dtype.kind == "f":
+            return Tensor(y.data.astype(a.dtype))
+        return y
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "fiub":
+        raise DTypeError(f"cost: targets must be numbers, got dtype {arr.dtype}")
+    return Tensor(arr.astype(a.dtype if a.dtype.kind == "f" else np.float64, copy=False))
+
+
+def quadratic_cost(a: ArrayLike, y: ArrayLike) -> Tensor:
+    """The notes' quadratic cost, averaged over the batch.
+
+    .. math:: C = \\frac{1}{M} \\sum_m \\tfrac12 \\lVert y_m - a_m \\rVert^2,
+       \\qquad \\nabla_a C = (a - y) / M
+
+    ``a`` and ``y`` are ``(M, n)`` (one example per row) and must have the same shape.
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> ng.quadratic_cost(ng.Tensor([[1.0, 0.0]]), [[0.0, 0.0]]).item()
+    0.5
+    """
+    at = _t(a)
+    return apply(_ops.QUADRATIC, (at, _targets(y, at)))
+
+
+def mse_loss(a: ArrayLike, y: ArrayLike) -> Tensor:
+    """Mean squared error over every element: ``C = (1/M) Σ_m (1/n) ‖y_m − a_m‖²``."""
+    at = _t(a)
+    return apply(_ops.MSE, (at, _targets(y, at)))
+
+
+def binary_cross_entropy(a: ArrayLike, y: ArrayLike, eps: float = _ops.BCE_EPS) -> Tensor:
+    """Cross-entropy of probabilities ``a`` against targets ``y ∈ [0, 1]``.
+
+    .. math:: C = -\\frac1M \\sum_m \\sum_j \\left[y \\ln a + (1-y) \\ln(1-a)\\right]
+
+    ``a`` is clipped to ``[eps, 1 − eps]`` so the logarithms stay finite.  With a sigmoid
+    output layer prefer :func:`binary_cross_entropy_with_logits`; with either, the
+    output error is ``δ^L = a − y``.
+    """
+    at = _t(a)
+    return apply(_ops.BCE, (at, _targets(y, at)), (float(eps),))
+
+
+def binary_cross_entropy_with_logits(z: ArrayLike, y: ArrayLike) -> Tensor:
+    """Binary cross-entropy of ``σ(z)``, computed from ``z`` stably for any ``|z|``.
+
+    ``C_m = Σ_j [max(z, 0) − z y + ln(1 + e^{−|z|})]``; ``∂C/∂z = (σ(z) − y) / M``.
+    """
+    zt = _t(z)
+    return apply(_ops.BCE_LOGITS, (zt, _targets(y, zt)))
+
+
+def cross_entropy(z: ArrayLike, y: ArrayLike) -> Tensor:
+    """Softmax cross-entropy from logits ``z`` of shape ``(M, C)``.
+
+    ``y`` is either integer class labels of shape ``(M,)`` or one-hot (or probability)
+    targets of shape ``(M, C)``:
+
+    .. math:: C = -\\frac1M \\sum_m \\sum_j y_{mj} \\ln \\operatorname{softmax}(z_m)_j,
+       \\qquad \\delta^L = (\\operatorname{softmax}(z) - y) / M
+
+    computed with the log-sum-exp trick, so large logits do not overflow.
+    """
+    zt = _t(z)
+    raw = y.data if isinstance(y, Tensor) else np.asarray(y)
+    if raw.dtype.kind in "iu" and not (isinstance(y, Tensor) and y.requires_grad):
+        return apply(_ops.CROSS_ENTROPY_INDEX, (zt,), (raw,))
+    return apply(_ops.CROSS_ENTROPY, (zt, _targets(y, zt)))
+
+
+_tensor._bind(sys.modules[__name__])

@@ -1,0 +1,521 @@
+"""Modules: ``Module``, the notes' ``Dense`` layer, ``Sequential`` and ``Network``.
+
+Notation (see ``docs/``): layer 1 is the input, ``a^1 = x``; each weighted layer
+``l = 2 … L`` holds ``w^l`` (``W``, shape ``(n_l, n_{l-1})``, row j = neuron j) and
+``b^l`` (``b``, shape ``(n_l,)``) and computes, with the batch as rows,
+
+    z^l = a^{l-1} (w^l)ᵀ + b^l,        a^l = σ(z^l).
+
+Parameter names follow the layer number: ``W2``, ``b2``, … ``WL``, ``bL``.
+
+Imports: ``tensor``, ``functional``, ``errors`` (never ``reference``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nablagraph import functional as F
+from nablagraph.errors import ConfigError, ShapeError
+from nablagraph.tensor import ArrayLike, Tensor, scope
+
+__all__ = [
+    "Module", "Dense", "Sequential", "Network", "Trace", "ACTIVATION_NAMES",
+    "COST_NAMES", "INIT_SCHEMES", "init_weights", "resolve_activation", "resolve_cost",
+]
+
+ActivationFn = Callable[[Tensor], Tensor]
+
+_ACTIVATIONS: dict[str, ActivationFn] = {
+    "sigmoid": F.sigmoid,
+    "tanh": F.tanh,
+    "relu": F.relu,
+    "leaky_relu": F.leaky_relu,
+    "identity": F.identity,
+    "softmax": F.softmax,
+}
+ACTIVATION_NAMES = tuple(_ACTIVATIONS)
+
+_COST_ALIASES = {
+    "quadratic": "quadratic",
+    "quadratic_cost": "quadratic",
+    "mse": "mse",
+    "mse_loss": "mse",
+    "binary_cross_entropy": "binary_cross_entropy",
+    "bce": "binary_cross_entropy",
+    "cross_entropy": "cross_entropy",
+    "crossentropy": "cross_entropy",
+    "softmax_cross_entropy": "cross_entropy",
+}
+COST_NAMES = ("quadratic", "mse", "binary_cross_entropy", "cross_entropy")
+INIT_SCHEMES = ("normal", "scaled", "xavier", "he")
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def resolve_activation(activation: str | ActivationFn) -> tuple[str, ActivationFn]:
+    """Return ``(name, function)`` for an activation given by name or as a callable."""
+    if callable(activation):
+        return getattr(activation, "__name__", "custom"), activation
+    if not isinstance(activation, str):
+        raise ConfigError(f"activation: expected a name or a callable, got {type(activation).__name__}")
+    key = _norm(activation)
+    if key not in _ACTIVATIONS:
+        raise ConfigError(
+            f"activation: unknown activation {activation!r}; expected one of "
+            f"{', '.join(ACTIVATION_NAMES)} or a callable Tensor -> Tensor"
+        )
+    return key, _ACTIVATIONS[key]
+
+
+def resolve_cost(cost: str) -> str:
+    """Canonical cost name for ``cost`` (accepts ``cross-entropy``, ``bce`` ...)."""
+    key = _COST_ALIASES.get(_norm(cost)) if isinstance(cost, str) else None
+    if key is None:
+        raise ConfigError(
+            f"cost: unknown cost {cost!r}; expected one of {', '.join(COST_NAMES)}"
+        )
+    return key
+
+
+def init_weights(
+    scheme: str, n_in: int, n_out: int, rng: np.random.Generator, dtype: Any = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Initial ``(W, b)`` for a layer with ``n_in`` inputs and ``n_out`` neurons.
+
+    ``normal``  W, b ~ N(0, 1) (the notes' book, first version);
+    ``scaled``  W ~ N(0, 1/n_in), b ~ N(0, 1) (the book's improved default);
+    ``xavier``  W ~ U(±√(6/(n_in+n_out))), b = 0 (Glorot);
+    ``he``      W ~ N(0, 2/n_in), b = 0.
+    """
+    key = _norm(scheme)
+    if key == "normal":
+        W, b = rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
+    elif key == "scaled":
+        W, b = rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out)
+    elif key in ("xavier", "glorot"):
+        lim = np.sqrt(6.0 / (n_in + n_out))
+        W, b = rng.uniform(-lim, lim, (n_out, n_in)), np.zeros(n_out)
+    elif key in ("he", "kaiming"):
+        W, b = rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in), np.zeros(n_out)
+    else:
+        raise ConfigError(f"init: unknown scheme {scheme!r}; expected one of {', '.join(INIT_SCHEMES)}")
+    return W.astype(dtype), b.astype(dtype)
+
+
+def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+class Module:
+    """Base class of layers and networks.
+
+    Attributes that are tensors with ``requires_grad=True`` are parameters; attributes
+    that are modules (or lists of modules) are children.  Write ``forward`` and call the
+    module.  A tensor used in two places (shared weights) is one parameter.
+    """
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- traversal -------------------------------------------------------------
+    def _named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for key, value in vars(self).items():
+            if key.startswith("_"):
+                continue
+            path = f"{prefix}{key}"
+            if isinstance(value, Tensor):
+                if value.requires_grad:
+                    yield path, value
+            elif isinstance(value, Module):
+                yield from value._named_tensors(path + ".")
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield from item._named_tensors(f"{path}.{i}.")
+                    elif isinstance(item, Tensor) and item.requires_grad:
+                        yield f"{path}.{i}", item
+
+    def named_parameters(self) -> list[tuple[str, Tensor]]:
+        """``(name, tensor)`` for each distinct parameter, in definition order.
+
+        The name is the tensor's own name (``W2``, ``b2`` …) when every parameter has
+        a distinct one, else the attribute path (``block.W``).
+        """
+        seen: dict[int, tuple[str, Tensor]] = {}
+        for path, t in self._named_tensors():
+            seen.setdefault(id(t), (path, t))
+        pairs = list(seen.values())
+        names = [t.name for _, t in pairs]
+        if all(names) and len(set(names)) == len(names):
+            return [(t.name, t) for _, t in pairs]  # type: ignore[misc]
+        return pairs
+
+    def parameters(self) -> list[Tensor]:
+        """The distinct parameters."""
+        return [t for _, t in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient (zeroed in place, so buffers are reused)."""
+        for p in self.parameters():
+            if p.grad is not None and not p.grad.requires_grad:
+                p.grad.data[...] = 0
+            else:
+                p.grad = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A copy of every parameter's values, by name."""
+        return {name: t.data.copy() for name, t in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy values into the parameters, in place.
+
+        Everything is validated first (names, shapes), so on an error the module is
+        left untouched.
+        """
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if unexpected:
+                parts.append(f"unexpected {', '.join(unexpected)}")
+            raise ConfigError(f"load_state_dict: parameters do not match: {'; '.join(parts)}")
+        arrays = {}
+        for k, t in params.items():
+            if k not in state:
+                continue
+            arr = np.asarray(state[k].data if isinstance(state[k], Tensor) else state[k])
+            if arr.shape != t.shape:
+                raise ShapeError(
+                    f"load_state_dict: {k} has shape {arr.shape} in the state but "
+                    f"{t.shape} in the model"
+                )
+            arrays[k] = arr
+        for k, arr in arrays.items():
+            params[k].data[...] = arr
+
+    def num_parameters(self) -> int:
+        """Total number of scalar parameters."""
+        return sum(p.size for p in self.parameters())
+
+
+class Dense(Module):
+    """A fully connected layer: ``z = a_prev Wᵀ + b``, ``a = σ(z)``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Neurons in the previous layer (``n_{l-1}``) and in this one (``n_l``).
+    activation : str or callable
+        ``sigmoid`` (default), ``tanh``, ``relu``, ``leaky_relu``, ``identity``,
+        ``softmax``, or any function of a tensor built from nablagraph ops.
+    init : str
+        ``scaled`` (default), ``normal``, ``xavier`` or ``he`` (see :func:`init_weights`).
+    rng : int or numpy.random.Generator, optional
+        Seed or generator for the initial weights.
+    index : int, optional
+        The layer number ``l`` (names the parameters ``W{l}``, ``b{l}``); a
+        ``Sequential`` or ``Network`` sets it.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> layer = ng.nn.Dense(2, 3, rng=0, index=2)
+    >>> layer.W.shape, layer.W.name
+    ((3, 2), 'W2')
+    >>> layer(np.zeros((5, 2))).shape
+    (5, 3)
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str | ActivationFn = "sigmoid",
+        init: str = "scaled",
+        rng: int | np.random.Generator | None = None,
+        dtype: Any = np.float64,
+        index: int | None = None,
+    ) -> None:
+        for what, n in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ConfigError(f"Dense: {what} must be a positive integer, got {n!r}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.activation_name, self.activation = resolve_activation(activation)
+        W, b = init_weights(init, self.n_in, self.n_out, _rng(rng), dtype)
+        self.W = Tensor(W, requires_grad=True, name="W")
+        self.b = Tensor(b, requires_grad=True, name="b")
+        self.index: int | None = None
+        if index is not None:
+            self.set_index(index)
+
+    def set_index(self, l: int) -> None:
+        """Number the layer ``l`` and rename its parameters ``W{l}``, ``b{l}``."""
+        self.index = int(l)
+        self.W.name, self.b.name = f"W{l}", f"b{l}"
+
+    def forward_z(self, a_prev: ArrayLike) -> tuple[Tensor, Tensor]:
+        """Return ``(z, a)`` for this layer."""
+        x = a_prev if isinstance(a_prev, Tensor) else Tensor(np.asarray(a_prev))
+        if x.ndim == 0 or x.shape[-1] != self.n_in:
+            raise ShapeError(
+                f"Dense{'' if self.index is None else f' layer {self.index}'}: input of shape "
+                f"{x.shape} has {x.shape[-1] if x.ndim else 0} features, expected {self.n_in} "
+                f"(rows are examples: shape (M, {self.n_in}))"
+            )
+        with scope(self):
+            z = F.linear(x, self.W, self.b)
+            a = self.activation(z)
+        return z, a
+
+    def forward(self, a_prev: ArrayLike) -> Tensor:
+        return self.forward_z(a_prev)[1]
+
+    def __repr__(self) -> str:
+        l = "" if self.index is None else f"l={self.index}, "
+        return f"Dense({l}{self.n_in} -> {self.n_out}, activation={self.activation_name})"
+
+
+@dataclass
+class Trace:
+    """Per-layer values of one forward pass, keyed by layer number ``l``.
+
+    ``activations[1]`` is the input ``x``; ``zs[l]`` and ``activations[l]`` for
+    ``l = 2 … L``.  After ``backward()``, :meth:`deltas` gives ``δ^l = ∂C/∂z^l``.
+    """
+
+    zs: dict[int, Tensor] = field(default_factory=dict)
+    activations: dict[int, Tensor] = field(default_factory=dict)
+
+    def deltas(self) -> dict[int, np.ndarray]:
+        """``δ^l`` for each layer (needs ``forward(..., trace=True)`` then backward)."""
+        out = {}
+        for l, z in self.zs.items():
+            if z.grad is None:
+                raise ShapeError(
+                    f"Trace.deltas: δ^{l} is not available; run backward() on a cost computed "
+                    "from this trace first"
+                )
+            out[l] = z.grad.data
+        return out
+
+
+class Sequential(Module):
+    """Modules applied in order.  ``Dense`` layers are numbered 2, 3, … as in the notes.
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> net = ng.nn.Sequential(ng.nn.Dense(4, 3, rng=0), ng.nn.Dense(3, 2, rng=1))
+    >>> [name for name, _ in net.named_parameters()]
+    ['W2', 'b2', 'W3', 'b3']
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
+            modules = tuple(modules[0])
+        for m in modules:
+            if not isinstance(m, Module):
+                raise ConfigError(f"Sequential: expected modules, got {type(m).__name__}")
+        self.layers = list(modules)
+        l = 2
+        for m in self.layers:
+            if isinstance(m, Dense):
+                if m.index is None:
+                    m.set_index(l)
+                l = m.index + 1  # type: ignore[operator]
+
+    def forward(self, x: ArrayLike) -> Tensor:
+        out: Any = x
+        for m in self.layers:
+            out = m(out)
+        return out if isinstance(out, Tensor) else Tensor(out)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(m) for m in self.layers)
+        return f"{type(self).__name__}(\n  {inner}\n)"
+
+
+class Network(Sequential):
+    """The notes' network: ``sizes = [n_1, …, n_L]`` with one ``Dense`` per weighted layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input first (``[784, 30, 10]``).
+    activation : str or callable
+        σ of the hidden layers.
+    output_activation : str or callable, optional
+        σ of the output layer.  Defaults to ``softmax`` for the ``cross_entropy`` cost
+        and to ``activation`` otherwise.
+    cost : str
+        ``quadratic`` (the notes' ``½‖y − a‖²``), ``mse``, ``binary_cross_entropy`` or
+        ``cross_entropy`` (softmax, targets one-hot or class indices).
+    init : str
+        Weight initialisation (see :func:`init_weights`).
+    seed : int or numpy.random.Generator, optional
+        Seeds the initial weights.
+    dtype : numpy dtype
+        ``float64`` (default) or ``float32``.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> net = ng.nn.Network([2, 3, 1], seed=0)
+    >>> net.sizes, [n for n, _ in net.named_parameters()]
+    ([2, 3, 1], ['W2', 'b2', 'W3', 'b3'])
+    >>> C = net.cost(np.zeros((4, 2)), np.ones((4, 1)))
+    >>> C.backward()
+    >>> net.layers[0].W.grad.shape
+    (3, 2)
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | ActivationFn = "sigmoid",
+        output_activation: str | ActivationFn | None = None,
+        cost: str = "quadratic",
+        init: str = "scaled",
+        seed: int | np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ) -> None:
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ConfigError(
+                f"Network: sizes must list at least an input and an output layer, got {sizes}"
+            )
+        for i, n in enumerate(sizes):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ConfigError(f"Network: sizes[{i}] must be a positive integer, got {n!r}")
+        self.sizes = [int(n) for n in sizes]
+        self.cost_name = resolve_cost(cost)
+        if output_activation is None:
+            output_activation = "softmax" if self.cost_name == "cross_entropy" else activation
+        self.hidden_activation = resolve_activation(activation)[0]
+        self.output_activation = resolve_activation(output_activation)[0]
+        if self.output_activation == "softmax" and self.sizes[-1] < 2:
+            raise ConfigError("Network: a softmax output layer needs at least 2 neurons")
+        rng = _rng(seed)
+        layers = []
+        for l in range(2, len(self.sizes) + 1):
+            act = output_activation if l == len(self.sizes) else activation
+            layers.append(
+                Dense(self.sizes[l - 2], self.sizes[l - 1], act, init, rng, dtype, index=l)
+            )
+        super().__init__(*layers)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def L(self) -> int:
+        """Number of layers, counting the input layer."""
+        return len(self.sizes)
+
+    def _input(self, X: ArrayLike) -> Tensor:
+        x = X if isinstance(X, Tensor) else Tensor(np.asarray(X, dtype=self.dtype))
+        if x.ndim == 1 and self.sizes[0] != 1 and x.shape[0] == self.sizes[0]:
+            raise ShapeError(
+                f"Network: got a 1-D input of shape {x.shape}; batches are rows, so pass "
+                f"X.reshape(1, {self.sizes[0]}) for one example"
+            )
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise ShapeError(
+                f"Network: input has shape {x.shape} but the network expects "
+                f"(M, {self.sizes[0]}) (sizes[0] = {self.sizes[0]}, one example per row)"
+            )
+        if x.shape[0] == 0:
+            raise ShapeError("Network: the batch is empty (0 rows)")
+        return x
+
+    def forward(self, X: ArrayLike) -> Tensor:
+        """Output activations ``a^L``, shape ``(M, n_L)``."""
+        return self.forward_trace(X)[0]
+
+    def forward_trace(self, X: ArrayLike, retain_deltas: bool = False) -> tuple[Tensor, Trace]:
+        """``a^L`` and the :class:`Trace` of every ``z^l`` and ``a^l``.
+
+        With ``retain_deltas=True`` every ``z^l`` keeps its gradient, so after
+        ``backward()`` ``trace.deltas()[l]`` is ``δ^l``.
+        """
+        a = self._input(X)
+        tr = Trace()
+        tr.activations[1] = a
+        for layer in self.layers:
+            assert isinstance(layer, Dense) and layer.index is not None
+            z, a = layer.forward_z(a)
+            if retain_deltas and z.requires_grad:
+                z.retain_grad()
+            tr.zs[layer.index] = z
+            tr.activations[layer.index] = a
+        return a, tr
+
+    def cost_from_trace(self, tr: Trace, Y: ArrayLike) -> Tensor:
+        """The cost ``C`` from a trace (fused with the output activation where stable)."""
+        L = self.L
+        zL, aL = tr.zs[L], tr.activations[L]
+        out_layer = self.layers[-1]
+        with scope(out_layer):
+            if self.cost_name == "cross_entropy":
+                if self.output_activation != "softmax":
+                    raise ConfigError(
+                        "Network: the cross_entropy cost needs a softmax output layer, got "
+                        f"{self.output_activation}"
+                    )
+                return F.cross_entropy(zL, Y)
+            if self.cost_name == "binary_cross_entropy":
+                if self.output_activation == "sigmoid":
+                    return F.binary_cross_entropy_with_logits(zL, Y)
+                return F.binary_cross_entropy(aL, Y)
+            if self.cost_name == "mse":
+                return F.mse_loss(aL, Y)
+            return F.quadratic_cost(aL, Y)
+
+    def cost(self, X: ArrayLike, Y: ArrayLike) -> Tensor:
+        """``C = (1/M) Σ_m C_m`` for the batch ``(X, Y)``."""
+        _, tr = self.forward_trace(X)
+        return self.cost_from_trace(tr, Y)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Class indices (argmax of ``a^L``), or 0/1 for a single output neuron."""
+        from nablagraph.tensor import no_grad
+
+        with no_grad():
+            a = self.forward(X).data
+        if a.shape[1] == 1:
+            return (a[:, 0] > 0.5).astype(np.int64)
+        return np.argmax(a, axis=1)
+
+    def accuracy(self, X: ArrayLike, Y: ArrayLike) -> float:
+        """Fraction of examples whose predicted class matches ``Y`` (labels or one-hot)."""
+        y = np.asarray(Y.data if isinstance(Y, Tensor) else Y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            y = np.argmax(y, axis=1)
+        elif y.ndim == 2:
+            y = (y[:, 0] > 0.5).astype(np.int64)
+        return float(np.mean(self.predict(X) == y))
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(sizes={self.sizes}, activation={self.hidden_activation}, "
+            f"output_activation={self.output_activation}, cost={self.cost_name})"
+        )

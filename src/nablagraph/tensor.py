@@ -1,0 +1,579 @@
+"""The Tensor node and the recording of ops.
+
+A :class:`Tensor` wraps a NumPy array.  When an op is applied to tensors of which at
+least one requires a gradient (and recording is on, see :func:`no_grad`), the result
+remembers the op, its parent tensors and the op's non-tensor parameters: that is the
+computation graph.  :mod:`nablagraph.engine` walks it backwards.
+
+This module sits at the bottom of the package: it imports only ``errors``.  Tensor
+methods such as ``t.exp()`` or ``a + b`` are thin aliases of the functions in
+:mod:`nablagraph.functional`; that module registers itself here when imported
+(``_bind``), so the import direction stays one-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from nablagraph.errors import DTypeError, GraphError, NablaGraphError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nablagraph.ops import Op
+
+__all__ = [
+    "Tensor",
+    "ArrayLike",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "as_tensor",
+]
+
+ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
+
+# Recording switch. A module global (not a thread-local) because reading it is on the
+# hot path of every op; no_grad() is documented as process-wide.
+_grad_enabled = True
+_lock = threading.Lock()
+
+# Filled by nablagraph.functional when it is imported (see _bind).
+_F: Any = None
+
+
+def _bind(functional_module: Any) -> None:
+    global _F
+    _F = functional_module
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops are currently recorded into the graph."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _set_grad_enabled(mode: bool) -> Iterator[None]:
+    global _grad_enabled
+    with _lock:
+        prev = _grad_enabled
+        _grad_enabled = mode
+    try:
+        yield
+    finally:
+        _grad_enabled = prev
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """Context manager in which ops record nothing (results never require grad).
+
+    Use it for evaluation and for parameter updates::
+
+        with nablagraph.no_grad():
+            W.data -= lr * W.grad.data
+    """
+    return _set_grad_enabled(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager[None]:
+    """Context manager that turns recording back on inside a ``no_grad`` block."""
+    return _set_grad_enabled(True)
+
+
+_FLOAT_KINDS = ("f",)
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        arr = data
+    elif isinstance(data, np.generic):
+        arr = np.asarray(data)
+    else:
+        # Python scalars and nested lists: float64 unless they hold something else.
+        arr = np.asarray(data)
+        if arr.dtype.kind in "biu":
+            arr = arr.astype(np.float64)
+    if arr.dtype.kind not in "fbiu":
+        raise DTypeError(
+            f"Tensor: cannot hold data of dtype {arr.dtype}; "
+            "expected floating-point, integer or boolean numbers"
+        )
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it.
+
+    Parameters
+    ----------
+    data : array_like
+        The values.  A NumPy array is wrapped without a copy and keeps its dtype
+        (float32 stays float32); Python numbers and lists become float64.
+    requires_grad : bool
+        Whether gradients with respect to this tensor are wanted.  Only floating-point
+        data can require a gradient.
+    name : str, optional
+        A label used in error messages and graph diagrams (``"W2"``, ``"b2"``).
+    dtype : numpy dtype, optional
+        Convert the data to this dtype first.
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> x = ng.Tensor([1.0, 2.0, 3.0], requires_grad=True, name="x")
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad.data
+    array([2., 4., 6.])
+    """
+
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "name",
+        "_op",
+        "_parents",
+        "_params",
+        "_hooks",
+        "_retain",
+        "_meta",
+        "__weakref__",
+    )
+
+    # NumPy binary operators defer to Tensor's reflected methods (ndarray + Tensor
+    # records the op), and ufuncs such as np.exp(t) refuse instead of silently
+    # returning an array that has left the graph.
+    __array_ufunc__ = None
+
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+    name: str | None
+    _op: Op | None
+    _parents: tuple[Tensor, ...] | None
+    _params: tuple[Any, ...]
+    _hooks: list[Callable[[Tensor], Tensor | None]] | None
+    _retain: bool
+    _meta: dict[str, Any] | None
+
+    def __init__(
+        self,
+        data: ArrayLike,
+        requires_grad: bool = False,
+        name: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        arr = _to_array(data, dtype)
+        if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
+            raise DTypeError(
+                f"Tensor: requires_grad=True needs floating-point data, got {arr.dtype}"
+                f"{' (' + repr(name) + ')' if name else ''}; "
+                "convert it first, e.g. np.asarray(data, dtype=np.float64)"
+            )
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._op = None
+        self._parents = None
+        self._params = ()
+        self._hooks = None
+        self._retain = False
+        self._meta = None
+
+    # ----------------------------------------------------------------- metadata
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the data."""
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the data."""
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors created by the user rather than by an op."""
+        return self._op is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the op that produced this tensor (``None`` for leaves)."""
+        return None if self._op is None else self._op.name
+
+    @property
+    def parents(self) -> tuple[Tensor, ...]:
+        """The tensors this one was computed from (empty for leaves or a freed graph)."""
+        return self._parents or ()
+
+    @property
+    def params(self) -> tuple[Any, ...]:
+        """The op's non-tensor arguments (axis, shape, index, ...)."""
+        return self._params
+
+    @property
+    def is_freed(self) -> bool:
+        """True when ``backward()`` has released the graph below this tensor."""
+        return self._op is not None and self._parents is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is None:
+            return self.data
+        return self.data.astype(dtype, copy=bool(copy))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"Tensor: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use .data.any() or .data.all()"
+            )
+        return bool(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            self.data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
+        )
+        extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
+        if self.name:
+            extras.insert(0, f"name={self.name!r}")
+        if self._op is not None:
+            extras.append(f"op={self._op.name}{' (freed)' if self._parents is None else ''}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"Tensor({body}, {', '.join(extras)})"
+
+    # ------------------------------------------------------------ conversions
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only one-element tensors can be converted to a Python number, "
+                f"got shape {self.shape}"
+            )
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor(self.data, name=self.name)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` on a leaf in place and return it."""
+        if not self.is_leaf:
+            raise GraphError(
+                "requires_grad_: only leaves can change requires_grad; "
+                "use .detach() to get a leaf from an intermediate tensor"
+            )
+        if flag and self.dtype.kind not in _FLOAT_KINDS:
+            raise DTypeError(
+                f"requires_grad_: needs floating-point data, got {self.dtype}"
+            )
+        self.requires_grad = flag
+        return self
+
+    # ------------------------------------------------------------- autograd
+    def backward(
+        self,
+        grad: ArrayLike | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        """Accumulate ``d self / d leaf`` into every leaf's ``.grad``.
+
+        Parameters
+        ----------
+        grad : array_like, optional
+            The vector ``v`` of the vector-Jacobian product ``vᵀ J``.  Required unless
+            this tensor holds a single element (then it defaults to 1).
+        retain_graph : bool, optional
+            Keep the graph so backward can run through it again.  Defaults to
+            ``create_graph``.
+        create_graph : bool
+            Record the backward pass itself, so the gradients are differentiable
+            (second derivatives, Hessian-vector products).
+        """
+        from nablagraph import engine
+
+        engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+        """Call ``fn(grad)`` when this tensor's gradient has been computed.
+
+        If ``fn`` returns a tensor it replaces the gradient that flows on.  Returns a
+        function that removes the hook.
+        """
+        if not self.requires_grad:
+            raise GraphError(
+                "register_hook: this tensor does not require grad, so no gradient "
+                "will ever reach the hook"
+            )
+        if self._hooks is None:
+            self._hooks = []
+        hooks = self._hooks
+        hooks.append(fn)
+
+        def remove() -> None:
+            if fn in hooks:
+                hooks.remove(fn)
+
+        return remove
+
+    def retain_grad(self) -> Tensor:
+        """Keep this intermediate tensor's gradient in ``.grad`` after backward.
+
+        In the notes' terms, ``z.retain_grad()`` on a weighted input ``z^l`` makes
+        ``z.grad`` the error ``δ^l = ∂C/∂z^l``.
+        """
+        if not self.requires_grad:
+            raise GraphError("retain_grad: this tensor does not require grad")
+        if self._op is not None:
+            self._retain = True
+        return self
+
+    def zero_grad(self) -> None:
+        """Reset ``.grad`` to zeros in place (the buffer is kept for reuse)."""
+        if self.grad is not None:
+            self.grad.data[...] = 0
+
+    # ---------------------------------------------------- operators (aliases)
+    def __add__(self, other: ArrayLike) -> Tensor:
+        return _F.add(self, other)
+
+    def __radd__(self, other: ArrayLike) -> Tensor:
+        return _F.add(other, self)
+
+    def __sub__(self, other: ArrayLike) -> Tensor:
+        return _F.sub(self, other)
+
+    def __rsub__(self, other: ArrayLike) -> Tensor:
+        return _F.sub(other, self)
+
+    def __mul__(self, other: ArrayLike) -> Tensor:
+        return _F.mul(self, other)
+
+    def __rmul__(self, other: ArrayLike) -> Tensor:
+        return _F.mul(other, self)
+
+    def __truediv__(self, other: ArrayLike) -> Tensor:
+        return _F.div(self, other)
+
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return _F.div(other, self)
+
+    def __pow__(self, other: ArrayLike) -> Tensor:
+        return _F.pow(self, other)
+
+    def __rpow__(self, other: ArrayLike) -> Tensor:
+        return _F.pow(other, self)
+
+    def __matmul__(self, other: ArrayLike) -> Tensor:
+        return _F.matmul(self, other)
+
+    def __rmatmul__(self, other: ArrayLike) -> Tensor:
+        return _F.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _F.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _F.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _F.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise GraphError(
+            "Tensor: item assignment is not recorded in the graph; build a new tensor "
+            "(e.g. with where()) or, outside any graph, write to t.data[...]"
+        )
+
+    # Comparisons give boolean tensors that never require grad.
+    def __lt__(self, other: ArrayLike) -> Tensor:
+        return Tensor(self.data < _raw(other))
+
+    def __le__(self, other: ArrayLike) -> Tensor:
+        return Tensor(self.data <= _raw(other))
+
+    def __gt__(self, other: ArrayLike) -> Tensor:
+        return Tensor(self.data > _raw(other))
+
+    def __ge__(self, other: ArrayLike) -> Tensor:
+        return Tensor(self.data >= _raw(other))
+
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data == _raw(other))
+
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data != _raw(other))
+
+    # ------------------------------------------------------ methods (aliases)
+    @property
+    def T(self) -> Tensor:
+        """The transpose (all axes reversed)."""
+        return _F.transpose(self)
+
+    def transpose(self, *axes: int) -> Tensor:
+        """Permute the axes (reverse them when none are given)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _F.transpose(self, axes or None)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same data in a new shape (``-1`` infers one dimension)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _F.reshape(self, shape)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes by default)."""
+        return _F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis`` (all axes by default)."""
+        return _F.mean(self, axis=axis, keepdims=keepdims)
+
+    def exp(self) -> Tensor:
+        """Elementwise ``e^x``."""
+        return _F.exp(self)
+
+    def log(self) -> Tensor:
+        """Elementwise natural logarithm."""
+        return _F.log(self)
+
+    def sqrt(self) -> Tensor:
+        """Elementwise square root."""
+        return _F.sqrt(self)
+
+    def abs(self) -> Tensor:
+        """Elementwise absolute value."""
+        return _F.abs(self)
+
+    def maximum(self, other: ArrayLike) -> Tensor:
+        """Elementwise maximum with ``other``."""
+        return _F.maximum(self, other)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Clamp values into ``[min, max]``."""
+        return _F.clip(self, min, max)
+
+    def sigmoid(self) -> Tensor:
+        """Elementwise logistic function ``σ(z) = 1 / (1 + e^{-z})``."""
+        return _F.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent."""
+        return _F.tanh(self)
+
+    def relu(self) -> Tensor:
+        """Elementwise ``max(z, 0)``."""
+        return _F.relu(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """Softmax along ``axis``."""
+        return _F.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """Log-softmax along ``axis``."""
+        return _F.log_softmax(self, axis=axis)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x: ArrayLike, like: Tensor | None = None) -> Tensor:
+    """Return ``x`` if it is a tensor, else wrap it as a constant tensor.
+
+    A Python number takes the floating dtype of ``like`` so that ``x32 * 2.0``
+    stays float32.
+    """
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and isinstance(x, (int, float)) and not isinstance(x, bool):
+        kind = like.data.dtype.kind
+        return Tensor(np.asarray(x, dtype=like.data.dtype if kind == "f" else np.float64))
+    return Tensor(x)
+
+
+# ------------------------------------------------------------------ recording
+def _new(data: np.ndarray) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = False
+    t.name = None
+    t._op = None
+    t._parents = None
+    t._params = ()
+    t._hooks = None
+    t._retain = False
+    t._meta = None
+    return t
+
+
+def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> Tensor:
+    """Run ``op`` forward on the inputs' arrays and record it if a gradient is needed."""
+    try:
+        out = op.forward(*[t.data for t in inputs], *params)
+    except NablaGraphError:
+        raise
+    except (ValueError, IndexError, TypeError) as exc:
+        raise op.input_error(inputs, params, exc) from None
+    t = _new(out)
+    if _grad_enabled:
+        for p in inputs:
+            if p.requires_grad:
+                t.requires_grad = True
+                t._op = op
+                t._parents = inputs
+                t._params = params
+                if _scope_stack:
+                    t._meta = {"scope": _scope_stack[-1]}
+                break
+    return t
+
+
+# A stack of labels (e.g. the Dense layer being run) attached to nodes recorded
+# inside it; graph diagrams use it to draw layer clusters.
+_scope_stack: list[Any] = []
+
+
+@contextlib.contextmanager
+def scope(label: Any) -> Iterator[None]:
+    """Tag every node recorded inside the block with ``label`` (in ``t._meta``)."""
+    _scope_stack.append(label)
+    try:
+        yield
+    finally:
+        _scope_stack.pop()
