@@ -102,6 +102,7 @@ def _run(
         if r not in deps:
             deps[r] = 0
             stack.append(r)
+    get = deps.get
     while stack:
         t = stack.pop()
         parents = t._parents
@@ -111,17 +112,19 @@ def _run(
             continue
         for p in parents:
             if p.requires_grad:
-                if p in deps:
-                    deps[p] += 1
-                else:
+                n = get(p)
+                if n is None:
                     deps[p] = 1
                     stack.append(p)
+                else:
+                    deps[p] = n + 1
 
     # Pass 2: process each tensor once all its consumers have contributed.
     ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
+    pop = grads.pop
     while ready:
         t = ready.pop()
-        g = grads.pop(t, None)
+        g = pop(t, None)
         parents = t._parents
         if g is not None:
             if t._hooks:
@@ -139,23 +142,20 @@ def _run(
         assert parents is not None
         op = t._op
         assert op is not None
-        needs = tuple([p.requires_grad for p in parents])
         if g is not None:
+            needs = tuple([p.requires_grad for p in parents])
             if create_graph:
                 gs = op.vjp(F, needs, g, t, *parents, *t._params)
             else:
                 gs = op.vjp(F, needs, g, t.data, *[p.data for p in parents], *t._params)
-            for i, p in enumerate(parents):
-                if not needs[i]:
+            for i, gp in enumerate(gs):
+                p = parents[i]
+                if gp is None or not p.requires_grad:
                     continue
-                gp = gs[i]
-                if gp is not None:
-                    if gp.shape != p.data.shape:
-                        gp = _unbroadcast(F, gp, p, op.name, i)
-                    if p in grads:
-                        grads[p] = grads[p] + gp
-                    else:
-                        grads[p] = gp
+                if gp.shape != p.data.shape:
+                    gp = _unbroadcast(F, gp, p, op.name, i)
+                prev = pop(p, None)
+                grads[p] = gp if prev is None else prev + gp
         for p in parents:
             if p.requires_grad:
                 n = deps[p] - 1

@@ -14,8 +14,7 @@ methods such as ``t.exp()`` or ``a + b`` are thin aliases of the functions in
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -37,9 +36,8 @@ __all__ = [
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
 # Recording switch. A module global (not a thread-local) because reading it is on the
-# hot path of every op; no_grad() is documented as process-wide.
+# hot path of every op; no_grad() is process-wide, like the rest of the graph state.
 _grad_enabled = True
-_lock = threading.Lock()
 
 # Filled by nablagraph.functional when it is imported (see _bind).
 _F: Any = None
@@ -55,16 +53,23 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-@contextlib.contextmanager
-def _set_grad_enabled(mode: bool) -> Iterator[None]:
-    global _grad_enabled
-    with _lock:
-        prev = _grad_enabled
-        _grad_enabled = mode
-    try:
-        yield
-    finally:
-        _grad_enabled = prev
+class _set_grad_enabled:  # noqa: N801 - used like a function
+    """Set recording on or off for a ``with`` block (a class: cheaper than a generator)."""
+
+    __slots__ = ("mode", "prev")
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = mode
+        self.prev = True
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
 
 
 def no_grad() -> contextlib.AbstractContextManager[None]:
@@ -243,8 +248,9 @@ class Tensor:
             return self.data
         return self.data.astype(dtype, copy=bool(copy))
 
-    def __hash__(self) -> int:
-        return id(self)
+    # Identity hashing (elementwise __eq__ below would otherwise disable hashing); the
+    # C slot of object is kept because the engine's dicts hash tensors constantly.
+    __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
@@ -569,11 +575,16 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
 _scope_stack: list[Any] = []
 
 
-@contextlib.contextmanager
-def scope(label: Any) -> Iterator[None]:
-    """Tag every node recorded inside the block with ``label`` (in ``t._meta``)."""
-    _scope_stack.append(label)
-    try:
-        yield
-    finally:
+class scope:  # noqa: N801 - used like a function
+    """Tag every node recorded inside the ``with`` block with ``label`` (in ``t._meta``)."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: Any) -> None:
+        self.label = label
+
+    def __enter__(self) -> None:
+        _scope_stack.append(self.label)
+
+    def __exit__(self, *exc: object) -> None:
         _scope_stack.pop()
