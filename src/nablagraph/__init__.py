@@ -17,9 +17,11 @@ from nablagraph.activations import (
     sigmoid_prime,
     tanh_prime,
 )
+from nablagraph.anomaly import detect_anomaly, is_anomaly_enabled
 from nablagraph.check import GradcheckReport, gradcheck, numerical_grad
 from nablagraph.engine import grad
 from nablagraph.errors import (
+    AnomalyError,
     ConfigError,
     DTypeError,
     GradcheckError,
@@ -71,7 +73,7 @@ __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "gradcheck", "numerical_grad", "GradcheckReport",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
-    "ConfigError", "nn",
+    "ConfigError", "AnomalyError", "nn", "detect_anomaly", "is_anomaly_enabled",
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
     "sum", "mean", "reshape", "transpose", "broadcast_to",

@@ -59,13 +59,13 @@ def _freed_error(t: Tensor) -> GraphError:
 
 def _seed(root: Tensor, g: ArrayLike | None, create_graph: bool, what: str) -> Any:
     if g is None:
-        if root.data.size != 1:
+        if root._data.size != 1:
             raise GraphError(
                 f"{what}: the gradient can be implied only for a one-element output, but this "
                 f"output has shape {shape_text(root.shape)}; pass grad= with an array of that "
                 "shape (the v of vᵀJ), or reduce the output first, e.g. out.sum()"
             )
-        arr = np.ones_like(root.data)
+        arr = np.ones_like(root._data)
         return _new(arr) if create_graph else arr
     if isinstance(g, Tensor):
         if g.shape != root.shape:
@@ -120,6 +120,8 @@ def _run(
                     deps[p] = n + 1
 
     # Pass 2: process each tensor once all its consumers have contributed.
+    clock = _t._clock  # anything changed in place since a node's stamp is checked
+    anomaly = _t._anomaly
     ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
     pop = grads.pop
     while ready:
@@ -143,17 +145,23 @@ def _run(
         op = t._op
         assert op is not None
         if g is not None:
+            if clock > t._stamp:
+                _check_versions(t, parents)
             needs = tuple([p.requires_grad for p in parents])
             if create_graph:
                 gs = op.vjp(F, needs, g, t, *parents, *t._params)
             else:
-                gs = op.vjp(F, needs, g, t.data, *[p.data for p in parents], *t._params)
+                gs = op.vjp(F, needs, g, t._data, *[p._data for p in parents], *t._params)
             for i, gp in enumerate(gs):
                 p = parents[i]
                 if gp is None or not p.requires_grad:
                     continue
-                if gp.shape != p.data.shape:
+                if gp.shape != p._data.shape:
                     gp = _unbroadcast(F, gp, p, op.name, i)
+                if anomaly:
+                    from nablagraph.anomaly import check_backward
+
+                    check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
         for p in parents:
@@ -167,12 +175,24 @@ def _run(
             t._params = ()
 
 
+def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
+    assert t._op is not None
+    for i, p in enumerate(parents):
+        if p._version > t._stamp:
+            raise GraphError(
+                f"backward: input {i} of '{t._op.name}' ({_label(p)}, shape "
+                f"{shape_text(p.shape)}) was modified in place after '{t._op.name}' used it, "
+                "so its gradient would be computed from the new values; run backward() "
+                "before changing it (e.g. before the optimizer step), or recompute the forward pass"
+            )
+
+
 def _unbroadcast(F: Any, gp: Any, p: Tensor, opname: str, i: int) -> Any:
     try:
-        r = F.sum_to(gp, p.data.shape)
+        r = F.sum_to(gp, p._data.shape)
     except ValueError:
         r = None
-    if r is None or r.shape != p.data.shape:
+    if r is None or r.shape != p._data.shape:
         raise GraphError(
             f"backward: the VJP of '{opname}' returned a gradient of shape "
             f"{shape_text(gp.shape)} for its input {i} of shape {shape_text(p.shape)}"
@@ -204,12 +224,12 @@ def _accumulate(t: Tensor, g: Any, create_graph: bool) -> None:
         t.grad = gt if t.grad is None else t.grad + gt
         return
     cur = t.grad
-    if cur is None or cur.requires_grad or cur.data.shape != g.shape:
+    if cur is None or cur.requires_grad or cur._data.shape != g.shape:
         # Copy: g may be shared with another parent (add passes g on unchanged) or
         # be a read-only broadcast view.
-        t.grad = _new(np.array(g, dtype=t.data.dtype))
+        t.grad = _new(np.array(g, dtype=t._data.dtype))
     else:
-        np.add(cur.data, g, out=cur.data, casting="unsafe")
+        np.add(cur._data, g, out=cur._data, casting="unsafe")
 
 
 def backward(
@@ -314,5 +334,5 @@ def grad(
         elif isinstance(g, Tensor):
             result.append(g)
         else:
-            result.append(_new(np.array(g, dtype=x.data.dtype)))
+            result.append(_new(np.array(g, dtype=x._data.dtype)))
     return tuple(result)

@@ -21,6 +21,7 @@ __all__ = [
     "LabelError",
     "GradcheckError",
     "ConfigError",
+    "AnomalyError",
 ]
 
 
@@ -50,3 +51,7 @@ class GradcheckError(NablaGraphError, RuntimeError):
 
 class ConfigError(NablaGraphError, ValueError):
     """A bad setting: unknown activation or cost name, sizes that cannot chain, lr <= 0."""
+
+
+class AnomalyError(NablaGraphError, FloatingPointError):
+    """A NaN or infinity appeared in a forward or backward pass under ``detect_anomaly()``."""

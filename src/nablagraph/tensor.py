@@ -39,6 +39,15 @@ ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 # hot path of every op; no_grad() is process-wide, like the rest of the graph state.
 _grad_enabled = True
 
+# In-place changes: a global clock ticks at every change and stamps the changed tensor
+# (``_version``); each recorded node keeps the clock value at its creation
+# (``_stamp``). A parent whose version is newer than its consumer's stamp was changed
+# after being used. One integer per node, no per-parent bookkeeping on the hot path.
+_clock = 0
+
+# Set by nablagraph.anomaly.detect_anomaly().
+_anomaly = False
+
 # Filled by nablagraph.functional when it is imported (see _bind).
 _F: Any = None
 
@@ -140,7 +149,9 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
+        "_data",
+        "_version",
+        "_stamp",
         "grad",
         "requires_grad",
         "name",
@@ -158,7 +169,9 @@ class Tensor:
     # returning an array that has left the graph.
     __array_ufunc__ = None
 
-    data: np.ndarray
+    _data: np.ndarray
+    _version: int
+    _stamp: int
     grad: Tensor | None
     requires_grad: bool
     name: str | None
@@ -183,7 +196,9 @@ class Tensor:
                 f"{' (' + repr(name) + ')' if name else ''}; "
                 "convert it first, e.g. np.asarray(data, dtype=np.float64)"
             )
-        self.data = arr
+        self._data = arr
+        self._version = 0
+        self._stamp = 0
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.name = name
@@ -194,26 +209,90 @@ class Tensor:
         self._retain = False
         self._meta = None
 
+    # ----------------------------------------------------------------- the data
+    @property
+    def data(self) -> np.ndarray:
+        """The values, a NumPy array (shared, not copied).
+
+        Assigning to ``t.data`` (including ``t.data -= lr * g``) counts as an in-place
+        change: a graph that used ``t`` before then refuses to backpropagate through
+        it instead of silently using the new values.  Writes *into* the array
+        (``t.data[...] = v``) cannot be seen; use :meth:`sub_`, :meth:`copy_` … for
+        those.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value if isinstance(value, np.ndarray) else _to_array(value)
+        self._bump()
+
+    def _bump(self) -> None:
+        global _clock
+        _clock += 1
+        self._version = _clock
+
+    @property
+    def version(self) -> int:
+        """Changes each time the data is modified in place."""
+        return self._version
+
+    def _inplace_check(self, what: str) -> None:
+        if _grad_enabled and self.requires_grad:
+            raise GraphError(
+                f"{what}: in-place change of a tensor that requires grad"
+                f"{' (' + repr(self.name) + ')' if self.name else ''} while recording; "
+                "do it inside `with nablagraph.no_grad():` (as an optimizer step does)"
+            )
+
+    def sub_(self, other: ArrayLike) -> Tensor:
+        """``self -= other`` in place (not recorded); bumps :attr:`version`."""
+        self._inplace_check("sub_")
+        np.subtract(self._data, _raw(other), out=self._data, casting="same_kind")
+        self._bump()
+        return self
+
+    def add_(self, other: ArrayLike) -> Tensor:
+        """``self += other`` in place (not recorded); bumps :attr:`version`."""
+        self._inplace_check("add_")
+        np.add(self._data, _raw(other), out=self._data, casting="same_kind")
+        self._bump()
+        return self
+
+    def mul_(self, other: ArrayLike) -> Tensor:
+        """``self *= other`` in place (not recorded); bumps :attr:`version`."""
+        self._inplace_check("mul_")
+        np.multiply(self._data, _raw(other), out=self._data, casting="same_kind")
+        self._bump()
+        return self
+
+    def copy_(self, other: ArrayLike) -> Tensor:
+        """Overwrite the values with ``other`` (broadcast), in place; bumps :attr:`version`."""
+        self._inplace_check("copy_")
+        self._data[...] = _raw(other)
+        self._bump()
+        return self
+
     # ----------------------------------------------------------------- metadata
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape of the data."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype[Any]:
         """The dtype of the data."""
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self) -> bool:
@@ -241,28 +320,28 @@ class Tensor:
         return self._op is not None and self._parents is None
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is None:
-            return self.data
-        return self.data.astype(dtype, copy=bool(copy))
+            return self._data
+        return self._data.astype(dtype, copy=bool(copy))
 
     # Identity hashing (elementwise __eq__ below would otherwise disable hashing); the
     # C slot of object is kept because the engine's dicts hash tensors constantly.
     __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"Tensor: the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use .data.any() or .data.all()"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __repr__(self) -> str:
         body = np.array2string(
-            self.data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
+            self._data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
         )
         extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
         if self.name:
@@ -276,20 +355,20 @@ class Tensor:
     # ------------------------------------------------------------ conversions
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        return self._data
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"item: only one-element tensors can be converted to a Python number, "
                 f"got shape {self.shape}"
             )
-        return self.data.item()
+        return self._data.item()
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor(self.data, name=self.name)
+        return Tensor(self._data, name=self.name)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf in place and return it."""
@@ -426,22 +505,22 @@ class Tensor:
 
     # Comparisons give boolean tensors that never require grad.
     def __lt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data < _raw(other))
+        return Tensor(self._data < _raw(other))
 
     def __le__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data <= _raw(other))
+        return Tensor(self._data <= _raw(other))
 
     def __gt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data > _raw(other))
+        return Tensor(self._data > _raw(other))
 
     def __ge__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data >= _raw(other))
+        return Tensor(self._data >= _raw(other))
 
     def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data == _raw(other))
+        return Tensor(self._data == _raw(other))
 
     def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data != _raw(other))
+        return Tensor(self._data != _raw(other))
 
     # ------------------------------------------------------ methods (aliases)
     @property
@@ -515,7 +594,7 @@ class Tensor:
 
 
 def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def as_tensor(x: ArrayLike, like: Tensor | None = None) -> Tensor:
@@ -535,7 +614,9 @@ def as_tensor(x: ArrayLike, like: Tensor | None = None) -> Tensor:
 # ------------------------------------------------------------------ recording
 def _new(data: np.ndarray) -> Tensor:
     t = Tensor.__new__(Tensor)
-    t.data = data
+    t._data = data
+    t._version = 0
+    t._stamp = 0
     t.grad = None
     t.requires_grad = False
     t.name = None
@@ -551,7 +632,7 @@ def _new(data: np.ndarray) -> Tensor:
 def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> Tensor:
     """Run ``op`` forward on the inputs' arrays and record it if a gradient is needed."""
     try:
-        out = op.forward(*[t.data for t in inputs], *params)
+        out = op.forward(*[t._data for t in inputs], *params)
     except NablaGraphError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
@@ -564,9 +645,14 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
                 t._op = op
                 t._parents = inputs
                 t._params = params
+                t._stamp = _clock
                 if _scope_stack:
                     t._meta = {"scope": _scope_stack[-1]}
                 break
+    if _anomaly:
+        from nablagraph import anomaly
+
+        anomaly.check_forward(op, inputs, t)
     return t
 
 

@@ -1,0 +1,138 @@
+"""Anomaly detection: find the op that first produced a NaN or an infinity.
+
+Inside ``with nablagraph.detect_anomaly():`` every op checks its output, and the
+backward pass checks every gradient it computes.  The first non-finite value raises
+:class:`~nablagraph.errors.AnomalyError` naming the op, the layer it belongs to (when
+it was recorded inside a ``Dense`` layer), the tensors involved, and the line of *your*
+code that recorded the op — the forward stack is captured for each op while the mode
+is on, which is why it is opt-in (it slows every op down).
+
+Imports: ``tensor``, ``errors``, ``ops``.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+import numpy as np
+
+from nablagraph import tensor as _t
+from nablagraph.errors import AnomalyError
+from nablagraph.ops import Op, shape_text
+from nablagraph.tensor import Tensor
+
+__all__ = ["detect_anomaly", "is_anomaly_enabled"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class detect_anomaly:  # noqa: N801 - used like a function, as in PyTorch
+    """Context manager: raise at the first NaN/inf produced forward or backward.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> x = ng.Tensor(np.array([1.0, -1.0]), requires_grad=True)
+    >>> with ng.detect_anomaly():
+    ...     y = ng.log(x)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nablagraph.errors.AnomalyError: anomaly: 'log' produced nan ...
+    """
+
+    def __init__(self) -> None:
+        self.prev = False
+
+    def __enter__(self) -> None:
+        self.prev = _t._anomaly
+        _t._anomaly = True
+
+    def __exit__(self, *exc: object) -> None:
+        _t._anomaly = self.prev
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on."""
+    return _t._anomaly
+
+
+def _user_frame() -> traceback.FrameSummary | None:
+    for frame in reversed(traceback.extract_stack()):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith(_PACKAGE_DIR) and "contextlib" not in path:
+            return frame
+    return None
+
+
+def _where(t: Tensor) -> str:
+    meta = t._meta or {}
+    frame = meta.get("frame")
+    if frame is None:
+        return ""
+    return f"; recorded at {frame.filename}:{frame.lineno} in {frame.name}(): {frame.line}"
+
+
+def _layer(t: Tensor) -> str:
+    scope = (t._meta or {}).get("scope")
+    index = getattr(scope, "index", None)
+    if index is None:
+        return ""
+    return f" in layer {index} (W{index}, b{index})"
+
+
+def _label(t: Tensor) -> str:
+    if t.name:
+        return repr(t.name)
+    if t._op is not None:
+        return f"the output of '{t._op.name}'"
+    return "an unnamed leaf"
+
+
+def _kind(a: np.ndarray) -> str:
+    if np.isnan(a).any():
+        return "nan"
+    return "inf"
+
+
+def check_forward(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
+    """Called by ``tensor.apply`` for every op while anomaly detection is on."""
+    frame = _user_frame()
+    if out.requires_grad:
+        meta = out._meta if out._meta is not None else {}
+        meta["frame"] = frame
+        out._meta = meta
+    data = out._data
+    if data.dtype.kind != "f" or np.isfinite(data).all():
+        return
+    where = (
+        f"; called at {frame.filename}:{frame.lineno} in {frame.name}(): {frame.line}"
+        if frame is not None else ""
+    )
+    bad_inputs = [
+        f"input {i} ({_label(p)})" for i, p in enumerate(inputs)
+        if p._data.dtype.kind == "f" and not np.isfinite(p._data).all()
+    ]
+    if bad_inputs:
+        origin = f"it received non-finite values in {', '.join(bad_inputs)}"
+    else:
+        origin = "from finite inputs"
+    raise AnomalyError(
+        f"anomaly: '{op.name}' produced {_kind(data)} in its output of shape "
+        f"{shape_text(data.shape)} {origin}{_layer(out)}{where}"
+    )
+
+
+def check_backward(node: Tensor, i: int, grad: Any) -> None:
+    """Called by the engine for each gradient a VJP returns while detection is on."""
+    g = grad._data if isinstance(grad, Tensor) else np.asarray(grad)
+    if g.dtype.kind != "f" or np.isfinite(g).all():
+        return
+    assert node._op is not None and node._parents is not None
+    parent = node._parents[i]
+    raise AnomalyError(
+        f"anomaly: the backward of '{node._op.name}' produced {_kind(g)} in the gradient "
+        f"for its input {i} ({_label(parent)}, shape {shape_text(parent.shape)})"
+        f"{_layer(node)}{_where(node)}"
+    )
