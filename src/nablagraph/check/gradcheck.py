@@ -1,4 +1,4 @@
-"""Gradient checking: central finite differences and ``gradcheck``.
+"""Central finite differences and ``gradcheck`` for any function of tensors.
 
 The notes' finite-difference estimate, in its more accurate central form::
 

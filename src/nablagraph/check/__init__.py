@@ -1,0 +1,39 @@
+"""Gradient checking: finite differences, ``gradcheck`` and the three-way comparison.
+
+Two modules:
+
+* :mod:`nablagraph.check.gradcheck` — central differences, :func:`numerical_grad` and
+  :func:`gradcheck` for any function of tensors.  Imports ``tensor``, ``engine``,
+  ``errors``.
+* :mod:`nablagraph.check.compare` — :func:`compare_gradients`, the three-way proof of
+  a dense network's gradients: autodiff (the engine), the closed-form equations BP1–BP4
+  (:mod:`nablagraph.reference`) and finite differences of the cost, per layer and per
+  parameter.  Imports ``tensor``, ``engine``, ``errors``, ``reference``; the model is
+  taken by duck typing (never ``nn``: ``check`` sits below ``nn`` in design.md's list).
+
+Examples
+--------
+>>> import numpy as np, nablagraph as ng
+>>> from nablagraph.check import compare_gradients
+>>> net = ng.nn.Network([3, 4, 2], cost="cross_entropy", seed=0)
+>>> X, y = np.random.default_rng(0).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+>>> compare_gradients(net, X, y).passed
+True
+"""
+
+from nablagraph.check.compare import (
+    GradientComparison,
+    LayerCheck,
+    PairError,
+    ParameterCheck,
+    RouteCost,
+    Tolerances,
+    compare_gradients,
+)
+from nablagraph.check.gradcheck import GradcheckReport, InputCheck, gradcheck, numerical_grad
+
+__all__ = [
+    "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck",
+    "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
+    "RouteCost", "Tolerances",
+]
