@@ -28,7 +28,7 @@ import numpy as np
 
 from nablagraph import ops as _ops
 from nablagraph import tensor as _tensor
-from nablagraph.errors import DTypeError, ShapeError
+from nablagraph.errors import ConfigError, DTypeError, LabelError, ShapeError
 from nablagraph.tensor import ArrayLike, Tensor, apply, as_tensor
 
 __all__ = [
@@ -143,7 +143,10 @@ def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
 def clip(x: ArrayLike, min: float | None = None, max: float | None = None) -> Tensor:
     """Clamp into ``[min, max]``; the gradient is 1 inside (bounds included), 0 outside."""
     if min is not None and max is not None and min > max:
-        raise ValueError(f"clip: min ({min}) must not exceed max ({max})")
+        raise ConfigError(
+            f"clip: min ({min}) must not exceed max ({max}); every value would be clipped to "
+            "max, which is surely a mistake (swap the bounds?)"
+        )
     return apply(_ops.CLIP, (_t(x),), (min, max))
 
 
@@ -184,11 +187,15 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes (reverse them when ``axes`` is None)."""
     xt = _t(x)
     ax = None if axes is None else tuple(int(a) for a in axes)
-    if ax is not None and sorted(a % max(xt.ndim, 1) for a in ax) != list(range(xt.ndim)):
-        raise ShapeError(
-            f"transpose: axes {ax} are not a permutation of the {xt.ndim} axes of a tensor "
-            f"of shape {xt.shape}"
-        )
+    if ax is not None:
+        nd = xt.ndim
+        if len(ax) != nd or any(not -nd <= a < nd for a in ax) or len({a % nd for a in ax}) != nd:
+            raise ShapeError(
+                f"transpose: axes {ax} are not a permutation of the {nd} axes of a tensor "
+                f"of shape {xt.shape}"
+            )
+        # Non-negative axes, so the VJP's inverse permutation (an argsort) is right.
+        ax = tuple(a % nd for a in ax)
     return apply(_ops.TRANSPOSE, (xt,), (ax,))
 
 
@@ -354,6 +361,14 @@ def cross_entropy(z: ArrayLike, y: ArrayLike) -> Tensor:
     raw = y.data if isinstance(y, Tensor) else np.asarray(y)
     if raw.dtype.kind in "iu" and not (isinstance(y, Tensor) and y.requires_grad):
         return apply(_ops.CROSS_ENTROPY_INDEX, (zt,), (raw,))
+    if zt.ndim >= 1 and raw.shape == zt.shape[:-1] and raw.dtype.kind in "fb":
+        # Class labels stored as floats (a common result of np.loadtxt or pandas).
+        _ops._check_nan("cross_entropy", raw)
+        raise LabelError(
+            f"cross_entropy: targets of shape {raw.shape} look like class labels for logits "
+            f"of shape {zt.shape}, but their dtype is {raw.dtype}; class labels must be "
+            f"integers (y.astype(np.int64)), or pass one-hot targets of shape {zt.shape}"
+        )
     return apply(_ops.CROSS_ENTROPY, (zt, _targets(y, zt)))
 
 

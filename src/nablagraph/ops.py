@@ -136,6 +136,8 @@ def _scatter(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # σ(z) = ½ tanh(z/2) + ½: one transcendental, no overflow for any z.
     t = np.multiply(x, 0.5)
+    if not isinstance(t, np.ndarray):  # a 0-d input gives a NumPy scalar, not a buffer
+        t = np.asarray(t)
     np.tanh(t, out=t)
     t *= 0.5
     t += 0.5
@@ -284,6 +286,13 @@ def _matmul_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Excepti
     an, bn = a.name or "a", b.name or "b"
     k1 = a.shape[-1]
     k2 = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if k1 == k2:  # the contracted axes agree, so the batch axes do not broadcast
+        ba, bb = a.shape[:-2], b.shape[:-2]
+        return (
+            f"matmul: shapes {shape_text(a.shape)} and {shape_text(b.shape)} have batch "
+            f"axes {shape_text(ba)} and {shape_text(bb)} that cannot be broadcast together "
+            f"({_broadcast_detail([ba, bb])})"
+        )
     msg = (
         f"matmul: shapes {shape_text(a.shape)} and {shape_text(b.shape)} are not aligned "
         f"({k1} != {k2})"
@@ -292,8 +301,11 @@ def _matmul_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Excepti
         msg += f"; did you mean {an} @ {bn}.T?"
     elif a.ndim >= 2 and a.shape[-2] == k2:
         msg += f"; did you mean {an}.T @ {bn}?"
-    elif k2 != k1:
-        msg += f"; the last axis of {an} must equal the second-to-last axis of {bn}"
+    elif a.ndim == 1 and b.ndim == 1:
+        msg += "; the two vectors must have the same length"
+    else:
+        last = "the length of" if b.ndim == 1 else "the second-to-last axis of"
+        msg += f"; the last axis of {an} must equal {last} {bn}"
     return msg
 
 
@@ -527,8 +539,24 @@ def _transpose_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, ax
 TRANSPOSE = defop("transpose", _transpose, _transpose_vjp, "permute axes (reverse by default)")
 
 
+class IndexShapeError(ShapeError, IndexError):
+    """An index out of range: a :class:`ShapeError` that is also an ``IndexError``.
+
+    Being an ``IndexError`` lets Python's iteration protocol (``for row in t``, which
+    calls ``t[0]``, ``t[1]``, ... until an ``IndexError``) stop at the end of the first
+    axis, and lets ``except IndexError`` catch it as for any sequence.
+    """
+
+
 def _getitem(x: np.ndarray, index: Any) -> np.ndarray:
-    return np.asarray(x[index])
+    try:
+        return np.asarray(x[index])
+    except IndexError as exc:
+        raise IndexShapeError(_getitem_text(x.shape, index, exc)) from None
+
+
+def _getitem_text(shape: tuple[int, ...], index: Any, exc: Exception) -> str:
+    return f"getitem: index {index!r} is invalid for a tensor of shape {shape_text(shape)}: {exc}"
 
 
 def _getitem_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, index: Any) -> tuple[Any, ...]:
@@ -536,7 +564,7 @@ def _getitem_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, inde
 
 
 def _getitem_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception) -> str:
-    return f"getitem: index {params[0]!r} is invalid for a tensor of shape {shape_text(inputs[0].shape)}: {exc}"
+    return _getitem_text(inputs[0].shape, params[0], exc)
 
 
 GETITEM = defop("getitem", _getitem, _getitem_vjp, "x[index] (slices, integers, arrays)", _getitem_error)
@@ -557,14 +585,41 @@ def _broadcast_to_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any,
     return (F.sum_to(g, tuple(x.shape)),)
 
 
-BROADCAST_TO = defop("broadcast_to", _broadcast_to_forward, _broadcast_to_vjp, "repeat along size-1 axes")
+def _broadcast_to_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception) -> str:
+    shape, target = tuple(inputs[0].shape), tuple(params[0])
+    why = (
+        f"the target has fewer axes ({len(target)}) than the input ({len(shape)})"
+        if len(target) < len(shape)
+        else _broadcast_detail([shape, target])
+    )
+    return f"broadcast_to: cannot broadcast shape {shape_text(shape)} to {shape_text(target)}: {why}"
+
+
+BROADCAST_TO = defop(
+    "broadcast_to", _broadcast_to_forward, _broadcast_to_vjp, "repeat along size-1 axes",
+    _broadcast_to_error,
+)
 
 
 def _sum_to_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, shape: Any) -> tuple[Any, ...]:
     return (F.broadcast_to(g, tuple(x.shape)),)
 
 
-SUM_TO = defop("sum_to", sum_to, _sum_to_vjp, "sum down to a shape; adjoint of broadcast_to")
+def _sum_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        ok = np.broadcast_shapes(shape, x.shape) == x.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(
+            f"sum_to: cannot sum shape {shape_text(x.shape)} down to {shape_text(shape)}; "
+            "the target must broadcast to the input's shape (sum_to is the adjoint of "
+            "broadcast_to)"
+        )
+    return sum_to(x, shape)
+
+
+SUM_TO = defop("sum_to", _sum_to_forward, _sum_to_vjp, "sum down to a shape; adjoint of broadcast_to")
 
 
 def _concatenate_forward(*args: Any) -> np.ndarray:
@@ -586,8 +641,16 @@ def _concatenate_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, *args: A
 
 def _concatenate_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception) -> str:
     shapes = ", ".join(shape_text(t.shape) for t in inputs)
+    axis, nd = params[0], inputs[0].ndim
+    if nd == 0:
+        return f"concatenate: cannot join 0-d tensors (shapes {shapes}); reshape them to 1-D first"
+    if not -nd <= axis < nd:
+        return (
+            f"concatenate: axis {axis} is out of range for tensors of shapes {shapes} "
+            f"(valid axes: {-nd} to {nd - 1})"
+        )
     return (
-        f"concatenate: cannot join shapes {shapes} along axis {params[0]}; all other axes "
+        f"concatenate: cannot join shapes {shapes} along axis {axis}; all other axes "
         "must have equal sizes"
     )
 
@@ -651,10 +714,20 @@ MSE = defop("mse_loss", _mse_forward, _mse_vjp, "C = (1/M) Σ_m (1/n) ‖y_m −
 BCE_EPS = 1e-12
 
 
+def _bce_bounds(eps: float, dtype: Any) -> tuple[float, float]:
+    """``[ε, 1 − ε]``, with ``1 − ε`` kept below 1 in the array's own precision.
+
+    In float32, ``1 − 1e-12`` rounds to 1, which would let a saturated sigmoid output
+    give ``ln 0``; the upper bound is then the largest float below 1.
+    """
+    tiny = float(np.finfo(dtype).epsneg) if np.dtype(dtype).kind == "f" else 0.0
+    return eps, 1 - max(eps, tiny)
+
+
 def _bce_forward(a: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
     _check_targets("binary_cross_entropy", a, y)
     _check_unit_interval("binary_cross_entropy", y)
-    ac = np.clip(a, eps, 1 - eps)
+    ac = np.clip(a, *_bce_bounds(eps, a.dtype))
     c = -(np.vdot(y, np.log(ac)) + np.vdot(1 - y, np.log1p(-ac)))
     return np.asarray(c / _batch_size(a), dtype=ac.dtype)
 
@@ -668,7 +741,7 @@ def _check_unit_interval(op: str, y: np.ndarray) -> None:
 
 def _bce_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, y: Any, eps: float) -> tuple[Any, ...]:
     m = _batch_size(a)
-    ac = F.clip(a, eps, 1 - eps)
+    ac = F.clip(a, *_bce_bounds(eps, F.data(a).dtype))
     # ∂C/∂a = (a − y) / (a (1 − a)) / M, evaluated at the clipped a so that a
     # saturated output (a = 1 in floating point) still receives a finite gradient.
     ga = (ac - y) / (ac * (1 - ac)) * (g / m) if needs[0] else None
@@ -680,7 +753,7 @@ BCE = defop(
     "binary_cross_entropy",
     _bce_forward,
     _bce_vjp,
-    "C = −(1/M) Σ_m Σ_j [y ln a + (1 − y) ln(1 − a)], a clipped to [ε, 1 − ε]",
+    "C = −(1/M) Σ_m Σ_j [y ln a + (1 − y) ln(1 − a)], a clipped to [ε, 1 − ε] (1 − ε < 1 in a's dtype)",
 )
 
 
