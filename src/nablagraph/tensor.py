@@ -352,6 +352,16 @@ class Tensor:
             extras.append("requires_grad=True")
         return f"Tensor({body}, {', '.join(extras)})"
 
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Jupyter display: the recorded graph as SVG (with the text repr) for a tensor
+        computed by ops; leaves and freed graphs display as text only.
+        See :func:`nablagraph.viz.tensor_mimebundle`."""
+        from nablagraph.viz import tensor_mimebundle
+
+        return tensor_mimebundle(self, include, exclude)
+
     # ------------------------------------------------------------ conversions
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""

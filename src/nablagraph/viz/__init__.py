@@ -1,0 +1,58 @@
+"""Diagrams of the recorded graph: DOT, SVG, PNG, PDF and Jupyter display.
+
+>>> from nablagraph.viz import to_graphviz, to_dot, render, draw_network
+
+* :func:`to_graphviz` / :func:`to_dot` draw the graph below any tensor (the cost,
+  usually) as a ``graphviz.Digraph`` or DOT text.  The walk is iterative, so a
+  100,000-op chain is fine; ``max_nodes`` keeps the nodes nearest the root and
+  draws one ``… N more nodes`` node for the rest.
+* :func:`render` writes ``.dot``, ``.svg``, ``.png`` or ``.pdf``.  DOT needs no
+  program; the others use the system Graphviz ``dot`` when installed, else the PyPI
+  package ``graphviz-pure`` (SVG and PNG).  Without either, a
+  :class:`RendererError` says what to install.
+* :func:`draw_network` runs a network forward and backward on a batch and draws its
+  cost's graph with the notes' labels, in one call.
+* Diagrams (and tensors with a recorded graph) display as SVG in Jupyter.
+
+The legend
+----------
+Every diagram draws its legend; the colours (:data:`COLOURS`) are:
+
+==========================  ==========================================================
+box, light blue, rounded    parameter: a leaf with ``requires_grad`` (``W2``, ``b2``)
+box, light green            input data (``X = a¹``: the first input of layer 2)
+box, yellow                 target ``y`` (a cost op's second input)
+box, grey                   constant (a one-element leaf; its value is shown)
+box, white                  intermediate tensor (``zˡ``, ``aˡ`` where they apply)
+box, pink, double border    the root (``C`` when it is a cost)
+ellipse, orange             op (``linear``, ``sigmoid``, ``mul`` …)
+ellipse, lavender           cost op (``quadratic_cost``, ``cross_entropy`` …)
+grey rounded cluster        a ``Dense`` layer, titled ``layer l · n_in → n_out · σ``
+dark red text               gradient after backward: ``‖g‖`` (the norm) or the value
+                            of a one-element gradient; ``δˡ = ∂C/∂zˡ`` on ``zˡ``
+                            (kept with ``z.retain_grad()``), ``‖∇W²‖`` on parameters
+dashed dark red edge        backward view: the gradient flows from an op back to an
+                            input that requires one
+thick magenta               ``highlight=``: the paths from a tensor to the root
+grey note                   ``… N more nodes`` left out by ``max_nodes``
+==========================  ==========================================================
+
+Drawing reads the graph and changes nothing.  ``backward()`` frees the graph unless
+``retain_graph=True``; drawing a freed graph raises :class:`~nablagraph.GraphError`.
+
+Imports: ``tensor``, ``ops`` names, ``errors``, the ``graphviz`` package; ``nn`` is
+duck-typed, never imported.
+"""
+
+from nablagraph.viz.dot import COLOURS, DIRECTIONS, VIEWS, Diagram, to_dot, to_graphviz
+from nablagraph.viz.export import FORMATS, render, tensor_mimebundle, write_source
+from nablagraph.viz.graph import COST_OPS, GraphInfo, collect
+from nablagraph.viz.network import draw_network
+from nablagraph.viz.renderer import Renderer, RendererError, find_renderer, pipe
+
+__all__ = [
+    "to_graphviz", "to_dot", "render", "draw_network", "Diagram",
+    "find_renderer", "Renderer", "RendererError", "pipe", "write_source",
+    "collect", "GraphInfo", "tensor_mimebundle",
+    "COLOURS", "COST_OPS", "DIRECTIONS", "VIEWS", "FORMATS",
+]
