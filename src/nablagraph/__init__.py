@@ -65,6 +65,7 @@ from nablagraph.functional import (
     transpose,
     where,
 )
+from nablagraph.replay import CompiledStep, compile_step
 from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
@@ -74,6 +75,7 @@ __all__ = [
     "gradcheck", "numerical_grad", "GradcheckReport",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
     "ConfigError", "AnomalyError", "nn", "detect_anomaly", "is_anomaly_enabled",
+    "compile_step", "CompiledStep",
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
     "sum", "mean", "reshape", "transpose", "broadcast_to",

@@ -1,0 +1,286 @@
+"""Record a training step once, replay it: the same numbers with fewer Python calls.
+
+An eager step builds a tensor per op and a dict entry per gradient.  On small networks
+that bookkeeping costs more than the NumPy calls themselves.  :func:`compile_step`
+records the graph of ``fn`` on the first call and turns it into a flat plan: a list of
+forward calls on arrays, then the VJP calls in exactly the order the engine would make
+them.  Later calls with arguments of the same shapes and dtypes run the plan:
+
+>>> import numpy as np, nablagraph as ng
+>>> net = ng.nn.Network([2, 3, 1], seed=0)
+>>> step = ng.compile_step(lambda X, Y: net.cost(X, Y))
+>>> X, Y = np.ones((4, 2)), np.zeros((4, 1))
+>>> C = step(X, Y)               # records, checks the plan against the engine
+>>> C = step(X, Y)               # replays
+>>> net.layers[0].W.grad.shape   # gradients accumulated as backward() would
+(3, 2)
+
+The plan produces bit-for-bit the values and gradients of ``fn(*args).backward()``:
+the forward runs the same primitives, and the backward visits the nodes and adds
+contributions in the engine's own order.  The first call checks this.
+
+Limits (checked where possible, documented where not):
+
+* ``fn`` must run the same ops on every call: no Python control flow that depends on
+  the values of the data (the plan replays the branch taken when it was recorded);
+* the arguments must enter the graph as they are: converting one inside ``fn`` to a new
+  array outside the recorded ops (``Tensor(X.data.astype(...))``) makes it a constant
+  that would go stale — detected when the new array shares memory with the argument,
+  and refused;
+* hooks and ``retain_grad`` are not run by a replay (refused at recording);
+* a call with new shapes or dtypes records a new plan.
+
+Imports: ``tensor``, ``engine``, ``ops``, ``errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nablagraph import engine
+from nablagraph.errors import GraphError
+from nablagraph.ops import RAW, Op, sum_to
+from nablagraph.tensor import Tensor, _new, enable_grad
+
+__all__ = ["compile_step", "CompiledStep"]
+
+
+class _Plan:
+    """The flat form of one recorded step."""
+
+    __slots__ = (
+        "n", "arg_slots", "param_slots", "params", "const_slots", "consts",
+        "forward", "backward", "root", "leaf_slots",
+    )
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.arg_slots: list[tuple[int, int]] = []  # (slot, argument index)
+        self.param_slots: list[int] = []
+        self.params: list[Tensor] = []
+        self.const_slots: list[int] = []
+        self.consts: list[np.ndarray] = []
+        # (slot, forward, input slots, params, substitutions [(position, arg index)])
+        self.forward: list[tuple[int, Callable[..., np.ndarray], tuple[int, ...], tuple[Any, ...], tuple[tuple[int, int], ...]]] = []
+        # (slot, op, input slots, needs, params, substitutions)
+        self.backward: list[tuple[int, Op, tuple[int, ...], tuple[bool, ...], tuple[Any, ...], tuple[tuple[int, int], ...]]] = []
+        self.root = 0
+        self.leaf_slots: list[int] = []  # parameter slots, in the order the engine reaches them
+
+    def run(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        vals: list[Any] = [None] * self.n
+        for slot, i in self.arg_slots:
+            vals[slot] = arrays[i]
+        for slot, p in zip(self.param_slots, self.params):
+            vals[slot] = p._data
+        for slot, c in zip(self.const_slots, self.consts):
+            vals[slot] = c
+        for slot, fwd, ins, params, subs in self.forward:
+            if subs:
+                params = _substitute(params, subs, arrays)
+            vals[slot] = fwd(*[vals[j] for j in ins], *params)
+        root = vals[self.root]
+        grads: list[Any] = [None] * self.n
+        grads[self.root] = np.ones_like(root)
+        for slot, op, ins, needs, params, subs in self.backward:
+            g = grads[slot]
+            grads[slot] = None
+            if g is None:
+                continue
+            if subs:
+                params = _substitute(params, subs, arrays)
+            gs = op.vjp(RAW, needs, g, vals[slot], *[vals[j] for j in ins], *params)
+            for k, j in enumerate(ins):
+                gp = gs[k]
+                if gp is None or not needs[k]:
+                    continue
+                if gp.shape != vals[j].shape:
+                    gp = sum_to(gp, vals[j].shape)
+                prev = grads[j]
+                grads[j] = gp if prev is None else prev + gp
+        return root, [grads[s] for s in self.param_slots]
+
+
+def _substitute(params: tuple[Any, ...], subs: tuple[tuple[int, int], ...], arrays: list[np.ndarray]) -> tuple[Any, ...]:
+    out = list(params)
+    for pos, i in subs:
+        out[pos] = arrays[i]
+    return tuple(out)
+
+
+class CompiledStep:
+    """A training step ``fn(*arrays) -> cost`` recorded once and replayed.
+
+    Calling it returns the cost (a tensor outside any graph) and accumulates the
+    gradients of every parameter into ``.grad``, exactly like
+    ``fn(*arrays).backward()``.  See :mod:`nablagraph.replay` for the limits.
+    """
+
+    def __init__(self, fn: Callable[..., Tensor], verify: bool = True) -> None:
+        self.fn = fn
+        self.verify = verify
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self.recordings = 0
+
+    def __call__(self, *args: Any) -> Tensor:
+        arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
+        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._record(arrays)
+            self._plans[key] = plan
+            self.recordings += 1
+            value, grads = plan.run(arrays)
+            if self.verify:
+                self._verify(plan, args, value, grads)
+        else:
+            value, grads = plan.run(arrays)
+        for p, g in zip(plan.params, grads):
+            if g is not None:
+                engine._accumulate(p, g, False)
+        return _new(value)
+
+    # ----------------------------------------------------------------- record
+    def _record(self, arrays: list[np.ndarray]) -> _Plan:
+        wrapped = [
+            Tensor(a, requires_grad=a.dtype.kind == "f", name=f"arg{i}") for i, a in enumerate(arrays)
+        ]
+        with enable_grad():
+            root = self.fn(*wrapped)
+        if not isinstance(root, Tensor) or root.size != 1:
+            raise GraphError(
+                "compile_step: fn must return a one-element tensor (the cost), got "
+                f"{type(root).__name__}{'' if not isinstance(root, Tensor) else f' of shape {root.shape}'}"
+            )
+        arg_of = {id(t): i for i, t in enumerate(wrapped)}
+        arr_of = {id(a): i for i, a in enumerate(arrays)}
+
+        # Every node reachable from the root, in a forward (topological) order.
+        order: list[Tensor] = []
+        state: dict[Tensor, int] = {}
+        stack: list[tuple[Tensor, bool]] = [(root, False)]
+        while stack:
+            t, done = stack.pop()
+            if done:
+                order.append(t)
+                continue
+            if t in state:
+                continue
+            state[t] = 1
+            stack.append((t, True))
+            if t._hooks or t._retain:
+                raise GraphError("compile_step: hooks and retain_grad() are not replayed; remove them from fn")
+            for p in reversed(t._parents or ()):
+                if p not in state:
+                    stack.append((p, False))
+        slot = {t: i for i, t in enumerate(order)}
+
+        plan = _Plan()
+        plan.n = len(order)
+        plan.root = slot[root]
+        depends: dict[Tensor, bool] = {}  # depends on a parameter (needs a gradient)
+        for t in order:
+            s = slot[t]
+            if t._parents is None:
+                if id(t) in arg_of:
+                    plan.arg_slots.append((s, arg_of[id(t)]))
+                    depends[t] = False
+                elif t.requires_grad:
+                    plan.param_slots.append(s)
+                    plan.params.append(t)
+                    depends[t] = True
+                else:
+                    for i, a in enumerate(arrays):
+                        if np.shares_memory(t._data, a):
+                            raise GraphError(
+                                f"compile_step: argument {i} reaches the graph through a "
+                                "conversion outside the recorded ops (a new tensor made from its "
+                                "data), so a replay would reuse stale values; pass it to the ops "
+                                "as it is, with the dtype of the model"
+                            )
+                    plan.const_slots.append(s)
+                    plan.consts.append(t._data)
+                    depends[t] = False
+                continue
+            assert t._op is not None
+            ins = tuple(slot[p] for p in t._parents)
+            subs = tuple(
+                (k, arr_of[id(v)]) for k, v in enumerate(t._params)
+                if isinstance(v, np.ndarray) and id(v) in arr_of
+            )
+            plan.forward.append((s, t._op.forward, ins, t._params, subs))
+            depends[t] = any(depends[p] for p in t._parents)
+        if not depends[root]:
+            raise GraphError("compile_step: the cost does not depend on any parameter")
+
+        # The backward order of the engine (consumer counts, then Kahn with a stack),
+        # restricted to the nodes that lead to a parameter.
+        deps: dict[Tensor, int] = {root: 0}
+        stack2 = [root]
+        while stack2:
+            t = stack2.pop()
+            for p in t._parents or ():
+                if depends[p]:
+                    if p in deps:
+                        deps[p] += 1
+                    else:
+                        deps[p] = 1
+                        stack2.append(p)
+        ready = [root]
+        while ready:
+            t = ready.pop()
+            parents = t._parents
+            if parents is None:
+                continue
+            assert t._op is not None
+            needs = tuple(depends[p] for p in parents)
+            subs = tuple(
+                (k, arr_of[id(v)]) for k, v in enumerate(t._params)
+                if isinstance(v, np.ndarray) and id(v) in arr_of
+            )
+            plan.backward.append((slot[t], t._op, tuple(slot[p] for p in parents), needs, t._params, subs))
+            for p in parents:
+                if depends[p]:
+                    deps[p] -= 1
+                    if deps[p] == 0:
+                        ready.append(p)
+        return plan
+
+    def _verify(self, plan: _Plan, args: tuple[Any, ...], value: np.ndarray, grads: list[np.ndarray | None]) -> None:
+        with enable_grad():
+            ref = self.fn(*[a if isinstance(a, Tensor) else Tensor(np.asarray(a)) for a in args])
+        ref_grads = engine.grad(ref, plan.params, allow_unused=True)
+        same = np.array_equal(ref._data, value) and all(
+            (g is None and r is None) or (g is not None and r is not None and np.array_equal(g, r._data))
+            for g, r in zip(grads, ref_grads)
+        )
+        if not same:
+            raise GraphError(
+                "compile_step: the replayed step does not reproduce the eager step exactly "
+                "(fn may depend on Python control flow or on state outside its arguments); "
+                "use the eager form fn(*args).backward() for this function"
+            )
+
+
+def compile_step(fn: Callable[..., Tensor], verify: bool = True) -> CompiledStep:
+    """Record ``fn`` once and replay it on later calls (see :mod:`nablagraph.replay`).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(*arrays) -> Tensor``: the cost of one step as a function of the batch
+        arrays; the parameters are the leaves with ``requires_grad=True`` it uses.
+    verify : bool
+        Check each new recording against the engine (values and gradients must be
+        bit-for-bit equal).
+
+    Returns
+    -------
+    CompiledStep
+        Call it with the batch arrays; it returns the cost and accumulates gradients
+        into the parameters' ``.grad``.
+    """
+    return CompiledStep(fn, verify)
