@@ -122,22 +122,39 @@ def _html(lines: Iterable[tuple[str, str | None]]) -> str:
     return "<" + "<br/>".join(out) + ">"
 
 
+# Names of the non-tensor arguments of the ops that take some (see nablagraph.functional).
+_PARAM_NAMES = {
+    "sum": ("axis", "keepdims"),
+    "mean": ("axis", "keepdims"),
+    "softmax": ("axis",),
+    "log_softmax": ("axis",),
+    "concatenate": ("axis",),
+    "reshape": ("shape",),
+    "transpose": ("axes",),
+    "broadcast_to": ("shape",),
+    "sum_to": ("shape",),
+    "getitem": ("index",),
+    "scatter": ("shape", "index"),
+    "leaky_relu": ("slope",),
+    "clip": ("min", "max"),
+    "binary_cross_entropy": ("eps",),
+}
+
+
 def _params_text(name: str, params: tuple[Any, ...]) -> str | None:
     if not params:
         return None
     if name == "cross_entropy_index":
-        labels = params[0]
-        return f"labels {tuple(np.shape(labels))}"
+        return f"labels {tuple(np.shape(params[0]))}"
     if name == "pow_scalar":
         return f"** {_num(float(params[0]))}"
+    names = _PARAM_NAMES.get(name, ())
     shown = []
-    for p in params:
-        if isinstance(p, np.ndarray):
-            shown.append(f"array{tuple(p.shape)}")
-        elif p is None or (isinstance(p, bool) and not p):
+    for i, p in enumerate(params):
+        if p is None or p is False:
             continue
-        else:
-            shown.append(repr(p))
+        text = f"array{tuple(p.shape)}" if isinstance(p, np.ndarray) else repr(p)
+        shown.append(f"{names[i]}={text}" if i < len(names) else text)
     text = ", ".join(shown)
     return (text[:40] + "…" if len(text) > 41 else text) or None
 
@@ -244,6 +261,8 @@ class _Builder:
             return f"{name} = {note}"
         if name or note:
             return name or note
+        if n.kind == "output":
+            return self.root_symbol
         if n.kind in ("input", "parameter"):
             return n.kind
         return None
@@ -255,8 +274,8 @@ class _Builder:
         value = None
         if self.show_values or n.kind == "constant" or (n.kind == "output" and t.size == 1):
             value = _values(t.data)
-        if title and value and t.size == 1:
-            title, value = f"{title} {value}", None
+        if value and t.size == 1:
+            title, value = (f"{title} {value}" if title else value.lstrip("= ")), None
         if title:
             lines.append((title, "b"))
         if value:
