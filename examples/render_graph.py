@@ -7,7 +7,7 @@ Writes, into ``--out`` (default ``docs/images``):
   norms and the dashed backward edges;
 * ``network_2_3_1_layers.{dot,svg,png}``: the same graph with one box per layer
   (``collapse="layers"``);
-* ``network_2_3_1_path_W2.{dot,svg,png}``: left to right, the path from ``W2`` to ``C``
+* ``network_2_3_1_path_W2.{dot,svg,png}``: the path from ``W2`` to ``C``
   highlighted.
 
 The batch is XOR's four examples.  Run::
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     diagrams = {
         "network_2_3_1": draw_network(net, X, Y),
         "network_2_3_1_layers": draw_network(net, X, Y, collapse="layers"),
-        "network_2_3_1_path_W2": draw_network(net, X, Y, highlight="W2", direction="LR"),
+        "network_2_3_1_path_W2": draw_network(net, X, Y, highlight="W2"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     renderer = find_renderer()

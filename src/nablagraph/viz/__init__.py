@@ -44,7 +44,8 @@ Imports: ``tensor``, ``ops`` names, ``errors``, the ``graphviz`` package; ``nn``
 duck-typed, never imported.
 """
 
-from nablagraph.viz.dot import COLOURS, DIRECTIONS, VIEWS, Diagram, to_dot, to_graphviz
+from nablagraph.viz.diagram import Diagram
+from nablagraph.viz.dot import COLOURS, DIRECTIONS, VIEWS, to_dot, to_graphviz
 from nablagraph.viz.export import FORMATS, render, tensor_mimebundle, write_source
 from nablagraph.viz.graph import COST_OPS, GraphInfo, collect
 from nablagraph.viz.network import draw_network

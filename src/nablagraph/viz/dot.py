@@ -1,28 +1,32 @@
-"""Turn a recorded graph into DOT: :func:`to_graphviz`, :func:`to_dot`, :class:`Diagram`.
+"""Turn a recorded graph into DOT: :func:`to_graphviz` and :func:`to_dot`.
 
 The DOT text is written line by line (the ``graphviz`` package's ``body``), which
 keeps a 200,000-node diagram to a second or two; every label is an HTML-like label
 with its text escaped.  The colours are those of :data:`COLOURS`, explained in the
 legend drawn in every diagram (see :mod:`nablagraph.viz`).
 
-Imports: ``tensor``, ``errors``, the ``viz`` modules ``graph`` and ``renderer``, and
-the ``graphviz`` package.
+Imports: ``tensor``, ``errors`` and the ``viz`` modules ``graph``, ``labels`` and
+``diagram``.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
-
-import graphviz  # type: ignore[import-untyped]
-import numpy as np
 
 from nablagraph.errors import ConfigError
 from nablagraph.tensor import Tensor
+from nablagraph.viz.diagram import Diagram
 from nablagraph.viz.graph import COST_OPS, GraphInfo, Layer, TensorNode, collect, superscript
-from nablagraph.viz.renderer import RendererError, pipe
+from nablagraph.viz.labels import (
+    OP_NOTES,
+    dot_attrs,
+    escape,
+    grad_text,
+    html_label,
+    params_text,
+    shape_text,
+    values_text,
+)
 
 __all__ = ["COLOURS", "DIRECTIONS", "VIEWS", "Diagram", "to_dot", "to_graphviz"]
 
@@ -56,157 +60,6 @@ DIRECTIONS = ("TB", "LR", "BT", "RL")
 VIEWS = ("auto", "forward", "forward+backward")
 
 _FONT = "Helvetica"
-
-
-# ------------------------------------------------------------------ text helpers
-def _e(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
-def _num(x: float) -> str:
-    return f"{x:.4g}"
-
-
-_DTYPE_NAMES: dict[Any, str] = {}
-
-
-def _shape(t: Tensor) -> str:
-    dt = t.data.dtype
-    name = _DTYPE_NAMES.get(dt)
-    if name is None:
-        name = _DTYPE_NAMES[dt] = str(dt)
-    shape = t.data.shape
-    return f"{shape if shape else 'scalar'} {name}"
-
-
-def _values(a: np.ndarray) -> str:
-    if a.size == 1:
-        return f"= {_num(float(a.reshape(())))}"
-    if a.size <= 6:
-        return "= [" + ", ".join(_num(float(v)) for v in a.reshape(-1)) + "]"
-    af = a.astype(np.float64, copy=False)
-    return f"mean {_num(float(af.mean()))} · ‖·‖ {_num(float(np.linalg.norm(af)))}"
-
-
-def _grad_text(symbol: str, g: np.ndarray) -> str:
-    if g.size == 1:
-        return f"{symbol} = {_num(float(g.reshape(())))}"
-    return f"‖{symbol}‖ = {_num(float(np.linalg.norm(g.astype(np.float64, copy=False))))}"
-
-
-def _attrs(attrs: dict[str, Any]) -> str:
-    parts = []
-    for k, v in attrs.items():
-        s = str(v)
-        if k == "label" and s[:1] == "<" and s[-1:] == ">":
-            parts.append(f"{k}={s}")
-        else:
-            if '"' in s or "\\" in s:
-                s = s.replace("\\", "\\\\").replace('"', '\\"')
-            parts.append(f'{k}="{s}"')
-    return " ".join(parts)
-
-
-def _html(lines: Iterable[tuple[str, str | None]]) -> str:
-    """``<...>`` label from ``(text, style)`` lines; style ``b``, ``small`` or a colour."""
-    out = []
-    for text, style in lines:
-        t = _e(text)
-        if style == "b":
-            t = f"<b>{t}</b>"
-        elif style == "small":
-            t = f'<font point-size="9">{t}</font>'
-        elif style:
-            t = f'<font color="{style}">{t}</font>'
-        out.append(t)
-    return "<" + "<br/>".join(out) + ">"
-
-
-# Names of the non-tensor arguments of the ops that take some (see nablagraph.functional).
-_PARAM_NAMES = {
-    "sum": ("axis", "keepdims"),
-    "mean": ("axis", "keepdims"),
-    "softmax": ("axis",),
-    "log_softmax": ("axis",),
-    "concatenate": ("axis",),
-    "reshape": ("shape",),
-    "transpose": ("axes",),
-    "broadcast_to": ("shape",),
-    "sum_to": ("shape",),
-    "getitem": ("index",),
-    "scatter": ("shape", "index"),
-    "leaky_relu": ("slope",),
-    "clip": ("min", "max"),
-    "binary_cross_entropy": ("eps",),
-}
-
-
-def _params_text(name: str, params: tuple[Any, ...]) -> str | None:
-    if not params:
-        return None
-    if name == "cross_entropy_index":
-        return f"labels {tuple(np.shape(params[0]))}"
-    if name == "pow_scalar":
-        return f"** {_num(float(params[0]))}"
-    names = _PARAM_NAMES.get(name, ())
-    shown = []
-    for i, p in enumerate(params):
-        if p is None or p is False:
-            continue
-        text = f"array{tuple(p.shape)}" if isinstance(p, np.ndarray) else repr(p)
-        shown.append(f"{names[i]}={text}" if i < len(names) else text)
-    text = ", ".join(shown)
-    return (text[:40] + "…" if len(text) > 41 else text) or None
-
-
-_OP_NOTE = {"linear": "a Wᵀ + b", "mul": "Hadamard product", "matmul": "a @ b"}
-
-
-# ------------------------------------------------------------------ the diagram
-class Diagram(graphviz.Digraph):  # type: ignore[misc]
-    """A :class:`graphviz.Digraph` that renders with whichever Graphviz program exists.
-
-    ``graphviz.Digraph.render`` and ``pipe`` need the system ``dot``; the methods
-    here (and the Jupyter display) fall back to ``graphviz-pure`` from PyPI, see
-    :mod:`nablagraph.viz.renderer`.
-    """
-
-    def svg(self) -> str:
-        """The diagram as SVG text."""
-        return pipe(self.source, "svg").decode("utf-8")
-
-    def png(self, dpi: float | None = None) -> bytes:
-        """The diagram as PNG bytes."""
-        return pipe(self.source, "png", dpi)
-
-    def write(self, path: str | Path, format: str | None = None, dpi: float | None = None) -> Path:
-        """Write ``.dot``/``.gv``, ``.svg``, ``.png`` or ``.pdf`` (chosen by extension)."""
-        from nablagraph.viz.export import write_source
-
-        return write_source(self.source, path, format, dpi)
-
-    # Jupyter / IPython display
-    def _repr_image_svg_xml(self) -> str:
-        return self.svg()
-
-    def _repr_image_png(self) -> bytes:
-        return self.png()
-
-    def _repr_image_jpeg(self) -> bytes:
-        return pipe(self.source, "jpeg")
-
-    def _repr_svg_(self) -> str:
-        return self.svg()
-
-    def _repr_mimebundle_(
-        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None, **_: Any
-    ) -> dict[str, Any]:
-        """SVG for Jupyter; the DOT text and how to get a renderer if there is none."""
-        try:
-            bundle: dict[str, Any] = super()._repr_mimebundle_(include, exclude)
-        except RendererError as exc:
-            return {"text/plain": f"{exc}\n\n{self.source[:2000]}"}
-        return bundle
 
 
 # ------------------------------------------------------------------ building
@@ -244,15 +97,15 @@ class _Builder:
         if n.delta is not None:
             l = superscript(n.delta)
             if self.is_cost:
-                return [(f"δ{l} = ∂C/∂z{l}", colour), (_grad_text(f"δ{l}", g.data), colour)]
-            return [(_grad_text(f"∂{R}/∂z{l}", g.data), colour)]
+                return [(f"δ{l} = ∂C/∂z{l}", colour), (grad_text(f"δ{l}", g.data), colour)]
+            return [(grad_text(f"∂{R}/∂z{l}", g.data), colour)]
         if n.grad_symbol and self.is_cost:
             symbol = n.grad_symbol
         elif n.tensor.name or n.notation:
             symbol = f"∂{R}/∂{n.tensor.name or n.notation}"
         else:
             symbol = "grad"
-        return [(_grad_text(symbol, g.data), colour)]
+        return [(grad_text(symbol, g.data), colour)]
 
     def title(self, n: TensorNode) -> str | None:
         t = n.tensor
@@ -273,7 +126,7 @@ class _Builder:
         title = self.title(n)
         value = None
         if self.show_values or n.kind == "constant" or (n.kind == "output" and t.size == 1):
-            value = _values(t.data)
+            value = values_text(t.data)
         if value and t.size == 1:
             title, value = (f"{title} {value}" if title else value.lstrip("= ")), None
         if title:
@@ -281,20 +134,20 @@ class _Builder:
         if value:
             lines.append((value, None))
         if self.show_shapes:
-            lines.append((_shape(t), "small"))
+            lines.append((shape_text(t), "small"))
         lines += self.grad_lines(n)
         if not lines:
             lines.append(("tensor", None))
-        return _html(lines)
+        return html_label(lines)
 
     def op_label(self, n: TensorNode) -> str:
         op = n.tensor._op
         assert op is not None
         lines: list[tuple[str, str | None]] = [(op.name, "b")]
-        note = _OP_NOTE.get(op.name) or _params_text(op.name, n.tensor._params)
+        note = OP_NOTES.get(op.name) or params_text(op.name, n.tensor._params)
         if note:
             lines.append((note, "small"))
-        return _html(lines)
+        return html_label(lines)
 
     # -- nodes and edges ---------------------------------------------------
     def tensor_attrs(self, n: TensorNode) -> dict[str, Any]:
@@ -368,20 +221,20 @@ class _Builder:
 
     def more_line(self) -> str:
         hidden = self.info.hidden_nodes
-        label = _html(
+        label = html_label(
             [
                 (f"… {hidden:,} more nodes", "b"),
                 ("(raise max_nodes to draw them)", "small"),
             ]
         )
         attrs = {"label": label, "shape": "note", "style": "filled,dashed", "fillcolor": COLOURS["more"]}
-        return f"\tmore [{_attrs(attrs)}]\n"
+        return f"\tmore [{dot_attrs(attrs)}]\n"
 
     # -- the whole graph ----------------------------------------------------
     def cluster_open(self, layer: Layer) -> str:
         # One text run: an SVG viewer whose font is wider than Graphviz measured would
         # make separately placed bold and plain runs overlap.
-        label = f"<<b>{_e(layer.title)}</b>>"
+        label = f"<<b>{escape(layer.title)}</b>>"
         return (
             f"\tsubgraph cluster_{layer.key} {{\n\t\tlabel={label}\n"
             f'\t\tstyle="rounded,filled" fillcolor="{COLOURS["layer"]}" '
@@ -394,9 +247,9 @@ class _Builder:
         for n in self.info.topo:
             key = n.layer.key if n.layer is not None else None
             lines = groups.setdefault(key, [])
-            lines.append(f"\t{n.id} [{_attrs(self.tensor_attrs(n))}]\n")
+            lines.append(f"\t{n.id} [{dot_attrs(self.tensor_attrs(n))}]\n")
             if n.has_op:
-                lines.append(f"\t{n.op_id} [{_attrs(self.op_attrs(n))}]\n")
+                lines.append(f"\t{n.op_id} [{dot_attrs(self.op_attrs(n))}]\n")
         layers = {layer.key: layer for layer in self.info.layers.values()}
         for key, lines in groups.items():
             if key is None:
@@ -422,10 +275,10 @@ class _Builder:
                 members.setdefault(n.layer.key, []).append(n)
                 group_of[n.id] = group_of[n.op_id] = f"L{n.layer.key}"
             else:
-                body.append(f"\t{n.id} [{_attrs(self.tensor_attrs(n))}]\n")
+                body.append(f"\t{n.id} [{dot_attrs(self.tensor_attrs(n))}]\n")
                 group_of[n.id] = n.id
                 if n.has_op:
-                    body.append(f"\t{n.op_id} [{_attrs(self.op_attrs(n))}]\n")
+                    body.append(f"\t{n.op_id} [{dot_attrs(self.op_attrs(n))}]\n")
                     group_of[n.op_id] = n.op_id
         layers = {layer.key: layer for layer in info.layers.values()}
         for key, nodes in members.items():
@@ -439,7 +292,7 @@ class _Builder:
             }
             if any(id(m.tensor) in self.highlight for m in nodes):
                 attrs.update(color=COLOURS["highlight"], penwidth=3)
-            body.append(f"\tL{key} [{_attrs(attrs)}]\n")
+            body.append(f"\tL{key} [{dot_attrs(attrs)}]\n")
         if info.hidden_nodes:
             body.append(self.more_line())
             group_of["more"] = "more"
@@ -468,28 +321,28 @@ class _Builder:
             for i in range(0, len(shapes), 2):
                 lines.append((" · ".join(shapes[i : i + 2]), "small"))
         if self.show_values:
-            lines += [(f"{n.notation} {_values(n.tensor.data)}", None) for n in named]
+            lines += [(f"{n.notation} {values_text(n.tensor.data)}", None) for n in named]
         for n in named:
             lines += self.grad_lines(n)
         grads = [text for p in params for text, _ in self.grad_lines(p)]
         if grads:
             lines.append((" · ".join(grads), COLOURS["gradient"]))
-        return _html(lines)
+        return html_label(lines)
 
-    def legend_line(self, collapsed: bool) -> str:
-        rows = []
+    def legend_line(self, collapsed: bool, columns: int) -> str:
+        cells: list[str] = []
 
         def swatch(colour: str, text: str, rounded: bool = False) -> None:
             style = ' style="rounded"' if rounded else ""
-            rows.append(
-                f'<tr><td bgcolor="{colour}" width="22"{style}> </td>'
-                f'<td align="left" border="0">{_e(text)}</td></tr>'
+            cells.append(
+                f'<td bgcolor="{colour}" width="22"{style}> </td>'
+                f'<td align="left" border="0">{escape(text)}</td>'
             )
 
         def mark(symbol: str, colour: str, text: str) -> None:
-            rows.append(
-                f'<tr><td border="0"><font color="{colour}">{_e(symbol)}</font></td>'
-                f'<td align="left" border="0">{_e(text)}</td></tr>'
+            cells.append(
+                f'<td border="0"><font color="{colour}">{escape(symbol)}</font></td>'
+                f'<td align="left" border="0">{escape(text)}</td>'
             )
 
         for kind in ("parameter", "input", "target", "constant", "intermediate", "output"):
@@ -513,11 +366,17 @@ class _Builder:
             swatch(COLOURS["highlight"], f"thick: path from {self.highlight_name} to {target}")
         if self.info.hidden_nodes:
             swatch(COLOURS["more"], "nodes left out (max_nodes)")
+        rows = [
+            "<tr>" + "".join(cells[i : i + columns]) + "</tr>"
+            for i in range(0, len(cells), columns)
+        ]
         table = (
             '<<table border="0" cellborder="1" cellspacing="3" cellpadding="2">'
-            '<tr><td colspan="2" border="0"><b>legend</b></td></tr>' + "".join(rows) + "</table>>"
+            f'<tr><td colspan="{2 * columns}" border="0"><b>legend</b></td></tr>'
+            + "".join(rows)
+            + "</table>>"
         )
-        return f"\tlegend [{_attrs({'label': table, 'shape': 'plaintext'})}]\n"
+        return f"\tlegend [{dot_attrs({'label': table, 'shape': 'plaintext'})}]\n"
 
 
 def _highlight_set(info: GraphInfo, highlight: Tensor | str | None) -> tuple[set[int], str | None]:
@@ -656,9 +515,10 @@ def to_graphviz(
     )
     body = b.collapsed_body() if collapse == "layers" else b.full_body()
     if legend:
-        body.append(b.legend_line(collapse == "layers"))
+        # Top to bottom: a column beside the graph; left to right: rows above it.
+        body.append(b.legend_line(collapse == "layers", 1 if direction in ("TB", "BT") else 4))
     if title:
-        body.insert(0, f"\tlabel=<<b>{_e(title)}</b>> labelloc=t fontsize=14\n")
+        body.insert(0, f"\tlabel=<<b>{escape(title)}</b>> labelloc=t fontsize=14\n")
     return Diagram(
         name="nablagraph",
         graph_attr={
@@ -666,6 +526,7 @@ def to_graphviz(
             "fontname": _FONT,
             "nodesep": "0.3",
             "ranksep": "0.35",
+            "pad": "0.2",
         },
         node_attr={"fontname": _FONT, "fontsize": "10", "margin": "0.12,0.05"},
         edge_attr={"arrowsize": "0.7", "color": "#404040"},

@@ -14,7 +14,8 @@ import numpy as np
 
 from nablagraph.errors import ConfigError
 from nablagraph.tensor import ArrayLike, Tensor
-from nablagraph.viz.dot import Diagram, to_graphviz
+from nablagraph.viz.diagram import Diagram
+from nablagraph.viz.dot import to_graphviz
 
 __all__ = ["draw_network"]
 
