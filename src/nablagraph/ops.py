@@ -36,7 +36,7 @@ import numpy as np
 
 from nablagraph.errors import LabelError, NablaGraphError, ShapeError
 
-__all__ = ["Op", "OPS", "defop", "RAW", "sum_to", "shape_text"]
+__all__ = ["Op", "OPS", "defop", "RAW", "sum_to", "shape_text", "IndexShapeError"]
 
 VJP = Callable[..., tuple[Any, ...]]
 
