@@ -1,6 +1,6 @@
 """Gradient checking: finite differences, ``gradcheck`` and the three-way comparison.
 
-Two modules:
+Three modules:
 
 * :mod:`nablagraph.check.gradcheck` — central differences, :func:`numerical_grad` and
   :func:`gradcheck` for any function of tensors.  Imports ``tensor``, ``engine``,
@@ -10,6 +10,8 @@ Two modules:
   (:mod:`nablagraph.reference`) and finite differences of the cost, per layer and per
   parameter.  Imports ``tensor``, ``engine``, ``errors``, ``reference``; the model is
   taken by duck typing (never ``nn``: ``check`` sits below ``nn`` in design.md's list).
+* :mod:`nablagraph.check.report` — the comparison's report: its table and JSON form.
+  Imports ``errors`` only.
 
 Examples
 --------
@@ -21,16 +23,16 @@ Examples
 True
 """
 
-from nablagraph.check.compare import (
+from nablagraph.check.compare import compare_gradients
+from nablagraph.check.gradcheck import GradcheckReport, InputCheck, gradcheck, numerical_grad
+from nablagraph.check.report import (
     GradientComparison,
     LayerCheck,
     PairError,
     ParameterCheck,
     RouteCost,
     Tolerances,
-    compare_gradients,
 )
-from nablagraph.check.gradcheck import GradcheckReport, InputCheck, gradcheck, numerical_grad
 
 __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck",
