@@ -1,0 +1,347 @@
+"""Optimizers: stochastic gradient descent (with momentum and L2 weight decay) and Adam.
+
+An optimizer holds a list of parameters (leaf tensors with ``requires_grad=True``) and,
+after ``backward()`` has filled their ``.grad``, :meth:`Optimizer.step` changes them in
+place.  Costs in nablagraph already average over the mini-batch,
+``C = (1/M) Σ_m C_m``, so ``p.grad`` is ``∇C = (1/M) Σ_m ∇C_m`` and the notes'
+mini-batch rule (with ``∇_w`` and ``∇_b`` in their right places; the notes swap them
+by a typo) is one SGD step::
+
+    w^l → w^l − (η/M) Σ_m ∇_{w^l} C_m = w^l − η ∇_{w^l} C
+    b^l → b^l − (η/M) Σ_m ∇_{b^l} C_m = b^l − η ∇_{b^l} C
+
+Updates run under :func:`~nablagraph.no_grad` and write into the parameters' arrays
+with NumPy's ``out=`` arguments (the last write through ``Tensor.sub_``/``add_``, so
+each parameter's ``version`` changes and a graph recorded before the step refuses to
+backpropagate through the old values), reusing one scratch buffer (and the momentum
+or moment buffers) per parameter, so a step allocates nothing after the first and
+float32 parameters stay float32.
+
+A parameter whose ``.grad`` is ``None`` at ``step()`` (one the cost did not use) is
+skipped, as in PyTorch; if *no* parameter has a gradient, ``step()`` raises
+:class:`~nablagraph.errors.GraphError`, since that means ``backward()`` was not run.
+
+Imports: ``tensor``, ``errors``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from nablagraph.errors import ConfigError, GraphError, ShapeError
+from nablagraph.tensor import Tensor, no_grad
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+def _number(owner: str, what: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{owner}: {what} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"{owner}: {what} must be finite, got {value!r}")
+    return v
+
+
+def _label(p: Tensor, i: int) -> str:
+    return f"parameter {i}" + (f" ({p.name!r}, shape {p.shape})" if p.name else f" (shape {p.shape})")
+
+
+class Optimizer:
+    """Base class: holds the parameters and their per-parameter buffers.
+
+    Parameters
+    ----------
+    params : iterable of Tensor, or a Module
+        The parameters to update.  A module stands for ``module.parameters()``.  A
+        tensor listed twice (shared weights) is updated once.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Any) -> None:
+        owner = type(self).__name__
+        if hasattr(params, "parameters") and callable(params.parameters):
+            params = params.parameters()
+        if isinstance(params, Tensor):
+            raise ConfigError(
+                f"{owner}: params must be an iterable of tensors (e.g. model.parameters()), "
+                "got a single Tensor; wrap it in a list"
+            )
+        try:
+            items = list(params)
+        except TypeError:
+            raise ConfigError(
+                f"{owner}: params must be an iterable of tensors, got {type(params).__name__}"
+            ) from None
+        seen: set[int] = set()
+        self.params: list[Tensor] = []
+        for i, p in enumerate(items):
+            if not isinstance(p, Tensor):
+                raise ConfigError(f"{owner}: params[{i}] is a {type(p).__name__}, expected a Tensor")
+            if not p.requires_grad or not p.is_leaf:
+                raise ConfigError(
+                    f"{owner}: {_label(p, i)} is not a trainable leaf (requires_grad="
+                    f"{p.requires_grad}, leaf={p.is_leaf}); optimizers update leaves created "
+                    "with requires_grad=True"
+                )
+            if id(p) not in seen:
+                seen.add(id(p))
+                self.params.append(p)
+        if not self.params:
+            raise ConfigError(f"{owner}: params is empty; there is nothing to optimise")
+        self._scratch: list[np.ndarray | None] = [None] * len(self.params)
+        self.steps = 0
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient to zero in place (the buffer is reused)."""
+        for p in self.params:
+            if p.grad is not None and not p.grad.requires_grad:
+                p.grad.data[...] = 0
+            else:
+                p.grad = None
+
+    def _grads(self) -> list[np.ndarray | None]:
+        grads: list[np.ndarray | None] = []
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                grads.append(None)
+                continue
+            g = p.grad.data
+            if g.shape != p.shape:
+                raise ShapeError(
+                    f"{type(self).__name__}.step: {_label(p, i)} has a gradient of shape "
+                    f"{g.shape}; expected {p.shape}"
+                )
+            grads.append(g)
+        if all(g is None for g in grads):
+            raise GraphError(
+                f"{type(self).__name__}.step: no parameter has a gradient; call backward() on "
+                "the cost before step()"
+            )
+        return grads
+
+    def _buffer(self, i: int) -> np.ndarray:
+        s = self._scratch[i]
+        if s is None:
+            s = self._scratch[i] = np.empty_like(self.params[i].data)
+        return s
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient, in place."""
+        grads = self._grads()
+        with no_grad():
+            for i, g in enumerate(grads):
+                if g is not None:
+                    self._update(i, self.params[i], g)
+        self.steps += 1
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _effective_grad(
+        self, i: int, w: np.ndarray, g: np.ndarray, weight_decay: float, decay_biases: bool
+    ) -> np.ndarray:
+        """``g + λ' w`` in the scratch buffer, or ``g`` itself when nothing is added."""
+        if weight_decay == 0.0 or (w.ndim < 2 and not decay_biases):
+            return g
+        s = self._buffer(i)
+        np.multiply(w, weight_decay, out=s)
+        np.add(s, g, out=s, casting="unsafe")
+        return s
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and L2 weight decay.
+
+    With ``g = ∇C + λ' w`` (``λ' = weight_decay``; see below) one step is
+
+    .. math::
+
+        \\text{momentum } \\mu = 0:\\quad & w \\to w - \\eta\\, g \\\\
+        \\text{momentum } \\mu > 0:\\quad & v \\to \\mu v - \\eta\\, g,\\qquad w \\to w + v
+
+    (the velocity form of the notes' book, chapter 3; ``v`` starts at zero).
+
+    Parameters
+    ----------
+    params : iterable of Tensor, or a Module
+        The parameters to update.
+    lr : float
+        The learning rate ``η > 0``.
+    momentum : float
+        The momentum coefficient ``μ ∈ [0, 1)``.
+    weight_decay : float
+        L2 regularisation as in the notes' book, ``C = C_0 + (λ/2n) Σ_w w²``, whose
+        gradient adds ``(λ/n) w``.  **This argument is the coefficient ``λ/n``**,
+        not ``λ``: to use the book's ``λ = 5.0`` with ``n = 50,000`` training
+        examples pass ``weight_decay=5.0 / 50_000``.  Without momentum the step is
+        the book's ``w → (1 − ηλ/n) w − η ∇C_0``.
+    decay_biases : bool
+        The book does not regularise the biases, and neither do we by default:
+        weight decay applies to parameters with two or more dimensions (weight
+        matrices ``W^l``) and skips one-dimensional ones (bias vectors ``b^l``)
+        unless ``decay_biases=True``.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> w = ng.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    >>> opt = ng.nn.SGD([w], lr=0.1)
+    >>> (w * w).sum().backward()          # ∇ = 2w
+    >>> opt.step()
+    >>> w.data                            # w − 0.1 · 2w
+    array([0.8, 1.6])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Any,
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        decay_biases: bool = False,
+    ) -> None:
+        self.lr = _number("SGD", "lr", lr)
+        if self.lr <= 0:
+            raise ConfigError(f"SGD: lr (the learning rate η) must be positive, got {lr!r}")
+        self.momentum = _number("SGD", "momentum", momentum)
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        self.weight_decay = _number("SGD", "weight_decay", weight_decay)
+        if self.weight_decay < 0:
+            raise ConfigError(
+                f"SGD: weight_decay (the L2 coefficient λ/n) must be non-negative, got {weight_decay!r}"
+            )
+        self.decay_biases = bool(decay_biases)
+        super().__init__(params)
+        self.velocity: list[np.ndarray | None] = [None] * len(self.params)
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        w = p.data
+        g = self._effective_grad(i, w, g, self.weight_decay, self.decay_biases)
+        s = self._buffer(i)
+        np.multiply(g, self.lr, out=s, casting="unsafe")  # η g (s may be g itself)
+        if self.momentum == 0.0:
+            p.sub_(s)
+            return
+        v = self.velocity[i]
+        if v is None:
+            v = self.velocity[i] = np.zeros_like(w)
+        np.multiply(v, self.momentum, out=v)
+        np.subtract(v, s, out=v)
+        p.add_(v)
+
+    def __repr__(self) -> str:
+        return (
+            f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, weight_decay={self.weight_decay:g}, "
+            f"{len(self.params)} parameters)"
+        )
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias-corrected moment estimates.
+
+    With ``g = ∇C (+ λ' w)`` at step ``t = 1, 2, …``:
+
+    .. math::
+
+        m &\\to \\beta_1 m + (1 - \\beta_1)\\, g, \\qquad
+        v \\to \\beta_2 v + (1 - \\beta_2)\\, g \\odot g \\\\
+        \\hat m &= m / (1 - \\beta_1^t), \\qquad \\hat v = v / (1 - \\beta_2^t) \\\\
+        w &\\to w - \\eta\\, \\hat m / (\\sqrt{\\hat v} + \\epsilon)
+
+    Parameters
+    ----------
+    params : iterable of Tensor, or a Module
+        The parameters to update.
+    lr : float
+        The step size ``η > 0``.
+    betas : (float, float)
+        Decay rates ``β1, β2 ∈ [0, 1)`` of the first and second moment estimates.
+    eps : float
+        ``ε > 0`` added to ``√v̂`` so the division is safe.
+    weight_decay : float
+        L2 coefficient ``λ/n`` added to the gradient before the moments (as in
+        :class:`SGD`, not decoupled AdamW); biases are skipped unless
+        ``decay_biases=True``.
+    decay_biases : bool
+        Also decay one-dimensional parameters.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> w = ng.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    >>> opt = ng.nn.Adam([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()                         # the first step moves each weight by ≈ η
+    >>> np.round(w.data, 6)
+    array([ 0.9, -1.9])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decay_biases: bool = False,
+    ) -> None:
+        self.lr = _number("Adam", "lr", lr)
+        if self.lr <= 0:
+            raise ConfigError(f"Adam: lr must be positive, got {lr!r}")
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise ConfigError(f"Adam: betas must be a pair (β1, β2), got {betas!r}") from None
+        self.betas = (_number("Adam", "betas[0]", b1), _number("Adam", "betas[1]", b2))
+        for k, b in enumerate(self.betas):
+            if not 0.0 <= b < 1.0:
+                raise ConfigError(f"Adam: betas[{k}] must be in [0, 1), got {betas[k]!r}")
+        self.eps = _number("Adam", "eps", eps)
+        if self.eps <= 0:
+            raise ConfigError(f"Adam: eps must be positive, got {eps!r}")
+        self.weight_decay = _number("Adam", "weight_decay", weight_decay)
+        if self.weight_decay < 0:
+            raise ConfigError(f"Adam: weight_decay must be non-negative, got {weight_decay!r}")
+        self.decay_biases = bool(decay_biases)
+        super().__init__(params)
+        self.m: list[np.ndarray | None] = [None] * len(self.params)
+        self.v: list[np.ndarray | None] = [None] * len(self.params)
+        self.t: list[int] = [0] * len(self.params)
+
+    def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
+        w = p.data
+        b1, b2 = self.betas
+        g = self._effective_grad(i, w, g, self.weight_decay, self.decay_biases)
+        m, v = self.m[i], self.v[i]
+        if m is None or v is None:
+            m = self.m[i] = np.zeros_like(w)
+            v = self.v[i] = np.zeros_like(w)
+        self.t[i] += 1
+        t = self.t[i]
+        s = self._buffer(i)
+        # m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g².  (s may alias g: use g first.)
+        np.multiply(m, b1, out=m)
+        np.multiply(v, b2, out=v)
+        np.multiply(g, 1.0 - b1, out=s, casting="unsafe")
+        np.add(m, s, out=m)
+        np.multiply(s, s, out=s)  # ((1 − β1) g)²
+        np.multiply(s, (1.0 - b2) / (1.0 - b1) ** 2, out=s)
+        np.add(v, s, out=v)
+        # w ← w − η m̂ / (√v̂ + ε), with m̂ = m/(1 − β1^t), v̂ = v/(1 − β2^t).
+        np.sqrt(v, out=s)
+        np.multiply(s, 1.0 / math.sqrt(1.0 - b2**t), out=s)
+        np.add(s, self.eps, out=s)
+        np.divide(m, s, out=s)
+        np.multiply(s, self.lr / (1.0 - b1**t), out=s)
+        p.sub_(s)
+
+    def __repr__(self) -> str:
+        return (
+            f"Adam(lr={self.lr:g}, betas={self.betas}, eps={self.eps:g}, "
+            f"{len(self.params)} parameters)"
+        )

@@ -1,0 +1,545 @@
+"""The training loop: :func:`fit` runs mini-batch gradient descent and returns a :class:`History`.
+
+Each epoch shuffles the training examples with a seeded ``numpy.random.Generator``,
+splits them into mini-batches of ``batch_size`` rows, and for each batch runs the
+notes' three steps: forward pass, ``backward()`` (autodiff gives ``∇_w C`` and
+``∇_b C`` for every layer), and an optimizer step (by default plain SGD,
+``w → w − η ∇_w C``, ``b → b − η ∇_b C``; costs average over the batch, so this is
+the notes' ``(η/M) Σ_m`` rule).  After each epoch the cost and accuracy on the whole
+training set (and on the validation set, if given) are evaluated under
+:func:`~nablagraph.no_grad` with the epoch's final parameters.
+
+Imports: ``tensor``, ``functional``, ``errors``, ``nn.module``, ``nn.optim``.  The
+optional learning diagnostics (``nablagraph.diagnostics``) and the progress bar
+(``tqdm``) are looked up at run time only, so this layer imports nothing below it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nablagraph import functional as F
+from nablagraph.errors import ConfigError, DTypeError, LabelError, NablaGraphError, ShapeError
+from nablagraph.nn.module import Module, Network, resolve_cost
+from nablagraph.nn.optim import SGD, Adam, Optimizer
+from nablagraph.tensor import Tensor, no_grad
+
+__all__ = ["fit", "History", "DataError"]
+
+CostFn = Callable[[Tensor, Any], Tensor]
+
+#: Examples per forward pass when evaluating the cost and accuracy after an epoch.
+EVAL_CHUNK = 4096
+#: Training examples handed to the learning diagnostics each epoch (at most).
+DIAGNOSTICS_EXAMPLES = 1000
+
+
+class DataError(NablaGraphError, ValueError):
+    """Input data a model cannot use: NaN or infinite values, no examples, mixed row counts.
+
+    (Defined here until :mod:`nablagraph.errors` holds it.)
+    """
+
+
+@dataclass
+class History:
+    """Per-epoch record of a :func:`fit` run.
+
+    Attributes
+    ----------
+    epoch : list of int
+        ``1 … epochs``.
+    train_cost, train_accuracy : list of float
+        Cost ``C`` and accuracy on the whole training set after each epoch (the cost
+        without any weight-decay term; accuracy ``None`` when the targets are not
+        classes).
+    val_cost, val_accuracy : list of float or None
+        The same on ``validation_data`` (``None`` entries without it).
+    seconds : list of float
+        Wall time of each epoch's training steps (evaluation excluded).
+    diagnostics : list
+        The learning diagnostics per epoch when ``fit(..., diagnostics=...)`` asked
+        for them, else empty.
+    config : dict
+        The settings of the run (optimizer, batch size, seed, example counts).
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_cost: list[float] = field(default_factory=list)
+    train_accuracy: list[float | None] = field(default_factory=list)
+    val_cost: list[float | None] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    diagnostics: list[Any] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python lists and numbers (JSON-serialisable)."""
+        diags = [d.to_dict() if hasattr(d, "to_dict") else d for d in self.diagnostics]
+        return {
+            "epoch": list(self.epoch),
+            "train_cost": list(self.train_cost),
+            "train_accuracy": list(self.train_accuracy),
+            "val_cost": list(self.val_cost),
+            "val_accuracy": list(self.val_accuracy),
+            "seconds": list(self.seconds),
+            "diagnostics": diags,
+            "config": dict(self.config),
+        }
+
+    def __str__(self) -> str:
+        def f(v: float | None, spec: str) -> str:
+            return "-" if v is None else format(v, spec)
+
+        head = f"{'epoch':>5} {'train cost':>11} {'train acc':>9} {'val cost':>10} {'val acc':>8} {'seconds':>8}"
+        rows = [head]
+        for i in range(len(self)):
+            rows.append(
+                f"{self.epoch[i]:>5} {self.train_cost[i]:>11.5f} {f(self.train_accuracy[i], '.4f'):>9} "
+                f"{f(self.val_cost[i], '.5f'):>10} {f(self.val_accuracy[i], '.4f'):>8} "
+                f"{self.seconds[i]:>8.3f}"
+            )
+        return "\n".join(rows)
+
+
+# ------------------------------------------------------------------ validation
+def _int_arg(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"fit: {name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"fit: {name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _raw(a: Any) -> np.ndarray:
+    return np.asarray(a.data if isinstance(a, Tensor) else a)
+
+
+def _check_inputs(X: Any, dtype: np.dtype[Any], what: str) -> np.ndarray:
+    x = _raw(X)
+    if x.dtype.kind not in "fiub":
+        raise DTypeError(f"fit: {what} must hold numbers, got dtype {x.dtype}")
+    if x.ndim == 0:
+        raise ShapeError(f"fit: {what} must have one example per row, got a scalar")
+    if x.shape[0] == 0:
+        raise DataError(f"fit: {what} is empty (0 examples, shape {x.shape})")
+    x = np.asarray(x, dtype=dtype)
+    if not np.isfinite(x).all():
+        bad = ~np.isfinite(x)
+        first = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(x).any() else "infinite values"
+        raise DataError(
+            f"fit: {what} contains {kind} ({int(bad.sum())} of {x.size} values, first at "
+            f"index {tuple(int(i) for i in first)}); clean or impute the data first"
+        )
+    return x
+
+
+def _one_hot(labels: np.ndarray, n: int, dtype: np.dtype[Any]) -> np.ndarray:
+    out = np.zeros((labels.shape[0], n), dtype=dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+def _check_targets(
+    Y: Any, n_rows: int, width: int, dtype: np.dtype[Any], keep_labels: bool, what: str
+) -> np.ndarray:
+    y = _raw(Y)
+    if y.dtype.kind not in "fiub":
+        raise DTypeError(f"fit: {what} must hold numbers, got dtype {y.dtype}")
+    if y.ndim == 0 or y.shape[0] != n_rows:
+        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} rows (shape {y.shape})"
+        raise ShapeError(
+            f"fit: {what} has {got} but the inputs have {n_rows} rows; there must be one "
+            "target per example"
+        )
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    if y.dtype.kind in "iu" and y.ndim == 1:
+        hi = max(width, 2) - 1
+        if y.min() < 0 or y.max() > hi:
+            bad = y[(y < 0) | (y > hi)]
+            raise LabelError(
+                f"fit: {what} holds class labels, which must be in [0, {hi}] for a model with "
+                f"{width} output{'s' if width > 1 else ''}; got {bad[0]} ({bad.size} of {y.size} "
+                "labels out of range)"
+            )
+        if width == 1:
+            return y.astype(dtype).reshape(-1, 1)
+        return y.astype(np.int64) if keep_labels else _one_hot(y, width, dtype)
+    y = np.asarray(y, dtype=dtype)
+    if np.isnan(y).any():
+        raise LabelError(f"fit: {what} contains NaN ({int(np.isnan(y).sum())} of {y.size} values)")
+    if y.ndim == 1:
+        if width != 1:
+            raise ShapeError(
+                f"fit: {what} is 1-D with dtype {y.dtype} but the model has {width} outputs; pass "
+                f"integer class labels (y.astype(int)) or targets of shape ({n_rows}, {width})"
+            )
+        return y.reshape(-1, 1)
+    if y.ndim == 2 and y.shape[1] != width:
+        raise ShapeError(
+            f"fit: {what} has shape {y.shape} but the model has {width} outputs; expected "
+            f"({n_rows}, {width}) or integer labels of shape ({n_rows},)"
+        )
+    return y
+
+
+# ------------------------------------------------------------------ objective
+class _Objective:
+    """Cost and outputs of a model on a batch, the same way in training and evaluation."""
+
+    def __init__(self, model: Module, cost: str | CostFn | None) -> None:
+        self.model = model
+        self.network = model if isinstance(model, Network) and cost is None else None
+        self.cost_fn: CostFn | None = None
+        self.cost_name: str | None = None
+        if self.network is not None:
+            self.cost_name = self.network.cost_name
+        elif callable(cost):
+            self.cost_fn = cost
+        elif isinstance(cost, str):
+            self.cost_name = resolve_cost(cost)
+            self.cost_fn = {
+                "quadratic": F.quadratic_cost,
+                "mse": F.mse_loss,
+                "binary_cross_entropy": F.binary_cross_entropy,
+                "cross_entropy": F.cross_entropy,
+            }[self.cost_name]
+        elif cost is None:
+            raise ConfigError(
+                f"fit: {type(model).__name__} is not a Network, so fit needs cost=: a name "
+                "('quadratic', 'mse', 'binary_cross_entropy', 'cross_entropy' — the last "
+                "treats the outputs as logits) or a function cost(outputs, Y) -> Tensor"
+            )
+        else:
+            raise ConfigError(f"fit: cost must be a name or a callable, got {type(cost).__name__}")
+
+    @property
+    def keep_labels(self) -> bool:
+        """Whether integer labels go to the cost as they are (else one-hot)."""
+        return self.cost_name == "cross_entropy" or (self.cost_fn is not None and self.cost_name is None)
+
+    def __call__(self, X: np.ndarray, Y: np.ndarray) -> tuple[Tensor, np.ndarray]:
+        if self.network is not None:
+            a, tr = self.network.forward_trace(X)
+            return self.network.cost_from_trace(tr, Y), a.data
+        assert self.cost_fn is not None
+        out = self.model(X)
+        if not isinstance(out, Tensor):
+            raise ConfigError(f"fit: the model returned {type(out).__name__}, expected a Tensor")
+        C = self.cost_fn(out, Y)
+        if not isinstance(C, Tensor) or C.data.size != 1:
+            got = f"shape {C.shape}" if isinstance(C, Tensor) else type(C).__name__
+            raise ConfigError(f"fit: the cost must return a one-element Tensor, got {got}")
+        return C, out.data
+
+
+def _correct(out: np.ndarray, Y: np.ndarray) -> int:
+    pred = np.argmax(out, axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.int64)
+    if Y.ndim == 1:
+        true = Y
+    elif Y.shape[1] > 1:
+        true = np.argmax(Y, axis=1)
+    else:
+        true = (Y[:, 0] > 0.5).astype(np.int64)
+    return int(np.sum(pred == true))
+
+
+def _is_classes(Y: np.ndarray, width: int) -> bool:
+    if Y.ndim == 1:
+        return True
+    if Y.ndim != 2:
+        return False
+    if width > 1:
+        return True
+    return bool(np.all((Y == 0) | (Y == 1)))
+
+
+def _evaluate(
+    objective: _Objective, X: np.ndarray, Y: np.ndarray, classes: bool
+) -> tuple[float, float | None]:
+    n = X.shape[0]
+    total, correct = 0.0, 0
+    with no_grad():
+        for s in range(0, n, EVAL_CHUNK):
+            xb, yb = X[s : s + EVAL_CHUNK], Y[s : s + EVAL_CHUNK]
+            C, out = objective(xb, yb)
+            total += float(C.data) * xb.shape[0]
+            if classes and out.ndim == 2:
+                correct += _correct(out, yb)
+    return total / n, (correct / n if classes else None)
+
+
+# ------------------------------------------------------------------ helpers
+def _model_dtype(model: Module) -> np.dtype[Any]:
+    if isinstance(model, Network):
+        return model.dtype
+    params = model.parameters()
+    return params[0].dtype if params else np.dtype(np.float64)
+
+
+def _output_width(model: Module, X: np.ndarray) -> int:
+    if isinstance(model, Network):
+        return model.sizes[-1]
+    with no_grad():
+        out = model(X[:1])
+    shape = out.shape if isinstance(out, Tensor) else np.shape(out)
+    return int(shape[-1]) if len(shape) >= 2 else 1
+
+
+def _make_optimizer(
+    model: Module, optimizer: Optimizer | str | None, lr: float | None,
+    momentum: float, weight_decay: float,
+) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        if lr is not None or momentum != 0.0 or weight_decay != 0.0:
+            raise ConfigError(
+                f"fit: got optimizer={optimizer!r} and also lr/momentum/weight_decay; set those "
+                "on the optimizer instead"
+            )
+        return optimizer
+    name = "sgd" if optimizer is None else optimizer
+    if not isinstance(name, str) or name.lower() not in ("sgd", "adam"):
+        raise ConfigError(f"fit: optimizer must be an Optimizer, 'sgd' or 'adam', got {optimizer!r}")
+    if name.lower() == "adam":
+        if momentum != 0.0:
+            raise ConfigError(f"fit: momentum={momentum!r} applies to SGD, not Adam (use betas)")
+        return Adam(model, lr=1e-3 if lr is None else lr, weight_decay=weight_decay)
+    return SGD(model, lr=0.1 if lr is None else lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def _diagnostics_fn(diagnostics: bool | Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """The per-epoch diagnostics function: a user's callable, or ``nablagraph.diagnostics``."""
+    if diagnostics is None or diagnostics is False:
+        return None
+    if callable(diagnostics):
+        return diagnostics
+    if diagnostics is True:
+        try:
+            mod = importlib.import_module("nablagraph.diagnostics")
+            fn: Callable[..., Any] = mod.diagnostics
+        except (ImportError, AttributeError):
+            raise ConfigError(
+                "fit: diagnostics=True needs nablagraph.diagnostics.diagnostics(model, X, Y), "
+                "which this installation does not have; pass a function f(model, X, Y) instead"
+            ) from None
+        return fn
+    raise ConfigError(f"fit: diagnostics must be True, False or a callable, got {diagnostics!r}")
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return bool(sys.stdout is not None and sys.stdout.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _progress_bar(total: int, enabled: bool) -> Any | None:
+    """A tqdm bar on stdout when enabled and stdout is a terminal; ``None`` otherwise.
+
+    tqdm is an optional extra (``pip install 'nablagraph[progress]'``): without it
+    there is simply no bar.
+    """
+    if not enabled or not _stdout_is_tty():
+        return None
+    try:
+        tqdm = importlib.import_module("tqdm").tqdm
+    except (ImportError, AttributeError):
+        return None
+    return tqdm(total=total, unit="batch", file=sys.stdout, leave=True, dynamic_ncols=True)
+
+
+# ------------------------------------------------------------------ fit
+def fit(
+    model: Module,
+    X: Any,
+    Y: Any,
+    epochs: int,
+    batch_size: int,
+    lr: float | None = None,
+    optimizer: Optimizer | str | None = None,
+    *,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    cost: str | CostFn | None = None,
+    seed: int | np.random.Generator | None = 0,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    validation_data: tuple[Any, Any] | None = None,
+    verbose: bool = True,
+    diagnostics: bool | Callable[..., Any] = False,
+) -> History:
+    """Train ``model`` on ``(X, Y)`` by mini-batch gradient descent.
+
+    For each of ``epochs`` epochs the rows are shuffled, cut into mini-batches of
+    ``M = batch_size`` examples, and for each batch
+
+    .. math:: C = \\frac1M \\sum_m C_m, \\qquad
+              w^l \\to w^l - \\eta \\nabla_{w^l} C, \\qquad b^l \\to b^l - \\eta \\nabla_{b^l} C
+
+    (or the given optimizer's rule).  ``n`` need not be a multiple of ``M``: the
+    last batch of an epoch holds the ``n mod M`` remaining examples (its cost is
+    still an average, so its step has the same scale) unless ``drop_last=True``,
+    which skips them for that epoch (the shuffle puts different ones last each time).
+
+    Parameters
+    ----------
+    model : Module
+        A :class:`Network` (its own cost is used) or any module with ``cost=``.
+    X : array_like, shape (n, n_0)
+        Inputs, one example per row.
+    Y : array_like
+        Targets: integer class labels of shape ``(n,)`` (turned into one-hot rows when
+        the cost needs them), one-hot or real targets of shape ``(n, n_L)``, or 0/1
+        labels for a single output neuron.
+    epochs : int
+        Passes over the data (``0`` trains nothing).
+    batch_size : int
+        Examples per mini-batch ``M ≥ 1`` (a larger value means one batch per epoch).
+    lr : float, optional
+        Learning rate ``η`` of the optimizer ``fit`` creates (default 0.1 for SGD,
+        0.001 for Adam).  Not allowed together with an optimizer instance.
+    optimizer : Optimizer, "sgd" or "adam", optional
+        Default: :class:`SGD` with ``lr``, ``momentum`` and ``weight_decay``.
+    momentum, weight_decay : float
+        Passed to the optimizer ``fit`` creates; ``weight_decay`` is the L2 coefficient
+        ``λ/n`` (see :class:`SGD`).
+    cost : str or callable, optional
+        For modules other than :class:`Network`: a cost name (``cross_entropy`` takes
+        the outputs as logits) or ``cost(outputs, Y) -> Tensor``.
+    seed : int or numpy.random.Generator, optional
+        Seeds the shuffling (``0`` by default, so runs are reproducible).
+    shuffle : bool
+        Shuffle each epoch (otherwise batches follow the row order).
+    drop_last : bool
+        Skip the last, partial batch of each epoch.
+    validation_data : (X_val, Y_val), optional
+        Evaluated after each epoch, never trained on.
+    verbose : bool
+        Show a tqdm progress bar when stdout is a terminal (silent otherwise, and
+        when tqdm is not installed).
+    diagnostics : bool or callable
+        ``True`` records ``nablagraph.diagnostics.diagnostics(model, X, Y)`` after each
+        epoch on up to 1,000 evenly spaced training examples; a callable
+        ``f(model, X, Y)`` is used instead.  Results go to ``History.diagnostics``.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    ConfigError
+        Bad settings (``epochs < 0``, ``batch_size < 1``, ``lr ≤ 0`` …), or a cost that
+        became NaN or infinite (the learning rate is then usually too large).
+    ShapeError, DataError, LabelError
+        Inputs and targets that do not fit the model or each other.
+
+    Examples
+    --------
+    >>> import numpy as np, nablagraph as ng
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> y = np.array([0, 1, 1, 0])
+    >>> net = ng.nn.Network([2, 4, 1], seed=0)
+    >>> h = ng.nn.fit(net, X, y, epochs=3, batch_size=4, lr=1.0, verbose=False)
+    >>> len(h), h.epoch
+    (3, [1, 2, 3])
+    """
+    epochs = _int_arg("epochs", epochs, 0)
+    batch_size = _int_arg("batch_size", batch_size, 1)
+    if not isinstance(model, Module):
+        raise ConfigError(f"fit: model must be a nablagraph Module, got {type(model).__name__}")
+    objective = _Objective(model, cost)
+    dtype = _model_dtype(model)
+    Xa = _check_inputs(X, dtype, "X")
+    width = _output_width(model, Xa)
+    Ya = _check_targets(Y, Xa.shape[0], width, dtype, objective.keep_labels, "Y")
+    classes = _is_classes(Ya, width)
+    val: tuple[np.ndarray, np.ndarray] | None = None
+    if validation_data is not None:
+        try:
+            Xv_raw, Yv_raw = validation_data
+        except (TypeError, ValueError):
+            raise ConfigError("fit: validation_data must be a pair (X_val, Y_val)") from None
+        Xv = _check_inputs(Xv_raw, dtype, "validation X")
+        Yv = _check_targets(Yv_raw, Xv.shape[0], width, dtype, objective.keep_labels, "validation Y")
+        val = (Xv, Yv)
+    opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
+    diag_fn = _diagnostics_fn(diagnostics)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    n = Xa.shape[0]
+    n_used = (n // batch_size) * batch_size if drop_last else n
+    if n_used == 0:
+        raise ConfigError(
+            f"fit: drop_last=True with batch_size={batch_size} larger than the {n} examples "
+            "leaves no batch to train on"
+        )
+    n_batches = -(-n_used // batch_size)
+    history = History(config={
+        "optimizer": repr(opt), "epochs": epochs, "batch_size": batch_size,
+        "batches_per_epoch": n_batches, "n_train": n, "n_val": None if val is None else len(val[0]),
+        "seed": seed if isinstance(seed, (int, type(None))) else "Generator",
+        "shuffle": shuffle, "drop_last": drop_last,
+    })
+    if diag_fn is not None:
+        diag_rows = np.unique(np.linspace(0, n - 1, min(n, DIAGNOSTICS_EXAMPLES)).astype(np.int64))
+        diag_data = (Xa[diag_rows], Ya[diag_rows])
+
+    bar = _progress_bar(epochs * n_batches, verbose)
+    try:
+        for epoch in range(1, epochs + 1):
+            if bar is not None:
+                bar.set_description(f"epoch {epoch}/{epochs}")
+            t0 = time.perf_counter()
+            if shuffle:
+                order = rng.permutation(n)
+                Xs, Ys = Xa[order], Ya[order]  # one copy per epoch; batches are views
+            else:
+                Xs, Ys = Xa, Ya
+            for k, s in enumerate(range(0, n_used, batch_size)):
+                opt.zero_grad()
+                C, _ = objective(Xs[s : s + batch_size], Ys[s : s + batch_size])
+                c = float(C.data)
+                if not math.isfinite(c):
+                    raise ConfigError(
+                        f"fit: the cost became {c} at epoch {epoch}, batch {k + 1} of {n_batches} "
+                        f"with {opt!r}; the learning rate is probably too large"
+                    )
+                C.backward()
+                opt.step()
+                if bar is not None:
+                    bar.update(1)
+            seconds = time.perf_counter() - t0
+            tc, ta = _evaluate(objective, Xa, Ya, classes)
+            vc, va = _evaluate(objective, val[0], val[1], classes) if val is not None else (None, None)
+            history.epoch.append(epoch)
+            history.train_cost.append(tc)
+            history.train_accuracy.append(ta)
+            history.val_cost.append(vc)
+            history.val_accuracy.append(va)
+            history.seconds.append(seconds)
+            if diag_fn is not None:
+                history.diagnostics.append(diag_fn(model, *diag_data))
+                opt.zero_grad()
+            if bar is not None:
+                post = f"cost {tc:.4f}" + ("" if ta is None else f" acc {ta:.3f}")
+                if vc is not None:
+                    post += f" val cost {vc:.4f}" + ("" if va is None else f" val acc {va:.3f}")
+                bar.set_postfix_str(post)
+    finally:
+        if bar is not None:
+            bar.close()
+    return history

@@ -1,0 +1,234 @@
+"""Optimizers: SGD (plain, momentum, weight decay) and Adam against hand-written updates."""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nablagraph as ng
+from nablagraph.data import xor
+from nablagraph.nn import SGD, Adam, Network
+
+
+def _quadratic_bowl(w: ng.Tensor, a: np.ndarray, c: np.ndarray) -> ng.Tensor:
+    """C(w) = Σ ½ a w² + c w, whose gradient is the closed form a ⊙ w + c."""
+    return (0.5 * a * w * w + c * w).sum()
+
+
+# ------------------------------------------------------------------ SGD
+def test_one_sgd_step_is_w_minus_eta_grad_on_a_tiny_net(rng: np.random.Generator) -> None:
+    net = Network([3, 4, 2], seed=0)
+    X, Y = rng.standard_normal((5, 3)), rng.uniform(size=(5, 2))
+    before = {n: p.data.copy() for n, p in net.named_parameters()}
+    net.zero_grad()
+    net.cost(X, Y).backward()
+    grads = {n: p.grad.data.copy() for n, p in net.named_parameters()}
+
+    # The engine's gradient is right: central differences of C agree.
+    params = net.parameters()
+    numeric = ng.numerical_grad(lambda *_: net.cost(X, Y), params)
+    for (name, g), n in zip(grads.items(), numeric):
+        np.testing.assert_allclose(g, n, rtol=1e-6, atol=1e-9, err_msg=name)
+
+    eta = 0.7
+    SGD(net.parameters(), lr=eta).step()
+    for name, p in net.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name] - eta * grads[name], err_msg=name)
+
+
+def test_sgd_momentum_matches_the_velocity_formula_over_several_steps(rng: np.random.Generator) -> None:
+    a, c = rng.uniform(0.5, 2.0, 6), rng.standard_normal(6)
+    w0 = rng.standard_normal(6)
+    w = ng.Tensor(w0.copy(), requires_grad=True)
+    eta, mu = 0.1, 0.9
+    opt = SGD([w], lr=eta, momentum=mu)
+    w_ref, v_ref = w0.copy(), np.zeros(6)
+    for _ in range(5):
+        opt.zero_grad()
+        _quadratic_bowl(w, a, c).backward()
+        opt.step()
+        v_ref = mu * v_ref - eta * (a * w_ref + c)  # v → μv − η∇C
+        w_ref = w_ref + v_ref  # w → w + v
+        np.testing.assert_allclose(w.data, w_ref, rtol=1e-13, atol=1e-15)
+    assert opt.steps == 5
+
+
+def test_weight_decay_is_lambda_over_n_on_weights_and_skips_biases(rng: np.random.Generator) -> None:
+    W0, b0 = rng.standard_normal((3, 2)), rng.standard_normal(3)
+    gW, gb = rng.standard_normal((3, 2)), rng.standard_normal(3)
+    eta, lam, n = 0.5, 5.0, 100
+
+    def run(decay_biases: bool) -> tuple[np.ndarray, np.ndarray]:
+        W = ng.Tensor(W0.copy(), requires_grad=True, name="W2")
+        b = ng.Tensor(b0.copy(), requires_grad=True, name="b2")
+        W.grad, b.grad = ng.Tensor(gW.copy()), ng.Tensor(gb.copy())
+        SGD([W, b], lr=eta, weight_decay=lam / n, decay_biases=decay_biases).step()
+        np.testing.assert_array_equal(W.grad.data, gW)  # the gradient itself is not modified
+        return W.data, b.data
+
+    W, b = run(decay_biases=False)
+    # The book's rule: w → (1 − ηλ/n) w − η ∇C;  b → b − η ∇C.
+    np.testing.assert_allclose(W, (1 - eta * lam / n) * W0 - eta * gW, rtol=1e-14)
+    np.testing.assert_allclose(b, b0 - eta * gb, rtol=1e-14)
+    _, b = run(decay_biases=True)
+    np.testing.assert_allclose(b, (1 - eta * lam / n) * b0 - eta * gb, rtol=1e-14)
+
+
+def test_step_is_in_place_keeps_float32_and_allocates_nothing_after_the_first() -> None:
+    rng = np.random.default_rng(0)
+    w = ng.Tensor(rng.standard_normal((400, 250)).astype(np.float32), requires_grad=True)
+    for opt in (SGD([w], lr=0.1, momentum=0.5, weight_decay=1e-3), Adam([w], lr=1e-3, weight_decay=1e-3)):
+        data_id = id(w.data)
+        w.grad = ng.Tensor(rng.standard_normal((400, 250)).astype(np.float32))
+        opt.step()  # the first step creates the buffers
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            opt.step()
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert peak < w.data.nbytes // 10, f"{opt!r} allocated {peak} bytes in a step"
+        assert id(w.data) == data_id and w.dtype == np.float32
+        assert np.isfinite(w.data).all()
+
+
+def test_a_parameter_without_gradient_is_skipped_but_no_gradient_at_all_is_an_error() -> None:
+    used = ng.Tensor(np.ones(2), requires_grad=True, name="used")
+    unused = ng.Tensor(np.ones(2), requires_grad=True, name="unused")
+    opt = SGD([used, unused], lr=0.5)
+    with pytest.raises(ng.GraphError, match=r"no parameter has a gradient; call backward\(\)"):
+        opt.step()
+    (used * used).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(used.data, [0.0, 0.0])
+    np.testing.assert_array_equal(unused.data, [1.0, 1.0])
+
+
+def test_shared_parameter_listed_twice_is_updated_once() -> None:
+    w = ng.Tensor(np.array([1.0]), requires_grad=True)
+    opt = SGD([w, w], lr=0.25)
+    assert len(opt.params) == 1
+    (w * 2.0).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(w.data, [0.5])
+
+
+def test_zero_grad_reuses_the_buffer_and_accepts_a_module() -> None:
+    net = Network([2, 2], seed=0)
+    opt = SGD(net, lr=0.1)
+    net.cost(np.ones((1, 2)), np.zeros((1, 2))).backward()
+    buf = net.layers[0].W.grad
+    assert buf is not None and np.any(buf.data != 0)
+    opt.zero_grad()
+    assert net.layers[0].W.grad is buf and not np.any(buf.data)
+
+
+# ------------------------------------------------------------------ Adam
+def test_adam_matches_the_papers_formulas_over_several_steps(rng: np.random.Generator) -> None:
+    a, c = rng.uniform(0.5, 2.0, 5), rng.standard_normal(5)
+    w0 = rng.standard_normal(5)
+    w = ng.Tensor(w0.copy(), requires_grad=True)
+    lr, (b1, b2), eps = 0.05, (0.8, 0.95), 1e-6
+    opt = Adam([w], lr=lr, betas=(b1, b2), eps=eps)
+    w_ref, m, v = w0.copy(), np.zeros(5), np.zeros(5)
+    for t in range(1, 7):
+        opt.zero_grad()
+        _quadratic_bowl(w, a, c).backward()
+        opt.step()
+        g = a * w_ref + c
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        w_ref = w_ref - lr * m_hat / (np.sqrt(v_hat) + eps)
+        np.testing.assert_allclose(w.data, w_ref, rtol=1e-12, atol=1e-14)
+
+
+def test_adam_trains_a_network_down() -> None:
+    X, Y = xor()
+    net = Network([2, 4, 1], activation="tanh", output_activation="sigmoid",
+                  cost="binary_cross_entropy", init="xavier", seed=0)
+    opt = Adam(net, lr=0.05)
+    first = None
+    for _ in range(200):
+        opt.zero_grad()
+        C = net.cost(X, Y)
+        first = C.item() if first is None else first
+        C.backward()
+        opt.step()
+    assert net.cost(X, Y).item() < 0.1 * first
+    assert net.accuracy(X, Y) == 1.0
+
+
+# ------------------------------------------------------------------ bad settings
+def _w() -> ng.Tensor:
+    return ng.Tensor(np.ones(2), requires_grad=True, name="w")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lr": 0.0}, r"SGD: lr \(the learning rate η\) must be positive, got 0.0"),
+        ({"lr": -1}, r"must be positive, got -1"),
+        ({"lr": float("nan")}, r"SGD: lr must be finite, got nan"),
+        ({"lr": "0.1"}, r"SGD: lr must be a number, got '0.1'"),
+        ({"lr": 0.1, "momentum": 1.0}, r"SGD: momentum must be in \[0, 1\), got 1.0"),
+        ({"lr": 0.1, "momentum": -0.1}, r"momentum must be in \[0, 1\), got -0.1"),
+        ({"lr": 0.1, "weight_decay": -1e-3}, r"weight_decay \(the L2 coefficient λ/n\) must be non-negative, got -0.001"),
+    ],
+)
+def test_sgd_rejects_bad_settings(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ng.ConfigError, match=match):
+        SGD([_w()], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lr": 0}, r"Adam: lr must be positive, got 0"),
+        ({"betas": (0.9, 1.0)}, r"Adam: betas\[1\] must be in \[0, 1\), got 1.0"),
+        ({"betas": (-0.1, 0.9)}, r"Adam: betas\[0\] must be in \[0, 1\), got -0.1"),
+        ({"betas": 0.9}, r"Adam: betas must be a pair"),
+        ({"eps": 0.0}, r"Adam: eps must be positive, got 0.0"),
+    ],
+)
+def test_adam_rejects_bad_settings(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ng.ConfigError, match=match):
+        Adam([_w()], **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_parameter_lists_are_refused() -> None:
+    with pytest.raises(ng.ConfigError, match="SGD: params is empty"):
+        SGD([], lr=0.1)
+    with pytest.raises(ng.ConfigError, match=r"got a single Tensor; wrap it in a list"):
+        SGD(_w(), lr=0.1)
+    with pytest.raises(ng.ConfigError, match=r"params\[1\] is a ndarray, expected a Tensor"):
+        SGD([_w(), np.ones(2)], lr=0.1)
+    frozen = ng.Tensor(np.ones(2), name="frozen")
+    with pytest.raises(ng.ConfigError, match=r"parameter 0 \('frozen', shape \(2,\)\) is not a trainable leaf"):
+        Adam([frozen])
+    with pytest.raises(ng.ConfigError, match="params must be an iterable of tensors, got int"):
+        SGD(3, lr=0.1)
+
+
+def test_a_gradient_of_the_wrong_shape_is_named() -> None:
+    w = _w()
+    w.grad = ng.Tensor(np.ones(3))
+    with pytest.raises(ng.ShapeError, match=r"SGD.step: parameter 0 \('w', shape \(2,\)\) has a gradient of shape \(3,\)"):
+        SGD([w], lr=0.1).step()
+
+
+@pytest.mark.parametrize("make", [lambda w: SGD([w], lr=0.1), lambda w: SGD([w], lr=0.1, momentum=0.9), lambda w: Adam([w])])
+def test_a_step_counts_as_an_in_place_change_of_the_parameters(make: Any) -> None:
+    w = ng.Tensor(np.ones(2), requires_grad=True, name="w")
+    C = (w * w).sum()
+    opt = make(w)
+    version = w.version
+    w.grad = ng.Tensor(np.ones(2))
+    opt.step()
+    assert w.version != version
+    with pytest.raises(ng.GraphError, match=r"'w', shape \(2,\)\) was modified in place"):
+        C.backward()
