@@ -112,12 +112,6 @@ def test_item_and_numpy() -> None:
     assert isinstance(x.numpy(), np.ndarray)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tensor.apply wraps what the forward returns; NumPy returns a scalar (np.float64), "
-    "not a 0-d array, for 0-d results such as a full sum, so .data/.numpy() of a scalar "
-    "result is not an ndarray (reported)",
-)
 def test_the_data_of_a_scalar_result_is_a_0d_array_like_that_of_a_scalar_leaf() -> None:
     assert isinstance(Tensor(1.0).data, np.ndarray)
     y = leaf(A).sum()

@@ -134,13 +134,16 @@ def _scatter(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # σ(z) = ½ tanh(z/2) + ½: one transcendental, no overflow for any z.
-    t = np.multiply(x, 0.5)
+    # σ(z) = 1 / (1 + e^{-z}), in one buffer. Accurate to the last bit for every z
+    # (the tanh form ½ tanh(z/2) + ½ loses all relative accuracy below z ≈ −30); for
+    # z < −709 e^{-z} overflows to inf and σ rounds to 0, which is the right answer.
+    t = np.negative(x)
     if not isinstance(t, np.ndarray):  # a 0-d input gives a NumPy scalar, not a buffer
         t = np.asarray(t)
-    np.tanh(t, out=t)
-    t *= 0.5
-    t += 0.5
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    t += 1
+    np.reciprocal(t, out=t)
     return t
 
 

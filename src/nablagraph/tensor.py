@@ -647,6 +647,8 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
         raise
     except (ValueError, IndexError, TypeError) as exc:
         raise op.input_error(inputs, params, exc) from None
+    if type(out) is not np.ndarray:  # reductions give NumPy scalars; keep .data an array
+        out = np.asarray(out)
     t = _new(out)
     if _grad_enabled:
         for p in inputs:
