@@ -9,7 +9,7 @@ Everything a user needs is importable from here::
     C.backward()          # W.grad now holds ∂C/∂W
 """
 
-from nablagraph import nn
+from nablagraph import nn, viz
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -28,6 +28,7 @@ from nablagraph.errors import (
     GraphError,
     LabelError,
     NablaGraphError,
+    RendererError,
     ShapeError,
 )
 from nablagraph.functional import (
@@ -74,7 +75,7 @@ __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "gradcheck", "numerical_grad", "GradcheckReport",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
-    "ConfigError", "AnomalyError", "nn", "detect_anomaly", "is_anomaly_enabled",
+    "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "detect_anomaly", "is_anomaly_enabled",
     "compile_step", "CompiledStep",
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",

@@ -22,6 +22,7 @@ __all__ = [
     "GradcheckError",
     "ConfigError",
     "AnomalyError",
+    "RendererError",
 ]
 
 
@@ -55,3 +56,7 @@ class ConfigError(NablaGraphError, ValueError):
 
 class AnomalyError(NablaGraphError, FloatingPointError):
     """A NaN or infinity appeared in a forward or backward pass under ``detect_anomaly()``."""
+
+
+class RendererError(NablaGraphError, RuntimeError):
+    """No Graphviz program can write the requested format, or the program failed."""

@@ -28,7 +28,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from nablagraph.errors import NablaGraphError
+from nablagraph.errors import RendererError
 
 __all__ = ["RENDER_FORMATS", "Renderer", "RendererError", "find_renderer", "pipe"]
 
@@ -40,10 +40,6 @@ _INSTALL_HINT = (
     "Graphviz system package that provides the dot program (apt-get install graphviz, "
     "brew install graphviz or conda install graphviz)"
 )
-
-
-class RendererError(NablaGraphError, RuntimeError):
-    """No Graphviz program can write the requested format, or the program failed."""
 
 
 @dataclass(frozen=True)
