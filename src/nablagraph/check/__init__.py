@@ -1,6 +1,6 @@
 """Gradient checking: finite differences, ``gradcheck`` and the three-way comparison.
 
-Three modules:
+Four modules:
 
 * :mod:`nablagraph.check.gradcheck` — central differences, :func:`numerical_grad` and
   :func:`gradcheck` for any function of tensors.  Imports ``tensor``, ``engine``,
@@ -8,10 +8,13 @@ Three modules:
 * :mod:`nablagraph.check.compare` — :func:`compare_gradients`, the three-way proof of
   a dense network's gradients: autodiff (the engine), the closed-form equations BP1–BP4
   (:mod:`nablagraph.reference`) and finite differences of the cost, per layer and per
-  parameter.  Imports ``tensor``, ``engine``, ``errors``, ``reference``; the model is
+  parameter.  Imports ``tensor``, ``engine``, ``errors``, ``reference`` and the two
+  modules below; the model is
   taken by duck typing (never ``nn``: ``check`` sits below ``nn`` in design.md's list).
-* :mod:`nablagraph.check.report` — the comparison's report: its table and JSON form.
-  Imports ``errors`` only.
+* :mod:`nablagraph.check.finite_differences` — the stencils, probes and kink-safe step
+  the comparison uses.  Imports ``tensor``, ``check.report``.
+* :mod:`nablagraph.check.report` — the comparison's report: its table and JSON form,
+  and how two arrays are compared.  Imports ``errors`` only.
 
 Examples
 --------

@@ -27,8 +27,8 @@ Relative error, element by element::
 tensor (below ``floor`` times it) is measured against that floor, so that a gradient
 that is exactly zero in one route and 1e-17 in another does not count as a 100 % error.
 
-Imports: ``tensor``, ``engine``, ``errors``, ``reference`` and ``check.report``.  The
-model is taken by duck typing (``named_parameters()``, ``cost(X, Y)``, and for the
+Imports: ``tensor``, ``engine``, ``errors``, ``reference``, ``check.report`` and
+``check.finite_differences``.  The model is taken by duck typing (``named_parameters()``, ``cost(X, Y)``, and for the
 per-layer checks ``forward_trace(X)``, ``cost_from_trace(trace, Y)``, ``layers``,
 ``cost_name``), never by importing ``nn``.
 """
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,13 @@ import numpy as np
 
 from nablagraph import engine
 from nablagraph import reference as ref
+from nablagraph.check.finite_differences import (
+    DEFAULT_EPS,
+    STENCILS,
+    FiniteDifferences,
+    Probe,
+    kink_safe_eps,
+)
 from nablagraph.check.report import (
     PAIRS,
     GradientComparison,
@@ -54,26 +61,16 @@ from nablagraph.check.report import (
     RouteCost,
     Tolerances,
     format_seconds,
+    index_label,
+    pair_error,
 )
 from nablagraph.errors import ConfigError, GradcheckError, NablaGraphError
-from nablagraph.tensor import Tensor, no_grad
+from nablagraph.tensor import Tensor
 
 __all__ = [
     "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
     "RouteCost", "Tolerances", "STENCILS",
 ]
-
-#: Central-difference stencils by order, ``{k: w_k}`` for ``k > 0``:
-#: ``∂C/∂θ ≈ Σ_k w_k (C(θ + kε) − C(θ − kε)) / ε``.  Pairing ``±k`` makes the estimate
-#: exactly 0 when the cost does not change at all (a dead ReLU), whatever the rounding.
-STENCILS: dict[int, dict[int, float]] = {
-    2: {1: 1 / 2},
-    4: {1: 8 / 12, 2: -1 / 12},
-    6: {1: 45 / 60, 2: -9 / 60, 3: 1 / 60},
-}
-# Steps near the balance of truncation (ε^order) and rounding (u/ε) errors in float64.
-_DEFAULT_EPS = {2: 1e-5, 4: 5e-4, 6: 1e-3}
-
 
 _EQUATIONS = {
     "feedforward": "z^{l} = w^{l} a^{l-1} + b^{l}",
@@ -90,7 +87,7 @@ def _equation_text(eq: str, l: int) -> str:
     )
 
 
-def _where(eq: str, l: int, L: int) -> str:
+def _where(eq: str, l: int) -> str:
     if eq == "BP1":
         return f"BP1 at the output layer L = {l}"
     if eq == "BP3":
@@ -98,46 +95,6 @@ def _where(eq: str, l: int, L: int) -> str:
     if eq == "BP4":
         return f"BP4 for ∇W^{l}"
     return f"{eq} at layer {l}"
-
-
-# --------------------------------------------------------------------- comparing
-def _label(shape: tuple[int, ...], flat_index: int) -> str:
-    if not shape:
-        return "[]"
-    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat_index, shape)) + "]"
-
-
-def _pair(
-    a: np.ndarray, b: np.ndarray, tol: float, floor: float, scale: float | None = None,
-    labels: Callable[[int], str] | None = None,
-) -> PairError:
-    """Compare two arrays of the same shape; ``scale`` overrides the floor's reference."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    lab = labels or (lambda i: f"[{i}]")
-    if a.size == 0:
-        return PairError(0.0, 0.0, "-", 0.0, 0.0, True)
-    finite = np.isfinite(a) & np.isfinite(b)
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        return PairError(float("nan"), float("nan"), lab(i), float(a[i]), float(b[i]), False)
-    diff = np.abs(a - b)
-    big = np.maximum(np.abs(a), np.abs(b))
-    ref_scale = float(big.max()) if scale is None else scale
-    denom = np.maximum(big, floor * ref_scale)
-    rel = np.divide(diff, denom, out=np.zeros_like(diff), where=denom > 0)
-    rel[(denom == 0) & (diff > 0)] = np.inf
-    i = int(np.argmax(rel))
-    max_rel = float(rel[i])
-    return PairError(float(diff.max()), max_rel, lab(i), float(a[i]), float(b[i]), max_rel <= tol)
-
-
-def _merge(parts: Sequence[PairError]) -> PairError:
-    worst = max(parts, key=lambda p: (p.max_rel if p.max_rel == p.max_rel else math.inf))
-    return PairError(
-        max(p.max_abs for p in parts), worst.max_rel, worst.worst, worst.a, worst.b,
-        all(p.passed for p in parts),
-    )
 
 
 # ------------------------------------------------------------------ the routes
@@ -172,60 +129,6 @@ def _autodiff(
     return float(C.item()), g_params, z_vals, dz, t1 - t0, t2 - t1
 
 
-_KINKED = ("relu", "leaky_relu")
-# Lipschitz constants of σ (bounds on |σ'|), to bound how far a perturbation travels.
-_LIPSCHITZ = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "leaky_relu": 1.0, "identity": 1.0,
-              "softmax": 1.0}
-
-
-def _kink_safe_eps(
-    model: Any, X: np.ndarray, z: dict[int, np.ndarray], eps: float, reach: int
-) -> tuple[float, str | None]:
-    """Shrink ``eps`` so that no probe moves a ReLU input ``z`` across 0.
-
-    Perturbing one parameter of layer ``l`` by ``δ`` moves ``z^l`` by at most
-    ``δ · max(1, max|a^{l-1}|)``, and each later layer multiplies that by at most
-    ``‖W^{j+1}‖_∞ · max|σ'_j|``; the stencil reaches ``reach · eps``.  The step is kept
-    below half the smallest ``|z|`` of every ReLU-family layer it can reach.
-    """
-    layers = list(getattr(model, "layers", []) or [])
-    names = [getattr(layer, "activation_name", None) for layer in layers]
-    keys = sorted(z)
-    if not any(n in _KINKED for n in names) or len(keys) != len(layers):
-        return eps, None
-    try:
-        W = [np.asarray(layer.W.data, dtype=np.float64) for layer in layers]
-    except AttributeError:
-        return eps, None
-    a_max = [float(np.abs(X).max(initial=0.0))]
-    for n, l in zip(names, keys):  # max |a^l| from max |z^l|
-        z_max = float(np.abs(np.asarray(z[l], dtype=np.float64)).max(initial=0.0))
-        a_max.append(1.0 if n in ("sigmoid", "softmax") else
-                     min(1.0, z_max) if n == "tanh" else z_max)
-    safe, worst = eps, None
-    for i in range(len(layers)):
-        growth = max(1.0, a_max[i])
-        for j in range(i, len(layers)):
-            if j > i:
-                growth *= float(np.abs(W[j]).sum(axis=1).max()) * _LIPSCHITZ.get(str(names[j - 1]), 1.0)
-            if names[j] in _KINKED:
-                margin = float(np.abs(z[keys[j]]).min(initial=np.inf))
-                limit = 0.5 * margin / (reach * growth)
-                if limit < safe:
-                    safe, worst = limit, (keys[j], margin)
-    if worst is None:
-        return eps, None
-    floor = 1e-9
-    note = (
-        f"eps reduced from {eps:g} to {max(safe, floor):.3g} so that no probe moves a "
-        f"{names[keys.index(worst[0])]} input across its kink at 0 (min |z^{worst[0]}| = "
-        f"{worst[1]:.3g})"
-    )
-    if safe < floor:
-        note += "; that is below 1e-9, so finite differences will be inaccurate near the kink"
-    return max(safe, floor), note
-
-
 def _time_min(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
     best, out = math.inf, None
     for _ in range(max(repeats, 1)):
@@ -235,99 +138,90 @@ def _time_min(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
     return out, best
 
 
-class _FiniteDifferences:
-    """Central differences of ``model.cost`` with a stencil; counts its forward passes."""
-
-    def __init__(self, model: Any, X: Any, Y: Any, eps: float, order: int) -> None:
-        self.model, self.X, self.Y, self.eps = model, X, Y, eps
-        self.stencil = STENCILS[order]
-        self.passes = 0
-        self.seconds = 0.0
-
-    def cost(self) -> float:
-        t0 = time.perf_counter()
-        with no_grad():
-            c = float(self.model.cost(self.X, self.Y).item())
-        self.seconds += time.perf_counter() - t0
-        self.passes += 1
-        return c
-
-    def _derivative(self, at: Callable[[float], None]) -> float:
-        total = 0.0
-        for k, w in self.stencil.items():
-            at(k * self.eps)
-            plus = self.cost()
-            at(-k * self.eps)
-            total += w * (plus - self.cost())
-        return total / self.eps
-
-    def coordinate(self, p: Tensor, index: tuple[int, ...]) -> float:
-        """``∂C/∂p[index]``; the entry is restored exactly afterwards."""
-        orig = p.data[index]
-
-        def at(h: float) -> None:
-            p.data[index] = orig + h
-
-        try:
-            return self._derivative(at)
-        finally:
-            p.data[index] = orig
-
-    def direction(self, p: Tensor, v: np.ndarray) -> float:
-        """``∂C/∂v`` along a unit direction ``v`` in ``p``'s space."""
-        orig = p.data.copy()
-
-        def at(h: float) -> None:
-            p.data[...] = orig + h * v
-
-        try:
-            return self._derivative(at)
-        finally:
-            p.data[...] = orig
-
-
+# --------------------------------------------------------------------- the proof
 @dataclass
-class _Probe:
-    """Finite-difference estimates for one parameter: at coordinates and along directions."""
+class _ClosedForm:
+    """The closed-form route's outcome: its result, or where and why it failed."""
 
-    shape: tuple[int, ...]
-    index: np.ndarray
-    values: np.ndarray
-    directions: list[np.ndarray]
-    along: np.ndarray
+    dense: ref.DenseParams | None = None
+    bp: ref.Backprop | None = None
+    seconds: float = float("nan")
+    stage: tuple[str, int] | None = None  # (equation, layer) at which it raised
+    message: str = ""
+    unavailable: str = ""  # why it could not run at all (not a dense network ...)
 
     @classmethod
     def run(
-        cls, fdiff: _FiniteDifferences, p: Tensor, full: bool, n_samples: int,
-        n_directions: int, rng: np.random.Generator,
-    ) -> _Probe:
-        shape = tuple(p.shape)
-        sample = not full and p.size > n_samples
-        if sample:
-            index = np.sort(rng.choice(p.size, size=n_samples, replace=False))
-        else:
-            index = np.arange(p.size)
-        values = np.array([fdiff.coordinate(p, np.unravel_index(j, shape)) for j in index])
-        directions = []
-        for _ in range(n_directions if sample else 0):
-            v = rng.standard_normal(shape)
-            directions.append(v / np.linalg.norm(v))
-        along = np.array([fdiff.direction(p, v) for v in directions])
-        return cls(shape, index, values, directions, along)
-
-    def compare(self, g: np.ndarray, tol: Tolerances) -> PairError:
-        """An analytic gradient ``g`` (full) against these estimates."""
-        scale = max(float(np.abs(g).max(initial=0.0)), float(np.abs(self.values).max(initial=0.0)))
-        parts = [_pair(g.ravel()[self.index], self.values, tol.fd, tol.floor, scale,
-                       lambda i: _label(self.shape, int(self.index[i])))]
-        if self.directions:
-            ana = np.array([float(np.vdot(g, v)) for v in self.directions])
-            parts.append(_pair(ana, self.along, tol.fd, tol.floor, float(np.linalg.norm(g)),
-                               lambda i: f"direction {i}"))
-        return _merge(parts)
+        cls, model: Any, X: np.ndarray, Y: Any, form: str,
+        equations: ref.BackpropEquations | None, repeats: int,
+    ) -> _ClosedForm:
+        out = cls()
+        try:
+            out.dense = dense = ref.params_from_network(model)
+            out.bp, out.seconds = _time_min(
+                lambda: ref.backprop(dense, X, Y, form, equations), repeats
+            )
+        except NablaGraphError as exc:
+            out.stage = ref.failed_stage(exc)
+            cause = exc.__cause__
+            out.message = f"{type(cause).__name__}: {cause}" if out.stage and cause else str(exc)
+            if out.stage is None:
+                out.unavailable = f"closed form not available: {exc}"
+        return out
 
 
-# --------------------------------------------------------------------- the proof
+def _layer_checks(
+    dense: ref.DenseParams | None, bp: ref.Backprop | None, z_ad: dict[int, np.ndarray],
+    dz_ad: dict[int, np.ndarray], tol: Tolerances,
+) -> list[LayerCheck]:
+    """``z^l`` and ``δ^l`` of autodiff against the closed form, output layer first."""
+    checks: list[LayerCheck] = []
+    if dense is None:
+        return checks
+    for l in sorted(z_ad, reverse=True):
+        if l not in dense.layer_numbers:
+            continue
+        zc = dc = None
+        if bp is not None:
+            shape = z_ad[l].shape
+            M = shape[0]
+
+            def lab(i: int, s: tuple[int, ...] = shape) -> str:
+                return index_label(s, i)
+
+            zc = pair_error(z_ad[l], bp.zs[l], tol.analytic, tol.floor, labels=lab)
+            if l in dz_ad:  # the notes' δ_m^l = ∂C_m/∂z_m^l = M ∂C/∂z_m^l
+                dc = pair_error(M * dz_ad[l], bp.deltas[l], tol.analytic, tol.floor, labels=lab)
+        checks.append(LayerCheck(
+            l, dense.activations[l - 2], "BP1" if l == dense.L else "BP2", zc, dc,
+            bp is not None and (zc is None or zc.passed) and (dc is None or dc.passed),
+        ))
+    return checks
+
+
+def _fd_mode(
+    fd: str, dtype: np.dtype[Any], P: int, max_full: int, step: float, tol: Tolerances,
+    notes: list[str],
+) -> str:
+    """``"full"``, ``"sampled"`` or ``"off"``, with a note when float32 is involved."""
+    if fd == "auto":
+        if dtype != np.float64:
+            notes.append(
+                f"finite differences skipped: the parameters are {dtype}; a {dtype} cost is "
+                f"rounded to about {np.finfo(dtype).eps:.0e} relative, which divided by "
+                f"ε = {step:g} swamps the derivative; check a float64 copy of the model "
+                "(or pass fd='full' to see it anyway)"
+            )
+            return "off"
+        return "full" if max_full >= P else "sampled"
+    if fd != "off" and dtype != np.float64:
+        notes.append(
+            f"finite differences in {dtype} are unreliable (rounding error / ε); their "
+            f"tolerance is loosened to {tol.fd:g}"
+        )
+    return fd
+
+
 def compare_gradients(
     model: Any,
     X: Any,
@@ -413,7 +307,7 @@ def compare_gradients(
         raise ConfigError(f"compare_gradients: fd_order must be 2, 4 or 6, got {fd_order!r}")
     if form not in ("batch", "example"):
         raise ConfigError(f"compare_gradients: form must be 'batch' or 'example', got {form!r}")
-    step = _DEFAULT_EPS[fd_order] if eps is None else float(eps)
+    step = DEFAULT_EPS[fd_order] if eps is None else float(eps)
     if not (step > 0 and math.isfinite(step)):
         raise ConfigError(f"compare_gradients: eps must be a positive number, got {eps!r}")
     named = list(model.named_parameters())
@@ -434,27 +328,12 @@ def compare_gradients(
         if f2 + b2 < t_fwd + t_bwd:
             t_fwd, t_bwd = f2, b2
     M = int(Xc.shape[0])
-    if eps is None and dtype == np.float64:
-        step, why = _kink_safe_eps(model, Xc, z_ad, step, max(STENCILS[fd_order]))
-        if why:
-            notes.append(why)
 
     # Route 2: the closed form.
-    bp: ref.Backprop | None = None
-    dense: ref.DenseParams | None = None
-    cf_stage: tuple[str, int] | None = None
-    cf_message = ""
-    t_cf = float("nan")
-    try:
-        dense = dp = ref.params_from_network(model)
-        bp, t_cf = _time_min(lambda: ref.backprop(dp, Xc, Yc, form, equations), repeats)
-    except NablaGraphError as exc:
-        cf_stage = ref.failed_stage(exc)
-        cause = exc.__cause__
-        cf_message = f"{type(cause).__name__}: {cause}" if cf_stage and cause else str(exc)
-        if cf_stage is None:
-            notes.append(f"closed form not available: {exc}")
-    L = dense.L if dense is not None else None
+    cf = _ClosedForm.run(model, Xc, Yc, form, equations, repeats)
+    dense, bp = cf.dense, cf.bp
+    if cf.unavailable:
+        notes.append(cf.unavailable)
     cf_by_param: dict[int, tuple[int, str, np.ndarray]] = {}
     if bp is not None:
         for i, layer in enumerate(model.layers):
@@ -462,54 +341,27 @@ def compare_gradients(
             cf_by_param[id(layer.W)] = (l, "BP4", bp.nabla_w[l])
             cf_by_param[id(layer.b)] = (l, "BP3", bp.nabla_b[l])
 
-    # Per layer: z^l and δ^l, autodiff against the closed form.
-    layer_checks: list[LayerCheck] = []
-    if dense is not None:
-        for l in sorted(z_ad, reverse=True):
-            if l not in dense.layer_numbers:
-                continue
-            zc = dc = None
-            if bp is not None:
-                shape = z_ad[l].shape
-                lab = lambda i, s=shape: _label(s, i)  # noqa: E731
-                zc = _pair(z_ad[l], bp.zs[l], tol.analytic, tol.floor, labels=lab)
-                if l in dz_ad:  # the notes' δ_m^l = M ∂C/∂z_m^l
-                    dc = _pair(M * dz_ad[l], bp.deltas[l], tol.analytic, tol.floor, labels=lab)
-            layer_checks.append(LayerCheck(
-                l, dense.activations[l - 2], "BP1" if l == dense.L else "BP2", zc, dc,
-                bp is not None and (zc is None or zc.passed) and (dc is None or dc.passed),
-            ))
+    layer_checks = _layer_checks(dense, bp, z_ad, dz_ad, tol)
 
     # Route 3: finite differences.
-    mode = fd
-    if fd == "auto":
-        if dtype != np.float64:
-            mode = "off"
-            notes.append(
-                f"finite differences skipped: the parameters are {dtype}; a {dtype} cost is "
-                f"rounded to about {np.finfo(dtype).eps:.0e} relative, which divided by "
-                f"ε = {step:g} swamps the derivative; check a float64 copy of the model "
-                "(or pass fd='full' to see it anyway)"
-            )
-        else:
-            mode = "full" if max_full >= P else "sampled"
-    elif fd != "off" and dtype != np.float64:
-        notes.append(
-            f"finite differences in {dtype} are unreliable (rounding error / ε); their "
-            f"tolerance is loosened to {tol.fd:g}"
-        )
-    fdiff = _FiniteDifferences(model, Xc, Yc, step, fd_order)
+    mode = _fd_mode(fd, dtype, P, max_full, step, tol, notes)
+    if eps is None and mode != "off":
+        step, why = kink_safe_eps(model, Xc, z_ad, step, max(STENCILS[fd_order]),
+                                  directions=mode == "sampled")
+        if why:
+            notes.append(why)
+    fdiff = FiniteDifferences(model, Xc, Yc, step, fd_order)
     rng = np.random.default_rng(seed)
     param_checks: list[ParameterCheck] = []
     for (name, p), g in zip(named, g_ad):
         layer, eq, g_cf = cf_by_param.get(id(p), (None, None, None))
         shape = tuple(p.shape)
-        lab = lambda i, s=shape: _label(s, i)  # noqa: E731
-        ad_cf = None if g_cf is None else _pair(g, g_cf, tol.analytic, tol.floor, labels=lab)
+        lab = lambda i, s=shape: index_label(s, i)  # noqa: E731
+        ad_cf = None if g_cf is None else pair_error(g, g_cf, tol.analytic, tol.floor, labels=lab)
         ad_fd = cf_fd = None
         n_points = n_dirs = 0
         if mode != "off":
-            probe = _Probe.run(fdiff, p, mode == "full", n_samples, n_directions, rng)
+            probe = Probe.run(fdiff, p, mode == "full", n_samples, n_directions, rng)
             n_points, n_dirs = len(probe.index), len(probe.directions)
             ad_fd = probe.compare(g, tol)
             cf_fd = None if g_cf is None else probe.compare(np.asarray(g_cf, np.float64), tol)
@@ -522,13 +374,13 @@ def compare_gradients(
         param_checks.sort(key=lambda c: (-(c.layer or 0), c.equation != "BP4"))
 
     # The cost of each route.
-    _, t_forward = _time_min(_FiniteDifferences(model, Xc, Yc, step, fd_order).cost, repeats)
+    _, t_forward = _time_min(FiniteDifferences(model, Xc, Yc, step, fd_order).cost, repeats)
     k = 2 * len(STENCILS[fd_order])
     routes = [RouteCost("autodiff", 1, 1, t_fwd + t_bwd,
                         f"forward {format_seconds(t_fwd)} + backward {format_seconds(t_bwd)}")]
     if bp is not None:
         cf_passes = M if form == "example" else 1
-        routes.append(RouteCost("closed form", cf_passes, cf_passes, t_cf,
+        routes.append(RouteCost("closed form", cf_passes, cf_passes, cf.seconds,
                                 "one example at a time" if form == "example" else "vectorised"))
     if mode != "off":
         routes.append(RouteCost(
@@ -553,13 +405,13 @@ def compare_gradients(
         full_fd_seconds=fdiff.seconds if mode == "full" else k * P * t_forward,
         full_fd_measured=mode == "full", notes=notes,
     )
-    _diagnose(report, L, cf_stage, cf_message, dense)
+    _diagnose(report, cf.stage, cf.message, dense)
     return report
 
 
 # ------------------------------------------------------------------- diagnosis
 def _diagnose(
-    r: GradientComparison, L: int | None, cf_stage: tuple[str, int] | None, cf_message: str,
+    r: GradientComparison, cf_stage: tuple[str, int] | None, cf_message: str,
     dense: ref.DenseParams | None,
 ) -> None:
     """Fill in ``passed``, the first failing equation and the suspect route."""
@@ -568,7 +420,7 @@ def _diagnose(
         r.failing_equation, r.failing_layer = cf_stage
         r.suspect = "closed form"
         r.failure = (
-            f"{_where(cf_stage[0], cf_stage[1], L or 0)}: the closed form raised an error there: "
+            f"{_where(cf_stage[0], cf_stage[1])}: the closed form raised an error there: "
             f"{cf_message}"
         )
         return
@@ -637,7 +489,7 @@ def _diagnose(
             if eq == "BP1":
                 act += f", cost = {dense.cost}"
         r.failure = (
-            f"{_where(eq, l, L or 0)} ({_equation_text(eq, l)}{act}): autodiff and the closed "
+            f"{_where(eq, l)} ({_equation_text(eq, l)}{act}): autodiff and the closed "
             f"form disagree, max rel error {pe.max_rel:.3g} at {pe.worst} "
             f"(autodiff {pe.a:.6g}, closed form {pe.b:.6g}); {why}"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from nablagraph.errors import ConfigError
 
 __all__ = [
     "GradientComparison", "LayerCheck", "ParameterCheck", "PairError", "RouteCost",
-    "Tolerances", "PAIRS",
+    "Tolerances", "PAIRS", "pair_error", "merge_pair_errors", "index_label",
 ]
 
 #: The three pairs of routes, by the attribute name used in :class:`ParameterCheck`.
@@ -271,6 +272,53 @@ def _unjsonable(x: Any, key: str | None = None) -> Any:
     if isinstance(x, list):
         return [_unjsonable(v, key) for v in x]
     return x
+
+
+# ------------------------------------------------------------- comparing arrays
+def index_label(shape: tuple[int, ...], flat_index: int) -> str:
+    """``"[i, j]"`` for a flat index into an array of ``shape``."""
+    if not shape:
+        return "[]"
+    return "[" + ", ".join(str(int(i)) for i in np.unravel_index(flat_index, shape)) + "]"
+
+
+def pair_error(
+    a: np.ndarray, b: np.ndarray, tol: float, floor: float, scale: float | None = None,
+    labels: Callable[[int], str] | None = None,
+) -> PairError:
+    """Compare two arrays of the same shape (route one ``a``, route two ``b``).
+
+    The relative error of element ``i`` is ``|a_i − b_i| / max(|a_i|, |b_i|, floor·scale)``
+    with ``scale`` the largest ``max(|a_j|, |b_j|)`` unless given; it passes when at most
+    ``tol``.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    lab = labels or (lambda i: f"[{i}]")
+    if a.size == 0:
+        return PairError(0.0, 0.0, "-", 0.0, 0.0, True)
+    finite = np.isfinite(a) & np.isfinite(b)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        return PairError(float("nan"), float("nan"), lab(i), float(a[i]), float(b[i]), False)
+    diff = np.abs(a - b)
+    big = np.maximum(np.abs(a), np.abs(b))
+    ref_scale = float(big.max()) if scale is None else scale
+    denom = np.maximum(big, floor * ref_scale)
+    rel = np.divide(diff, denom, out=np.zeros_like(diff), where=denom > 0)
+    rel[(denom == 0) & (diff > 0)] = np.inf
+    i = int(np.argmax(rel))
+    max_rel = float(rel[i])
+    return PairError(float(diff.max()), max_rel, lab(i), float(a[i]), float(b[i]), max_rel <= tol)
+
+
+def merge_pair_errors(parts: Sequence[PairError]) -> PairError:
+    """One :class:`PairError` for several comparisons: the worst of them."""
+    worst = max(parts, key=lambda p: (p.max_rel if p.max_rel == p.max_rel else math.inf))
+    return PairError(
+        max(p.max_abs for p in parts), worst.max_rel, worst.worst, worst.a, worst.b,
+        all(p.passed for p in parts),
+    )
 
 
 # ------------------------------------------------------------------- the table
