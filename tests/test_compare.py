@@ -461,3 +461,14 @@ def test_example_script_rejects_bad_sizes() -> None:
     assert proc.returncode == 2
     assert "--sizes must be comma-separated positive integers, got '6,x'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_retained_deltas_of_a_network_are_the_closed_forms() -> None:
+    """What users read from ``trace.deltas()`` after backward is the notes' δ^l / M."""
+    net, X, y = make_case([4, 6, 5, 3], "tanh", "cross_entropy", "softmax", key=16)
+    _, trace = net.forward_trace(X, retain_deltas=True)
+    net.cost_from_trace(trace, y).backward()
+    bp = ref.backprop(net, X, y)
+    for l, delta in trace.deltas().items():
+        np.testing.assert_allclose(len(X) * delta, bp.deltas[l], rtol=1e-12, atol=1e-15)
+    net.zero_grad()

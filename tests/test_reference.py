@@ -78,7 +78,7 @@ def test_one_neuron_by_hand() -> None:
     delta = (a - y) * a * (1 - a)
     assert bp.zs[2].item() == pytest.approx(z, rel=1e-15)
     assert bp.deltas[2].item() == pytest.approx(delta, rel=1e-14)
-    assert bp.nabla_w[2].item() == pytest.approx(delta * x, rel=1e-14)
+    assert bp.nabla_W[2].item() == pytest.approx(delta * x, rel=1e-14)
     assert bp.nabla_b[2].item() == pytest.approx(delta, rel=1e-14)
     assert bp.cost == pytest.approx(0.5 * (a - y) ** 2, rel=1e-14)
 
@@ -99,11 +99,11 @@ def test_two_layers_by_hand_including_the_transpose_in_bp2() -> None:
     d2 = d3 @ W3  # BP2 in rows: ((w^3)ᵀ δ^3)ᵀ
     np.testing.assert_array_equal(bp.deltas[3], d3)
     np.testing.assert_array_equal(bp.deltas[2], d2)
-    np.testing.assert_allclose(bp.nabla_w[3], d3.T @ z2 / 2, rtol=1e-15)
-    np.testing.assert_allclose(bp.nabla_w[2], d2.T @ X / 2, rtol=1e-15)
+    np.testing.assert_allclose(bp.nabla_W[3], d3.T @ z2 / 2, rtol=1e-15)
+    np.testing.assert_allclose(bp.nabla_W[2], d2.T @ X / 2, rtol=1e-15)
     np.testing.assert_allclose(bp.nabla_b[2], d2.mean(axis=0), rtol=1e-15)
     assert set(bp.gradients()) == {"W2", "b2", "W3", "b3"}
-    assert bp.gradients()["W3"] is bp.nabla_w[3]
+    assert bp.gradients()["W3"] is bp.nabla_W[3]
 
 
 # ---------------------------------------------------------------------- BP1 table
@@ -172,7 +172,7 @@ def test_both_forms_agree_and_match_finite_differences(act: str, cost: str, out:
     for l in p.layer_numbers:
         np.testing.assert_allclose(example.zs[l], batch.zs[l], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(example.deltas[l], batch.deltas[l], rtol=1e-11, atol=1e-14)
-        np.testing.assert_allclose(example.nabla_w[l], batch.nabla_w[l], rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(example.nabla_W[l], batch.nabla_W[l], rtol=1e-11, atol=1e-14)
         np.testing.assert_allclose(example.nabla_b[l], batch.nabla_b[l], rtol=1e-11, atol=1e-14)
     assert example.cost == pytest.approx(batch.cost, rel=1e-14)
     # A ReLU kink within reach of the step (±2·1e-3·|a|) would break finite differences.
@@ -192,7 +192,7 @@ def test_params_from_network_reads_the_models_own_arrays() -> None:
     assert p.activations == ("tanh", "softmax") and p.cost == "cross_entropy"
     assert p.sizes == [3, 4, 2] and p.L == 3 and list(p.layer_numbers) == [2, 3]
     bp_net, bp_p = backprop(net, np.ones((2, 3)), [0, 1]), backprop(p, np.ones((2, 3)), [0, 1])
-    np.testing.assert_array_equal(bp_net.nabla_w[2], bp_p.nabla_w[2])
+    np.testing.assert_array_equal(bp_net.nabla_W[2], bp_p.nabla_W[2])
 
 
 def test_cross_entropy_labels_and_one_hot_targets_agree() -> None:
@@ -200,7 +200,7 @@ def test_cross_entropy_labels_and_one_hot_targets_agree() -> None:
     p = random_params([3, 4, 3], "tanh", "softmax", "cross_entropy", rng)
     X, labels = rng.standard_normal((5, 3)), np.array([0, 2, 1, 1, 0])
     a, b = backprop(p, X, labels), backprop(p, X, np.eye(3)[labels])
-    np.testing.assert_array_equal(a.nabla_w[2], b.nabla_w[2])
+    np.testing.assert_array_equal(a.nabla_W[2], b.nabla_W[2])
 
 
 # ----------------------------------------------------------- derivative table

@@ -66,7 +66,7 @@ Examples
 >>> bp = backprop(p, rng.standard_normal((4, 2)), np.ones((4, 1)))
 >>> sorted(bp.gradients())
 ['W2', 'W3', 'b2', 'b3']
->>> bp.nabla_w[2].shape, bp.deltas[3].shape
+>>> bp.nabla_W[2].shape, bp.deltas[3].shape
 ((3, 2), (4, 1))
 """
 
@@ -274,8 +274,9 @@ class Backprop:
     deltas : dict of int to ndarray
         The notes' per-example errors ``δ_m^l = ∂C_m/∂z_m^l`` as rows ``(M, n_l)``.
         The gradient of the batch cost with respect to ``z^l`` is ``deltas[l] / M``.
-    nabla_w, nabla_b : dict of int to ndarray
-        ``∇_{w^l} C`` and ``∇_{b^l} C`` of the batch cost, shaped like ``W`` and ``b``.
+    nabla_W, nabla_b : dict of int to ndarray
+        ``∇_{w^l} C`` and ``∇_{b^l} C`` of the batch cost, shaped like ``W`` and ``b``
+        (the per-example loop's running sums keep Nielsen's ``nabla_w``, ``nabla_b``).
     cost : float
         ``C = (1/M) Σ_m C_m``.
     form : str
@@ -285,7 +286,7 @@ class Backprop:
     zs: dict[int, Array] = field(default_factory=dict)
     activations: dict[int, Array] = field(default_factory=dict)
     deltas: dict[int, Array] = field(default_factory=dict)
-    nabla_w: dict[int, Array] = field(default_factory=dict)
+    nabla_W: dict[int, Array] = field(default_factory=dict)  # noqa: N815 (design.md's name)
     nabla_b: dict[int, Array] = field(default_factory=dict)
     cost: float = float("nan")
     form: str = "batch"
@@ -293,8 +294,8 @@ class Backprop:
     def gradients(self) -> dict[str, Array]:
         """``{"W2": ∇_{w^2} C, "b2": ∇_{b^2} C, …}``, the library's parameter names."""
         out: dict[str, Array] = {}
-        for l in sorted(self.nabla_w):
-            out[f"W{l}"] = self.nabla_w[l]
+        for l in sorted(self.nabla_W):
+            out[f"W{l}"] = self.nabla_W[l]
             out[f"b{l}"] = self.nabla_b[l]
         return out
 
@@ -505,7 +506,7 @@ def backprop_batch(
     >>> import numpy as np
     >>> p = DenseParams.from_arrays([(np.array([[1.0, -1.0]]), np.zeros(1))], ["identity"], "quadratic")
     >>> bp = backprop_batch(p, [[1.0, 2.0], [3.0, 1.0]], [[0.0], [0.0]])
-    >>> bp.deltas[2].ravel(), bp.nabla_w[2]     # δ = a − y; ∇_W = (1/M) Δᵀ X
+    >>> bp.deltas[2].ravel(), bp.nabla_W[2]     # δ = a − y; ∇_W = (1/M) Δᵀ X
     (array([-1.,  2.]), array([[2.5, 0. ]]))
     """
     eq = equations or BackpropEquations()
@@ -536,7 +537,7 @@ def backprop_batch(
         with _stage("BP3", l):
             bp.nabla_b[l] = eq.bp3_batch(bp.deltas[l])
         with _stage("BP4", l):
-            bp.nabla_w[l] = eq.bp4_batch(bp.deltas[l], bp.activations[l - 1])
+            bp.nabla_W[l] = eq.bp4_batch(bp.deltas[l], bp.activations[l - 1])
     bp.cost = _cost(p.cost, p.activations[-1], bp.zs[L], bp.activations[L], y)
     return bp
 
@@ -558,7 +559,7 @@ def backprop_example(
     --------
     >>> import numpy as np
     >>> p = DenseParams.from_arrays([(np.array([[1.0, -1.0]]), np.zeros(1))], ["identity"], "quadratic")
-    >>> backprop_example(p, [[1.0, 2.0], [3.0, 1.0]], [[0.0], [0.0]]).nabla_w[2]
+    >>> backprop_example(p, [[1.0, 2.0], [3.0, 1.0]], [[0.0], [0.0]]).nabla_W[2]
     array([[2.5, 0. ]])
     """
     eq = equations or BackpropEquations()
@@ -609,7 +610,7 @@ def backprop_example(
     bp.deltas = {l: np.stack(v) for l, v in rows["deltas"].items()}
     for i, l in enumerate(p.layer_numbers):
         bp.nabla_b[l] = nabla_b[i].reshape(-1) / M  # ∇_b C = (1/M) Σ_m ∂C_m/∂b
-        bp.nabla_w[l] = nabla_w[i] / M  # ∇_w C = (1/M) Σ_m ∂C_m/∂w
+        bp.nabla_W[l] = nabla_w[i] / M  # ∇_w C = (1/M) Σ_m ∂C_m/∂w
     bp.cost = _cost(p.cost, p.activations[-1], bp.zs[L], bp.activations[L], Y_)
     return bp
 
@@ -644,7 +645,7 @@ def backprop(
     >>> net = ng.nn.Network([3, 4, 2], activation="tanh", cost="cross_entropy", seed=1)
     >>> X, y = np.random.default_rng(0).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
     >>> a, b = backprop(net, X, y), backprop(net, X, y, form="example")
-    >>> bool(np.allclose(a.nabla_w[2], b.nabla_w[2], rtol=1e-12))
+    >>> bool(np.allclose(a.nabla_W[2], b.nabla_W[2], rtol=1e-12))
     True
     """
     if form not in _FORMS:

@@ -338,7 +338,7 @@ def compare_gradients(
     if bp is not None:
         for i, layer in enumerate(model.layers):
             l = i + 2
-            cf_by_param[id(layer.W)] = (l, "BP4", bp.nabla_w[l])
+            cf_by_param[id(layer.W)] = (l, "BP4", bp.nabla_W[l])
             cf_by_param[id(layer.b)] = (l, "BP3", bp.nabla_b[l])
 
     layer_checks = _layer_checks(dense, bp, z_ad, dz_ad, tol)
