@@ -211,17 +211,24 @@ def test_diagnostics_are_recorded_per_epoch_when_asked() -> None:
     assert len(h.diagnostics) == 3 and h.to_dict()["diagnostics"][0].keys() == {"norm_W2"}
 
 
-def test_diagnostics_true_uses_the_library_function_or_says_it_is_missing() -> None:
-    X, Y = xor()
-    net = Network([2, 3, 1], seed=0)
-    try:
-        from nablagraph.diagnostics import diagnostics  # noqa: F401
-    except ImportError:
-        with pytest.raises(ng.ConfigError, match=r"diagnostics=True needs nablagraph.diagnostics"):
-            fit(net, X, Y, epochs=1, batch_size=4, verbose=False, diagnostics=True)
-    else:
-        h = fit(net, X, Y, epochs=2, batch_size=4, verbose=False, diagnostics=True)
-        assert len(h.diagnostics) == 2
+def test_diagnostics_true_records_the_library_diagnostics_each_epoch() -> None:
+    from nablagraph.diagnostics import Diagnostics
+
+    X_train, y_train, _, _ = digits(test_size=0.5, seed=0)
+    net = Network([64, 12, 10], cost="cross_entropy", seed=0)
+    h = fit(net, X_train, y_train, epochs=2, batch_size=20, lr=0.5, verbose=False, diagnostics=True)
+    assert len(h.diagnostics) == 2 and all(isinstance(d, Diagnostics) for d in h.diagnostics)
+    d = h.diagnostics[-1]
+    assert d.batch_size == min(len(X_train), 1000)
+    assert [layer.layer for layer in d.layers] == [2, 3]
+    for layer in d.to_dict()["layers"]:  # the gradient norms were measured, and are not zero
+        norms = [v for k, v in layer.items() if k.lower().startswith("grad_norm")]
+        assert len(norms) == 2 and min(norms) > 0
+    json.dumps(h.to_dict())
+    # A model the diagnostics cannot read is refused before any training.
+    with pytest.raises(ng.ConfigError, match=r"diagnostics=True reads a layered network .* _Linear"):
+        fit(_Linear(), X_train[:, :1], y_train.astype(float), 1, 10, cost="quadratic",
+            verbose=False, diagnostics=True)
 
 
 # ------------------------------------------------------------------ progress bar

@@ -269,7 +269,10 @@ def read_idx(path: PathLike) -> np.ndarray:
     numpy.ndarray
         In native byte order.
     """
-    what = "read_idx"
+    return _read_idx(path, "read_idx")
+
+
+def _read_idx(path: PathLike, what: str) -> np.ndarray:
     buf = _read_bytes(path, what)
     name = repr(str(path))
     if len(buf) < 4:
@@ -341,8 +344,8 @@ def load_mnist_idx(
         Images and integer labels (``int64``, shape ``(n,)``).
     """
     what = "load_mnist_idx"
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
+    images = _read_idx(images_path, what)
+    labels = _read_idx(labels_path, what)
     if images.dtype != np.uint8 or images.ndim != 3:
         raise FileFormatError(
             f"{what}: {str(images_path)!r} holds {images.dtype} data of shape {images.shape}; "

@@ -185,7 +185,9 @@ def save_file(
                               f"'__metadata__', got {name!r}")
         arr = np.asarray(value)
         code = _code(name, arr)
-        arr = np.ascontiguousarray(arr, dtype=DTYPES[code])
+        arr = np.asarray(arr, dtype=DTYPES[code])
+        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            arr = np.array(arr, order="C")
         header[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
         arrays.append(arr)

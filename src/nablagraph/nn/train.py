@@ -478,6 +478,11 @@ def fit(
         val = (Xv, Yv)
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
     diag_fn = _diagnostics_fn(diagnostics)
+    if diagnostics is True and not (hasattr(model, "forward_trace") and hasattr(model, "layers")):
+        raise ConfigError(
+            "fit: diagnostics=True reads a layered network (forward_trace and layers, like "
+            f"Network); {type(model).__name__} is not one, so pass a function f(model, X, Y)"
+        )
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     n = Xa.shape[0]

@@ -1,0 +1,176 @@
+"""Datasets: XOR, digits, MNIST IDX files (written here, plain and gzip), one-hot helpers."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nablagraph as ng
+from nablagraph.data import digits, from_one_hot, load_mnist_idx, one_hot, read_idx, xor
+from nablagraph.io import FileFormatError
+
+
+def test_xor_is_the_truth_table() -> None:
+    X, Y = xor()
+    assert X.shape == (4, 2) and Y.shape == (4, 1) and X.dtype == np.float64
+    np.testing.assert_array_equal(Y[:, 0], np.logical_xor(X[:, 0], X[:, 1]))
+    assert xor(np.float32)[0].dtype == np.float32
+
+
+# ------------------------------------------------------------------ one-hot
+def test_one_hot_and_back() -> None:
+    y = np.array([3, 0, 2, 2])
+    Y = one_hot(y, 5)
+    assert Y.shape == (4, 5) and Y.dtype == np.float64
+    np.testing.assert_array_equal(Y.sum(axis=1), 1)
+    np.testing.assert_array_equal(Y[np.arange(4), y], 1)
+    np.testing.assert_array_equal(from_one_hot(Y), y)
+    assert one_hot(y).shape == (4, 4)  # n defaults to max + 1
+    assert one_hot(np.array([1.0, 0.0]), 2, dtype=np.float32).dtype == np.float32
+    # from_one_hot on network outputs gives the predicted classes.
+    np.testing.assert_array_equal(from_one_hot([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]]), [1, 0])
+
+
+def test_one_hot_refuses_bad_labels() -> None:
+    with pytest.raises(ng.LabelError, match=r"one_hot: labels must be in \[0, 2\] for n=3 classes, got 3 \(1 of 3 out of range\)"):
+        one_hot([0, 3, 1], 3)
+    with pytest.raises(ng.LabelError, match=r"one_hot: labels must be in \[0, 2\] for n=3 classes, got -1"):
+        one_hot([-1, 0], 3)
+    with pytest.raises(ng.LabelError, match=r"one_hot: labels must be integers, got dtype float64"):
+        one_hot([0.5, 1.0], 3)
+    with pytest.raises(ng.ShapeError, match=r"one_hot: labels must be 1-D \(one per example\), got shape \(2, 2\)"):
+        one_hot([[0, 1], [1, 0]], 2)
+    with pytest.raises(ng.ConfigError, match=r"one_hot: n \(the number of classes\) must be a positive integer, got 0"):
+        one_hot([0], 0)
+    with pytest.raises(ng.ShapeError, match=r"from_one_hot: expected rows of shape \(M, n\), got shape \(3,\)"):
+        from_one_hot([1, 0, 0])
+
+
+# ------------------------------------------------------------------ digits
+def test_digits_split_is_seeded_scaled_and_stratified() -> None:
+    X_train, y_train, X_test, y_test = digits(test_size=0.2, seed=0)
+    assert X_train.shape == (1437, 64) and X_test.shape == (360, 64)
+    assert y_train.dtype == np.int64 and set(np.unique(y_test)) == set(range(10))
+    assert X_train.min() == 0.0 and X_train.max() == 1.0
+    # Stratified: every digit's share of the test set is its share of the data, ±1 example.
+    counts = np.bincount(np.concatenate([y_train, y_test]), minlength=10)
+    assert np.all(np.abs(np.bincount(y_test, minlength=10) - counts * 360 / 1797) <= 1)
+    # Train and test are disjoint and together are the whole set (no row lost or repeated).
+    rows = {r.tobytes() for r in np.concatenate([X_train, X_test])}
+    assert len(np.concatenate([X_train, X_test])) == 1797 and len(rows) >= 1797 - 5
+    # Seeded.
+    again = digits(test_size=0.2, seed=0)
+    np.testing.assert_array_equal(again.X_test, X_test)
+    np.testing.assert_array_equal(again.Y_train, y_train)
+    other = digits(test_size=0.2, seed=1)
+    assert not np.array_equal(other.X_test, X_test)
+
+
+def test_digits_options() -> None:
+    s = digits(test_size=100, seed=3, one_hot_targets=True, dtype=np.float32)
+    assert s.X_test.shape == (100, 64) and s.X_train.dtype == np.float32
+    assert s.Y_test.shape == (100, 10) and s.Y_test.dtype == np.float32
+    np.testing.assert_array_equal(s.Y_test.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize(
+    ("test_size", "match"),
+    [
+        (0.0, r"test_size as a fraction must be in \(0, 1\), got 0.0"),
+        (1.5, r"test_size as a fraction must be in \(0, 1\), got 1.5"),
+        (1797, r"test_size=1797 leaves 1797 test examples of 1797; expected between 1 and 1796"),
+        (0, r"test_size=0 leaves 0 test examples"),
+        ("half", r"test_size must be a fraction or a count, got 'half'"),
+    ],
+)
+def test_digits_rejects_bad_test_sizes(test_size: object, match: str) -> None:
+    with pytest.raises(ng.ConfigError, match=match):
+        digits(test_size=test_size)  # type: ignore[arg-type]
+
+
+def test_digits_without_scikit_learn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
+    with pytest.raises(ImportError, match=r"pip install 'nablagraph\[data\]'"):
+        digits()
+
+
+# ------------------------------------------------------------------ IDX
+def _idx(dtype_code: int, arr: np.ndarray) -> bytes:
+    head = struct.pack(">BBBB", 0, 0, dtype_code, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    return head + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+@pytest.fixture
+def mnist_like(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 4, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=5, dtype=np.uint8)
+    ip, lp = tmp_path / "images-idx3-ubyte", tmp_path / "labels-idx1-ubyte"
+    ip.write_bytes(_idx(0x08, images))
+    lp.write_bytes(_idx(0x08, labels))
+    return ip, lp, images, labels
+
+
+def test_mnist_idx_files_load_plain_and_gzipped(
+    tmp_path: Path, mnist_like: tuple[Path, Path, np.ndarray, np.ndarray]
+) -> None:
+    ip, lp, images, labels = mnist_like
+    X, y = load_mnist_idx(ip, lp)
+    assert X.shape == (5, 12) and X.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(X, images.reshape(5, 12) / 255.0)
+    np.testing.assert_array_equal(y, labels)
+    # gzip is recognised from the content, whatever the name.
+    gi, gl = tmp_path / "images.gz", tmp_path / "labels-no-suffix"
+    gi.write_bytes(gzip.compress(ip.read_bytes()))
+    gl.write_bytes(gzip.compress(lp.read_bytes()))
+    X2, y2 = load_mnist_idx(str(gi), gl, normalize=False, flatten=False, dtype=np.float32)
+    assert X2.shape == (5, 4, 3) and X2.dtype == np.float32
+    np.testing.assert_array_equal(X2, images)
+    np.testing.assert_array_equal(y2, labels)
+
+
+def test_read_idx_reads_every_element_type(tmp_path: Path) -> None:
+    for code, dt in [(0x09, np.int8), (0x0B, np.int16), (0x0C, np.int32), (0x0D, np.float32), (0x0E, np.float64)]:
+        arr = (np.arange(24).reshape(2, 3, 4) - 12).astype(dt)
+        p = tmp_path / f"t{code}"
+        p.write_bytes(_idx(code, arr))
+        got = read_idx(p)
+        assert got.dtype == np.dtype(dt) and got.dtype.isnative
+        np.testing.assert_array_equal(got, arr)
+
+
+def test_bad_idx_files_are_refused_with_what_was_expected(
+    tmp_path: Path, mnist_like: tuple[Path, Path, np.ndarray, np.ndarray]
+) -> None:
+    ip, lp, _, _ = mnist_like
+    good = ip.read_bytes()
+    bad = tmp_path / "bad"
+
+    def refused(content: bytes, match: str, labels: Path = lp) -> None:
+        bad.write_bytes(content)
+        with pytest.raises(FileFormatError, match=match):
+            load_mnist_idx(bad, labels)
+
+    refused(good[:-7], r"is truncated: dimensions \(5, 4, 3\) of uint8 need 76 bytes, the file has 69")
+    refused(good + b"\0", r"is longer than its header says: .* need 76 bytes, the file has 77")
+    refused(b"\x12\x34" + good[2:], r"is not an IDX file: its magic number starts with bytes 0x12 0x34, expected 0x00 0x00")
+    refused(good[:2] + b"\x07" + good[3:], r"has IDX type code 0x07; expected one of 0x08, 0x09")
+    refused(good[:10], r"is truncated: 10 bytes, but its header alone needs 16 for 3 dimensions")
+    refused(b"\0\0", r"has 2 bytes, too short for an IDX header")
+    refused(gzip.compress(good)[:-10], r"is a gzip file but could not be decompressed \(truncated or corrupt")
+    # The labels file given for the images, and a count mismatch.
+    with pytest.raises(FileFormatError, match=r"holds uint8 data of shape \(5,\); MNIST images are unsigned bytes of shape \(n, rows, cols\)"):
+        load_mnist_idx(lp, lp)
+    with pytest.raises(FileFormatError, match=r"holds uint8 data of shape \(5, 4, 3\); MNIST labels are unsigned bytes of shape \(n,\)"):
+        load_mnist_idx(ip, ip)
+    four = tmp_path / "four-labels"
+    four.write_bytes(_idx(0x08, np.zeros(4, dtype=np.uint8)))
+    with pytest.raises(FileFormatError, match=r"5 images but 4 labels"):
+        load_mnist_idx(ip, four)
+    with pytest.raises(FileNotFoundError, match=r"load_mnist_idx: no such file: .*missing"):
+        load_mnist_idx(tmp_path / "missing", lp)
