@@ -62,7 +62,7 @@ def test_a_saturated_sigmoid_layer_is_reported_as_saturated_and_slow() -> None:
     assert hidden.dead_fraction == pytest.approx(want[2]["dead"], abs=0)
     assert hidden.mean_sigma_prime == pytest.approx(want[2]["mean_sigma_prime"], rel=1e-10)
     assert hidden.mean_abs_delta == pytest.approx(want[2]["mean_abs_delta"], rel=1e-10)
-    assert hidden.grad_norm_W == pytest.approx(want[2]["gW"], rel=1e-10)
+    assert hidden.grad_norm_w == pytest.approx(want[2]["gW"], rel=1e-10)
     assert hidden.grad_norm_b == pytest.approx(want[2]["gb"], rel=1e-10)
     # The saturated layer's error is orders of magnitude below the healthy output layer's.
     assert hidden.mean_abs_delta < 1e-2 * out.mean_abs_delta

@@ -55,7 +55,7 @@ class LayerDiagnostics:
         Mean ``σ'(z^l)`` over the batch.
     mean_abs_delta : float
         Mean ``|δ_m^l|`` with ``δ_m^l = ∂C_m/∂z_m^l = M ∂C/∂z_m^l``.
-    grad_norm_W, grad_norm_b : float
+    grad_norm_w, grad_norm_b : float
         Frobenius norm of ``∇_{w^l} C`` and Euclidean norm of ``∇_{b^l} C``.
     """
 
@@ -66,7 +66,7 @@ class LayerDiagnostics:
     dead_fraction: float | None
     mean_sigma_prime: float | None
     mean_abs_delta: float
-    grad_norm_W: float  # noqa: N815 (design.md's W)
+    grad_norm_w: float
     grad_norm_b: float
 
 
@@ -114,7 +114,7 @@ class Diagnostics:
             rows.append(
                 f"{d.layer:>3}  {d.activation:<11}{d.neurons:>5}{pct(d.saturated_fraction):>11}"
                 f"{pct(d.dead_fraction):>8}{num(d.mean_sigma_prime):>10}"
-                f"{d.mean_abs_delta:>11.3g}{d.grad_norm_W:>11.3g}{d.grad_norm_b:>11.3g}"
+                f"{d.mean_abs_delta:>11.3g}{d.grad_norm_w:>11.3g}{d.grad_norm_b:>11.3g}"
             )
         rows += [f"note: {n}" for n in self.notes]
         return "\n".join(rows)
@@ -201,7 +201,7 @@ def diagnostics(model: Any, X: Any, Y: Any, threshold: float = 0.01) -> Diagnost
             dead_fraction=None if sat is None else float(sat.all(axis=0).mean()),
             mean_sigma_prime=None if sp is None else float(sp.mean()),
             mean_abs_delta=float(np.abs(delta).mean()),
-            grad_norm_W=0.0 if gW[i] is None else float(np.linalg.norm(gW[i].data)),  # type: ignore[union-attr]
+            grad_norm_w=0.0 if gW[i] is None else float(np.linalg.norm(gW[i].data)),  # type: ignore[union-attr]
             grad_norm_b=0.0 if gb[i] is None else float(np.linalg.norm(gb[i].data)),  # type: ignore[union-attr]
         ))
     return Diagnostics(out, float(threshold), float(C.item()), M, notes)
