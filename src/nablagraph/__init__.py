@@ -9,7 +9,7 @@ Everything a user needs is importable from here::
     C.backward()          # W.grad now holds ∂C/∂W
 """
 
-from nablagraph import nn, viz
+from nablagraph import nn, reference, viz
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -18,7 +18,14 @@ from nablagraph.activations import (
     tanh_prime,
 )
 from nablagraph.anomaly import detect_anomaly, is_anomaly_enabled
-from nablagraph.check import GradcheckReport, gradcheck, numerical_grad
+from nablagraph.check import (
+    GradcheckReport,
+    GradientComparison,
+    compare_gradients,
+    gradcheck,
+    numerical_grad,
+)
+from nablagraph.diagnostics import Diagnostics, diagnostics
 from nablagraph.engine import grad
 from nablagraph.errors import (
     AnomalyError,
@@ -74,6 +81,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "gradcheck", "numerical_grad", "GradcheckReport",
+    "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
     "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "detect_anomaly", "is_anomaly_enabled",
     "compile_step", "CompiledStep",

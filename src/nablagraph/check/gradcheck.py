@@ -41,7 +41,8 @@ def _as_inputs(inputs: Sequence[Any] | Tensor | np.ndarray) -> list[Tensor]:
 def _eval(f: Callable[..., Any], ts: Sequence[Tensor]) -> np.ndarray:
     with no_grad():
         out = f(*ts)
-    return np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
+    # A copy: f may return a view of its input, which the next perturbation would change.
+    return np.array(out.data if isinstance(out, Tensor) else out, dtype=np.float64, copy=True)
 
 
 _FLOAT32_WHY = (
@@ -247,12 +248,12 @@ def gradcheck(
             n_fwd += fw
             n_bwd += bw
             max_abs, max_rel, worst, ok = _compare(a_jac.ravel(), n_jac.ravel(), atol, rtol)
-            r, c = divmod(worst, max(t.size, 1))
-            where = (
-                f"output index {np.unravel_index(r, out_shape) if out_shape else ()}, "
-                f"input index {np.unravel_index(c, t.shape) if t.shape else ()}"
-            )
-            num, ana = float(n_jac.ravel()[worst]), float(a_jac.ravel()[worst])
+            if a_jac.size == 0:
+                where, num, ana = "empty Jacobian", 0.0, 0.0
+            else:
+                r, c = divmod(worst, max(t.size, 1))
+                where = f"output index {_index(r, out_shape)}, input index {_index(c, t.shape)}"
+                num, ana = float(n_jac.ravel()[worst]), float(a_jac.ravel()[worst])
         else:
             a_proj, n_proj, fw, bw = _projections(f, ts, out, i, eps, n_projections, rng)
             n_fwd += fw
@@ -277,6 +278,10 @@ def gradcheck(
             f"tolerance {atol:g} + {rtol:g}·|numerical|)\n{report}"
         )
     return report
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
 
 
 def _analytic(out: Tensor, t: Tensor, v: np.ndarray) -> np.ndarray:
