@@ -319,3 +319,17 @@ def test_bad_arguments_to_save(tmp_path: Path) -> None:
     with pytest.raises(ng.ConfigError, match=r"save: expected a nablagraph Module, got dict"):
         io.save({"W2": np.zeros(2)}, tmp_path / "x")  # type: ignore[arg-type]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_network_with_a_custom_activation_needs_load_into(tmp_path: Path) -> None:
+    def swish(z: ng.Tensor) -> ng.Tensor:
+        return z * ng.sigmoid(z)
+
+    net = Network([3, 4, 2], activation=swish, seed=0)
+    path = tmp_path / "swish.safetensors"
+    io.save(net, path)
+    with pytest.raises(ng.ConfigError, match=r"uses the custom activation 'swish' \(activation\); build the Network with that function and call load_into"):
+        io.load(path)
+    same = Network([3, 4, 2], activation=swish, seed=1)
+    io.load_into(same, path)
+    assert _snapshot(same) == _snapshot(net)

@@ -346,3 +346,47 @@ def test_a_diverging_cost_stops_with_a_clear_error() -> None:
     net = Network([3, 1], activation="identity", seed=0)
     with np.errstate(all="ignore"), pytest.raises(ng.ConfigError, match=r"fit: the cost became (inf|nan) at epoch \d+, batch \d+ of 2 .*learning rate is probably too large"):
         fit(net, X, Y, epochs=50, batch_size=10, lr=10.0, verbose=False)
+
+
+def test_a_compiled_run_is_bit_for_bit_the_eager_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    replays: list[int] = []
+    real = train_mod.compile_step
+
+    def counting(fn: Any) -> Any:
+        step = real(fn)
+
+        def call(*args: Any) -> Any:
+            replays.append(1)
+            return step(*args)
+
+        return call
+
+    monkeypatch.setattr(train_mod, "compile_step", counting)
+    X_train, y_train, X_test, y_test = digits(test_size=0.5, seed=0)
+    X, y = X_train[:205], y_train[:205]  # 205 = 12 batches of 16 + a partial batch of 13
+
+    def run(compile: bool) -> tuple[History, dict[str, np.ndarray]]:
+        net = Network([64, 12, 10], cost="cross_entropy", seed=1)
+        h = fit(net, X, y, epochs=3, batch_size=16, lr=0.5, momentum=0.5, seed=2,
+                validation_data=(X_test, y_test), verbose=False, compile=compile)
+        return h, net.state_dict()
+
+    (he, se), (hc, sc) = run(False), run(True)
+    assert hc.train_cost == he.train_cost and hc.val_accuracy == he.val_accuracy
+    assert all(np.array_equal(se[k], sc[k]) for k in se)
+    assert hc.config["compile"] is True and len(replays) == 3 * 13
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_float32_networks_train_in_float32_and_track_float64(optimizer: str) -> None:
+    X_train, y_train, X_test, y_test = digits(test_size=0.5, seed=0)
+    runs = {}
+    for dtype in (np.float64, np.float32):
+        net = Network([64, 16, 10], cost="cross_entropy", seed=0, dtype=dtype)
+        runs[dtype] = fit(net, X_train, y_train, epochs=3, batch_size=16, optimizer=optimizer,
+                          lr=0.5 if optimizer == "sgd" else 0.01, validation_data=(X_test, y_test),
+                          verbose=False)
+    assert all(p.dtype == np.float32 for p in net.parameters())
+    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in net.parameters())
+    np.testing.assert_allclose(runs[np.float32].train_cost, runs[np.float64].train_cost, rtol=1e-3)
+    assert runs[np.float32].val_accuracy[-1] > 0.7

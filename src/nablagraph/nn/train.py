@@ -9,7 +9,7 @@ the notes' ``(η/M) Σ_m`` rule).  After each epoch the cost and accuracy on the
 training set (and on the validation set, if given) are evaluated under
 :func:`~nablagraph.no_grad` with the epoch's final parameters.
 
-Imports: ``tensor``, ``functional``, ``errors``, ``nn.module``, ``nn.optim``.  The
+Imports: ``tensor``, ``functional``, ``errors``, ``replay``, ``nn.module``, ``nn.optim``.  The
 optional learning diagnostics (``nablagraph.diagnostics``) and the progress bar
 (``tqdm``) are looked up at run time only, so this layer imports nothing below it.
 """
@@ -30,6 +30,7 @@ from nablagraph import functional as F
 from nablagraph.errors import ConfigError, DTypeError, LabelError, NablaGraphError, ShapeError
 from nablagraph.nn.module import Module, Network, resolve_cost
 from nablagraph.nn.optim import SGD, Adam, Optimizer
+from nablagraph.replay import compile_step
 from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["fit", "History", "DataError"]
@@ -380,6 +381,7 @@ def fit(
     validation_data: tuple[Any, Any] | None = None,
     verbose: bool = True,
     diagnostics: bool | Callable[..., Any] = False,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -434,6 +436,11 @@ def fit(
         ``True`` records ``nablagraph.diagnostics.diagnostics(model, X, Y)`` after each
         epoch on up to 1,000 evenly spaced training examples; a callable
         ``f(model, X, Y)`` is used instead.  Results go to ``History.diagnostics``.
+    compile : bool
+        Record the training step once and replay it (:func:`nablagraph.compile_step`):
+        bit-for-bit the same numbers with fewer Python calls (about 1.3× faster on
+        small networks).  Only for models whose forward pass runs the same ops on
+        every batch (no control flow on the data's values).
 
     Returns
     -------
@@ -497,12 +504,13 @@ def fit(
         "optimizer": repr(opt), "epochs": epochs, "batch_size": batch_size,
         "batches_per_epoch": n_batches, "n_train": n, "n_val": None if val is None else len(val[0]),
         "seed": seed if isinstance(seed, (int, type(None))) else "Generator",
-        "shuffle": shuffle, "drop_last": drop_last,
+        "shuffle": shuffle, "drop_last": drop_last, "compile": bool(compile),
     })
     if diag_fn is not None:
         diag_rows = np.unique(np.linspace(0, n - 1, min(n, DIAGNOSTICS_EXAMPLES)).astype(np.int64))
         diag_data = (Xa[diag_rows], Ya[diag_rows])
 
+    step = compile_step(lambda xb, yb: objective(xb, yb)[0]) if compile else None
     bar = _progress_bar(epochs * n_batches, verbose)
     try:
         for epoch in range(1, epochs + 1):
@@ -516,14 +524,19 @@ def fit(
                 Xs, Ys = Xa, Ya
             for k, s in enumerate(range(0, n_used, batch_size)):
                 opt.zero_grad()
-                C, _ = objective(Xs[s : s + batch_size], Ys[s : s + batch_size])
+                xb, yb = Xs[s : s + batch_size], Ys[s : s + batch_size]
+                if step is not None:
+                    C = step(xb, yb)  # forward and backward, replayed
+                else:
+                    C, _ = objective(xb, yb)
                 c = float(C.data)
                 if not math.isfinite(c):
                     raise ConfigError(
                         f"fit: the cost became {c} at epoch {epoch}, batch {k + 1} of {n_batches} "
                         f"with {opt!r}; the learning rate is probably too large"
                     )
-                C.backward()
+                if step is None:
+                    C.backward()
                 opt.step()
                 if bar is not None:
                     bar.update(1)
