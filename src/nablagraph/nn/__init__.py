@@ -3,7 +3,7 @@
 ``Dense`` layers, ``Sequential`` and ``Network`` (:mod:`.module`); ``SGD`` and ``Adam``
 (:mod:`.optim`); ``fit`` and its ``History`` (:mod:`.train`).
 
-Imports: ``tensor``, ``functional``, ``errors``.
+Imports: ``tensor``, ``functional``, ``errors``, ``replay``.
 """
 
 from nablagraph.nn.module import (
