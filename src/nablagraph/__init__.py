@@ -9,7 +9,7 @@ Everything a user needs is importable from here::
     C.backward()          # W.grad now holds ∂C/∂W
 """
 
-from nablagraph import nn, reference, viz
+from nablagraph import data, io, nn, reference, viz
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -73,6 +73,7 @@ from nablagraph.functional import (
     transpose,
     where,
 )
+from nablagraph.io import load, save
 from nablagraph.replay import CompiledStep, compile_step
 from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
@@ -83,7 +84,7 @@ __all__ = [
     "gradcheck", "numerical_grad", "GradcheckReport",
     "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
-    "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "detect_anomaly", "is_anomaly_enabled",
+    "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "data", "io", "save", "load", "detect_anomaly", "is_anomaly_enabled",
     "compile_step", "CompiledStep",
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
