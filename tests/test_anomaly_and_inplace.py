@@ -76,3 +76,19 @@ def test_changes_before_forward_are_fine() -> None:
         w.data -= 1.0
     (w * 2.0).sum().backward()
     np.testing.assert_array_equal(w.grad.data, [2.0, 2.0, 2.0])  # type: ignore[union-attr]
+
+
+def test_load_state_dict_counts_as_an_in_place_change() -> None:
+    net = ng.nn.Network([2, 2], seed=0)
+    C = net.cost(np.ones((1, 2)), np.zeros((1, 2)))
+    net.load_state_dict({k: v * 0 + 5 for k, v in net.state_dict().items()})
+    with pytest.raises(ng.GraphError, match="modified in place"):
+        C.backward()
+
+
+def test_trace_deltas_without_retain_deltas_says_what_to_do() -> None:
+    net = ng.nn.Network([2, 3, 1], seed=0)
+    _, tr = net.forward_trace(np.zeros((4, 2)))
+    net.cost_from_trace(tr, np.ones((4, 1))).backward()
+    with pytest.raises(ng.GraphError, match=r"δ\^2 was not kept; call forward_trace\(X, retain_deltas=True\)"):
+        tr.deltas()

@@ -30,7 +30,9 @@ from nablagraph.engine import grad
 from nablagraph.errors import (
     AnomalyError,
     ConfigError,
+    DataError,
     DTypeError,
+    FileFormatError,
     GradcheckError,
     GraphError,
     LabelError,
@@ -74,6 +76,7 @@ from nablagraph.functional import (
     where,
 )
 from nablagraph.io import load, save
+from nablagraph.nn import SGD, Adam, fit
 from nablagraph.replay import CompiledStep, compile_step
 from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
@@ -84,7 +87,8 @@ __all__ = [
     "gradcheck", "numerical_grad", "GradcheckReport",
     "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
-    "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "data", "io", "save", "load", "detect_anomaly", "is_anomaly_enabled",
+    "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "data", "io", "save", "load", "fit", "SGD", "Adam",
+    "DataError", "FileFormatError", "detect_anomaly", "is_anomaly_enabled",
     "compile_step", "CompiledStep",
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",

@@ -23,6 +23,8 @@ __all__ = [
     "ConfigError",
     "AnomalyError",
     "RendererError",
+    "DataError",
+    "FileFormatError",
 ]
 
 
@@ -60,3 +62,11 @@ class AnomalyError(NablaGraphError, FloatingPointError):
 
 class RendererError(NablaGraphError, RuntimeError):
     """No Graphviz program can write the requested format, or the program failed."""
+
+
+class DataError(NablaGraphError, ValueError):
+    """Input data a model cannot use: NaN or infinite values, no examples, mixed row counts."""
+
+
+class FileFormatError(NablaGraphError, ValueError):
+    """A file that is not, or is no longer, what it claims: truncated, corrupt, edited."""

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph.errors import ConfigError, DTypeError, NablaGraphError, ShapeError
+from nablagraph.errors import ConfigError, DTypeError, FileFormatError, ShapeError
 from nablagraph.nn.module import ACTIVATION_NAMES, Module, Network
 from nablagraph.tensor import no_grad
 
@@ -55,11 +55,6 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 
 
-class FileFormatError(NablaGraphError, ValueError):
-    """A file that is not, or is no longer, what it claims: truncated, corrupt, edited.
-
-    (Defined here until :mod:`nablagraph.errors` holds it.)
-    """
 
 
 #: safetensors dtype names and their (little-endian) NumPy dtypes.

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from nablagraph import functional as F
-from nablagraph.errors import ConfigError, ShapeError
+from nablagraph.errors import ConfigError, GraphError, ShapeError
 from nablagraph.tensor import ArrayLike, Tensor, scope
 
 __all__ = [
@@ -205,8 +205,11 @@ class Module:
                     f"{t.shape} in the model"
                 )
             arrays[k] = arr
-        for k, arr in arrays.items():
-            params[k].data[...] = arr
+        from nablagraph.tensor import no_grad
+
+        with no_grad():
+            for k, arr in arrays.items():
+                params[k].copy_(arr)  # counts as an in-place change for recorded graphs
 
     def num_parameters(self) -> int:
         """Total number of scalar parameters."""
@@ -302,13 +305,13 @@ class Trace:
     activations: dict[int, Tensor] = field(default_factory=dict)
 
     def deltas(self) -> dict[int, np.ndarray]:
-        """``δ^l`` for each layer (needs ``forward(..., trace=True)`` then backward)."""
+        """``δ^l`` for each layer (needs ``forward_trace(..., retain_deltas=True)``, then backward)."""
         out = {}
         for l, z in self.zs.items():
             if z.grad is None:
-                raise ShapeError(
-                    f"Trace.deltas: δ^{l} is not available; run backward() on a cost computed "
-                    "from this trace first"
+                raise GraphError(
+                    f"Trace.deltas: δ^{l} was not kept; call forward_trace(X, retain_deltas=True) "
+                    "and run backward() on a cost computed from that trace"
                 )
             out[l] = z.grad.data
         return out

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from nablagraph import functional as F
-from nablagraph.errors import ConfigError, DTypeError, LabelError, NablaGraphError, ShapeError
+from nablagraph.errors import (
+    ConfigError,
+    DataError,
+    DTypeError,
+    LabelError,
+    ShapeError,
+)
 from nablagraph.nn.module import Module, Network, resolve_cost
 from nablagraph.nn.optim import SGD, Adam, Optimizer
 from nablagraph.replay import compile_step
@@ -43,11 +49,6 @@ EVAL_CHUNK = 4096
 DIAGNOSTICS_EXAMPLES = 1000
 
 
-class DataError(NablaGraphError, ValueError):
-    """Input data a model cannot use: NaN or infinite values, no examples, mixed row counts.
-
-    (Defined here until :mod:`nablagraph.errors` holds it.)
-    """
 
 
 @dataclass
