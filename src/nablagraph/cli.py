@@ -170,12 +170,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     net = Network([64, 30, 10], activation="sigmoid", cost="cross_entropy", seed=args.seed)
     _say(f"data: {desc}")
     _say(f"model: {net}  ({net.num_parameters():,} parameters)\n")
-    _say(f"1. training: {args.epochs} epochs of mini-batch SGD (batch 10, η = {args.lr})")
+    _say(f"1. training: {args.epochs} epochs of mini-batch SGD (batch 10, η = {args.lr}, "
+         "momentum 0.5), each step recorded once and replayed (fit(compile=True))")
     t0 = time.perf_counter()
-    hist = ng.nn.fit(net, X, y, epochs=args.epochs, batch_size=10, lr=args.lr, seed=args.seed,
-                     validation_data=(Xt, yt), verbose=True)
+    hist = ng.nn.fit(net, X, y, epochs=args.epochs, batch_size=10, lr=args.lr, momentum=0.5,
+                     seed=args.seed, validation_data=(Xt, yt), verbose=True, compile=True)
     secs = time.perf_counter() - t0
     _say(_indent(str(hist)))
+    _say(f"   (val = the {len(Xt)} held-out test images, never trained on)")
     acc = net.accuracy(Xt, yt)
     _say(f"   test accuracy {100 * acc:.2f}% after {secs:.1f} s of training\n")
 
@@ -303,9 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "the finite-difference vs backprop cost, and write the graph diagram and "
                        "training curves to an output folder.")
     p.add_argument("--out", default="nablagraph-out", help="output folder (default ./nablagraph-out)")
-    p.add_argument("--epochs", type=_positive(int, "--epochs"), default=10, help="epochs (default 10)")
+    p.add_argument("--epochs", type=_positive(int, "--epochs"), default=30, help="epochs (default 30)")
     p.add_argument("--lr", type=_positive(float, "--lr"), default=0.5, help="learning rate η (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the shuffling and the split (default 0)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a network and save it",
