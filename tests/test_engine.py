@@ -52,8 +52,10 @@ def test_gradients_accumulate_across_backward_calls_into_the_same_buffer() -> No
     np.testing.assert_array_equal(x.grad.data, [3 + 2, 3 + 4])
     assert x.grad.data is buf  # accumulated in place, no new buffer
     x.zero_grad()
-    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
-    assert x.grad.data is buf
+    assert x.grad is None
+    (x * 5.0).sum().backward()
+    assert x.grad.data is buf  # written into the buffer zero_grad() kept
+    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0])
 
 
 def test_broadcast_gradient_is_summed_back_to_the_input_shape(rng: np.random.Generator) -> None:

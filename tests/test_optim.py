@@ -124,7 +124,11 @@ def test_zero_grad_reuses_the_buffer_and_accepts_a_module() -> None:
     buf = net.layers[0].W.grad
     assert buf is not None and np.any(buf.data != 0)
     opt.zero_grad()
-    assert net.layers[0].W.grad is buf and not np.any(buf.data)
+    assert net.layers[0].W.grad is None
+    net.cost(np.ones((1, 2)), np.zeros((1, 2))).backward()
+    assert net.layers[0].W.grad is not None and net.layers[0].W.grad.data is buf.data
+    opt.zero_grad(set_to_none=False)
+    assert net.layers[0].W.grad.data is buf.data and not np.any(buf.data)
 
 
 # ------------------------------------------------------------------ Adam

@@ -16,6 +16,7 @@ Imports: the public package.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -140,3 +141,225 @@ def fd_vs_backprop(
         )
         out(f"wrote the log-log plot to {path}")
     return 0
+
+
+# ====================================================== training-step workloads
+#: name → (layer sizes, batch, dtypes)
+WORKLOADS: dict[str, tuple[list[int], int, tuple[str, ...]]] = {
+    "W1": ([2, 3, 1], 4, ("float64",)),
+    "W2": ([784, 30, 10], 10, ("float64",)),
+    "W3": ([784, 256, 256, 10], 128, ("float64", "float32")),
+    "W4": ([4096, 4096, 4096], 256, ("float64", "float32")),
+    "W5": ([16] * 201, 8, ("float64",)),
+}
+WORKLOAD_NAMES = {
+    "W1": "tiny (XOR) 2-3-1, batch 4",
+    "W2": "the notes' book 784-30-10, batch 10",
+    "W3": "medium 784-256-256-10, batch 128",
+    "W4": "large 4096-4096-4096, batch 256",
+    "W5": "deep-narrow 200 layers of width 16, batch 8",
+}
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    t = np.negative(z)
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    t += 1
+    np.reciprocal(t, out=t)
+    return t
+
+
+def hand_step(Ws: list[np.ndarray], bs: list[np.ndarray], X: np.ndarray, Y: np.ndarray, lr: float) -> None:
+    """One SGD step written by hand in vectorised NumPy (sigmoid layers, quadratic cost).
+
+    The baseline of the workload table: BP1–BP4 in row form, updating in place.
+    """
+    M = X.shape[0]
+    acts = [X]
+    a = X
+    for W, b in zip(Ws, bs):
+        z = a @ W.T
+        z += b
+        a = _sig(z)
+        acts.append(a)
+    d = (a - Y) * (a * (1 - a))  # BP1 for the quadratic cost
+    d /= M
+    for l in range(len(Ws) - 1, -1, -1):
+        gW = d.T @ acts[l]  # BP4
+        gb = d.sum(axis=0)  # BP3
+        if l:
+            s = acts[l]
+            d = (d @ Ws[l]) * (s * (1 - s))  # BP2
+        Ws[l] -= lr * gW
+        bs[l] -= lr * gb
+
+
+def _torch_step_factory(sizes: list[int], X: np.ndarray, Y: np.ndarray, lr: float, dtype: str) -> Callable[[], None] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tdt = torch.float64 if dtype == "float64" else torch.float32
+    layers = [torch.nn.Linear(a, b).to(tdt) for a, b in itertools.pairwise(sizes)]
+    params = [p for layer in layers for p in layer.parameters()]
+    opt = torch.optim.SGD(params, lr=lr)
+    tx, ty = torch.from_numpy(X), torch.from_numpy(Y)
+    M = X.shape[0]
+
+    def step() -> None:
+        a = tx
+        for layer in layers:
+            a = torch.sigmoid(layer(a))
+        C = 0.5 * ((a - ty) ** 2).sum() / M
+        opt.zero_grad()
+        C.backward()
+        opt.step()
+
+    return step
+
+
+def run_workloads(
+    names: list[str] | None = None,
+    repeats: int = 7,
+    min_time: float = 0.2,
+    scale: float = 1.0,
+    out: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Interleaved medians of one training step per workload and route.
+
+    Routes: ``hand`` (the baseline), ``eager`` (``net.cost(X, Y).backward()`` then an
+    SGD step), ``replay`` (:func:`nablagraph.compile_step`), and ``torch`` (PyTorch CPU
+    eager) when importable.  ``scale`` shrinks the layer widths and batch for a quick
+    run (the test suite uses it); the table then says so.
+    """
+    rows = []
+    for name in names or list(WORKLOADS):
+        sizes, batch, dtypes = WORKLOADS[name]
+        if scale != 1.0:
+            sizes = [max(1, round(n * scale)) for n in sizes]
+            batch = max(1, round(batch * scale))
+        for dtype in dtypes:
+            rows.append(_one_workload(name, sizes, batch, dtype, repeats, min_time))
+            r = rows[-1]
+            out(_workload_line(r))
+    return rows
+
+
+def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: int, min_time: float) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    Y = rng.random((batch, sizes[-1])).astype(dtype)
+    lr = 1e-3
+    net = ng.nn.Network(sizes, activation="sigmoid", cost="quadratic", seed=0, dtype=dtype)
+    Ws = [layer.W.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
+    bs = [layer.b.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
+    opt = ng.SGD(net.parameters(), lr=lr)
+    compiled = ng.compile_step(lambda x, y: net.cost(x, y))
+
+    def hand() -> None:
+        hand_step(Ws, bs, X, Y, lr)
+
+    def eager() -> None:
+        opt.zero_grad()
+        net.cost(X, Y).backward()
+        opt.step()
+
+    def replay() -> None:
+        opt.zero_grad()
+        compiled(X, Y)
+        opt.step()
+
+    routes: dict[str, Callable[[], None]] = {"hand": hand, "eager": eager, "replay": replay}
+    torch_step = _torch_step_factory(sizes, X, Y, lr, dtype)
+    if torch_step is not None:
+        routes["torch"] = torch_step
+    # calibrate: enough calls per timing that one timing lasts ~min_time / repeats
+    t1 = median_time(hand, 1)
+    number = max(1, int(min_time / max(t1, 1e-7) / max(repeats, 1)))
+    times = _interleaved(list(routes.values()), repeats, number)
+    med = dict(zip(routes, times))
+    nodes = _count_nodes(net, X, Y)
+    return {
+        "workload": name, "sizes": sizes, "batch": batch, "dtype": dtype, "nodes": nodes,
+        "seconds": med, "ratio": {k: v / med["hand"] for k, v in med.items()},
+        "overhead_per_op_us": {
+            k: (med[k] - med["hand"]) / nodes * 1e6 for k in med if k != "hand"
+        },
+    }
+
+
+def _count_nodes(net: Any, X: np.ndarray, Y: np.ndarray) -> int:
+    C = net.cost(X, Y)
+    seen, stack = {C}, [C]
+    while stack:
+        t = stack.pop()
+        for p in t.parents:
+            if p.requires_grad and p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return sum(1 for t in seen if t.op is not None)
+
+
+def _workload_line(r: dict[str, Any]) -> str:
+    s, q = r["seconds"], r["ratio"]
+    torch_part = f"  torch {s['torch'] * 1e3:9.3f} ms ({q['torch']:.2f}×)" if "torch" in s else ""
+    return (f"{r['workload']} {r['dtype']:<7} hand {s['hand'] * 1e3:9.3f} ms  eager {s['eager'] * 1e3:9.3f} ms "
+            f"({q['eager']:.2f}×)  replay {s['replay'] * 1e3:9.3f} ms ({q['replay']:.2f}×){torch_part}")
+
+
+def machine_info() -> dict[str, Any]:
+    """NumPy version, BLAS library and thread settings of this run."""
+    import os
+    import platform
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                            "OPENBLAS_CORETYPE", "MALLOC_MMAP_MAX_",
+                                            "MALLOC_TRIM_THRESHOLD_") if k in os.environ},
+    }
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for d in threadpool_info()
+        ]
+    except ImportError:
+        cfg = np.show_config(mode="dicts")
+        info["blas"] = cfg.get("Build Dependencies", {}).get("blas", {})  # type: ignore[union-attr]
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The workload table in Markdown: medians and ratios to the handwritten step."""
+    has_torch = any("torch" in r["seconds"] for r in rows)
+    head = "| workload | dtype | ops | handwritten NumPy | nablagraph eager | nablagraph replay |"
+    sep = "| --- | --- | ---: | ---: | ---: | ---: |"
+    if has_torch:
+        head += " PyTorch eager |"
+        sep += " ---: |"
+    lines = [head, sep]
+    for r in rows:
+        s, q = r["seconds"], r["ratio"]
+        cells = [
+            r["workload"], r["dtype"], str(r["nodes"]), _fmt_time(s["hand"]),
+            f"{_fmt_time(s['eager'])} ({q['eager']:.2f}×)", f"{_fmt_time(s['replay'])} ({q['replay']:.2f}×)",
+        ]
+        if has_torch:
+            cells.append(f"{_fmt_time(s['torch'])} ({q['torch']:.2f}×)" if "torch" in s else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt_time(t: float) -> str:
+    return f"{t * 1e6:.1f} µs" if t < 1e-3 else f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.3f} s"

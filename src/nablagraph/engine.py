@@ -225,9 +225,15 @@ def _accumulate(t: Tensor, g: Any, create_graph: bool) -> None:
         return
     cur = t.grad
     if cur is None or cur.requires_grad or cur._data.shape != g.shape:
-        # Copy: g may be shared with another parent (add passes g on unchanged) or
-        # be a read-only broadcast view.
-        t.grad = _new(np.array(g, dtype=t._data.dtype))
+        # Copy (g may be shared with another parent, as add passes g on unchanged, or
+        # be a read-only broadcast view), into the buffer zero_grad() kept if any.
+        meta = t._meta
+        buf = meta.pop("gradbuf", None) if meta else None
+        if buf is not None and buf.shape == g.shape and buf.dtype == t._data.dtype:
+            np.copyto(buf, g, casting="unsafe")
+            t.grad = _new(buf)
+        else:
+            t.grad = _new(np.array(g, dtype=t._data.dtype))
     else:
         np.add(cur._data, g, out=cur._data, casting="unsafe")
 

@@ -453,10 +453,25 @@ class Tensor:
             self._retain = True
         return self
 
-    def zero_grad(self) -> None:
-        """Reset ``.grad`` to zeros in place (the buffer is kept for reuse)."""
-        if self.grad is not None:
-            self.grad.data[...] = 0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear ``.grad``.
+
+        By default ``.grad`` becomes ``None`` and its buffer is kept: the next
+        backward writes the new gradient straight into it, so a training loop neither
+        allocates gradient buffers nor spends a pass zeroing them.  With
+        ``set_to_none=False`` the gradient is zeroed in place instead.
+        """
+        g = self.grad
+        if g is None:
+            return
+        if not set_to_none:
+            g._data[...] = 0
+            return
+        self.grad = None
+        if not g.requires_grad:
+            meta = self._meta if self._meta is not None else {}
+            meta["gradbuf"] = g._data
+            self._meta = meta
 
     # ---------------------------------------------------- operators (aliases)
     def __add__(self, other: ArrayLike) -> Tensor:

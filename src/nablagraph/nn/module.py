@@ -166,13 +166,11 @@ class Module:
         """The distinct parameters."""
         return [t for _, t in self.named_parameters()]
 
-    def zero_grad(self) -> None:
-        """Reset every parameter's gradient (zeroed in place, so buffers are reused)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (see :meth:`Tensor.zero_grad`: the buffers
+        are kept and the next backward writes into them)."""
         for p in self.parameters():
-            if p.grad is not None and not p.grad.requires_grad:
-                p.grad.data[...] = 0
-            else:
-                p.grad = None
+            p.zero_grad(set_to_none)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter's values, by name."""

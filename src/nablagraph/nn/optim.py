@@ -95,13 +95,11 @@ class Optimizer:
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
         self.steps = 0
 
-    def zero_grad(self) -> None:
-        """Reset every parameter's gradient to zero in place (the buffer is reused)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (see :meth:`Tensor.zero_grad`: the buffers
+        are kept and the next backward writes into them)."""
         for p in self.params:
-            if p.grad is not None and not p.grad.requires_grad:
-                p.grad.data[...] = 0
-            else:
-                p.grad = None
+            p.zero_grad(set_to_none)
 
     def _grads(self) -> list[np.ndarray | None]:
         grads: list[np.ndarray | None] = []
