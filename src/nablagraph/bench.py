@@ -330,7 +330,7 @@ def machine_info() -> dict[str, Any]:
         ]
     except ImportError:
         cfg = np.show_config(mode="dicts")
-        info["blas"] = cfg.get("Build Dependencies", {}).get("blas", {})  # type: ignore[union-attr]
+        info["blas"] = cfg.get("Build Dependencies", {}).get("blas", {})
     try:
         import torch
 
