@@ -236,3 +236,54 @@ def test_a_step_counts_as_an_in_place_change_of_the_parameters(make: Any) -> Non
     assert w.version != version
     with pytest.raises(ng.GraphError, match=r"'w', shape \(2,\)\) was modified in place"):
         C.backward()
+
+
+# ------------------------------------------------------------ flat buffers
+@pytest.mark.parametrize("make", [
+    lambda ps, flat: SGD(ps, lr=0.3, flat=flat),
+    lambda ps, flat: SGD(ps, lr=0.3, momentum=0.8, flat=flat),
+    lambda ps, flat: SGD(ps, lr=0.3, weight_decay=0.01, decay_biases=True, flat=flat),
+    lambda ps, flat: ng.Adam(ps, lr=0.01, flat=flat),
+])
+def test_flat_buffer_updates_equal_per_parameter_updates(make) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((6, 3)), rng.random((6, 2))
+    a = Network([3, 4, 4, 2], seed=2)
+    b = Network([3, 4, 4, 2], seed=2)
+    oa, ob = make(a.parameters(), False), make(b.parameters(), True)
+    for _ in range(5):
+        for net, opt in ((a, oa), (b, ob)):
+            opt.zero_grad()
+            net.cost(X, Y).backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data)
+    flat = ob._flat[0].data  # type: ignore[index]
+    assert all(np.shares_memory(p.data, flat) for p in b.parameters())
+    assert all(np.shares_memory(p.grad.data, ob._flat[1]) for p in b.parameters())  # type: ignore[union-attr,index]
+
+
+def test_flat_step_counts_as_an_in_place_change_and_handles_missing_gradients() -> None:
+    net = Network([2, 3, 1], seed=0)
+    opt = SGD(net, lr=0.1, flat=True)
+    C = net.cost(np.ones((4, 2)), np.zeros((4, 1)))
+    (gW3,) = ng.grad(C, net.layers[1].W, retain_graph=True)
+    net.layers[1].W.grad = gW3  # only one parameter has a gradient, set by hand
+    before = [p.data.copy() for p in net.parameters()]
+    opt.step()
+    changed = [not np.array_equal(p.data, b) for p, b in zip(net.parameters(), before)]
+    assert changed == [False, False, True, False]
+    with pytest.raises(ng.GraphError, match="modified in place"):
+        C.backward()
+
+
+def test_flat_buffer_refusals() -> None:
+    w64 = ng.Tensor(np.ones(2), requires_grad=True)
+    w32 = ng.Tensor(np.ones(2, np.float32), requires_grad=True)
+    with pytest.raises(ng.ConfigError, match="several dtypes"):
+        SGD([w64, w32], lr=0.1, flat=True)
+    with pytest.raises(ng.ConfigError, match="cannot leave the biases undecayed"):
+        SGD([w64], lr=0.1, weight_decay=0.1, flat=True)
+    opt = SGD([w64], lr=0.1, flat=True)
+    with pytest.raises(ng.GraphError, match="no parameter has a gradient"):
+        opt.step()

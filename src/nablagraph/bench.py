@@ -255,7 +255,7 @@ def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: 
     net = ng.nn.Network(sizes, activation="sigmoid", cost="quadratic", seed=0, dtype=dtype)
     Ws = [layer.W.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
     bs = [layer.b.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
-    opt = ng.SGD(net.parameters(), lr=lr)
+    opt = ng.SGD(net.parameters(), lr=lr, flat=True)
     compiled = ng.compile_step(lambda x, y: net.cost(x, y))
 
     def hand() -> None:

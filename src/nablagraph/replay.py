@@ -127,7 +127,7 @@ class CompiledStep:
 
     def __call__(self, *args: Any) -> Tensor:
         arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
-        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        key = tuple([(a.shape, a.dtype) for a in arrays])
         plan = self._plans.get(key)
         if plan is None:
             plan = self._record(arrays)

@@ -62,6 +62,14 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+def mark_changed(tensors: Sequence[Tensor]) -> None:
+    """Record an in-place change of each tensor (as :meth:`Tensor.sub_` does), at once."""
+    global _clock
+    _clock += 1
+    for t in tensors:
+        t._version = _clock
+
+
 class _set_grad_enabled:  # noqa: N801 - used like a function
     """Set recording on or off for a ``with`` block (a class: cheaper than a generator)."""
 

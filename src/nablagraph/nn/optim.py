@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from nablagraph.errors import ConfigError, GraphError, ShapeError
+from nablagraph import tensor as _t
 from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["Optimizer", "SGD", "Adam"]
@@ -51,6 +52,14 @@ def _label(p: Tensor, i: int) -> str:
     return f"parameter {i}" + (f" ({p.name!r}, shape {p.shape})" if p.name else f" (shape {p.shape})")
 
 
+def _check_flat(owner: str, flat: bool, weight_decay: float, decay_biases: bool) -> None:
+    if flat and weight_decay and not decay_biases:
+        raise ConfigError(
+            f"{owner}(flat=True) updates all parameters as one buffer, so it cannot leave the "
+            "biases undecayed; pass decay_biases=True, weight_decay=0, or flat=False"
+        )
+
+
 class Optimizer:
     """Base class: holds the parameters and their per-parameter buffers.
 
@@ -61,7 +70,7 @@ class Optimizer:
         tensor listed twice (shared weights) is updated once.
     """
 
-    def __init__(self, params: Iterable[Tensor] | Any) -> None:
+    def __init__(self, params: Iterable[Tensor] | Any, flat: bool = False) -> None:
         owner = type(self).__name__
         if hasattr(params, "parameters") and callable(params.parameters):
             params = params.parameters()
@@ -94,6 +103,48 @@ class Optimizer:
             raise ConfigError(f"{owner}: params is empty; there is nothing to optimise")
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
         self.steps = 0
+        self._flat: tuple[Tensor, np.ndarray, list[np.ndarray]] | None = None
+        if flat:
+            self._make_flat()
+
+    def _make_flat(self) -> None:
+        """Put every parameter (and gradient) in one contiguous buffer, as views.
+
+        A step is then a handful of NumPy calls on the whole buffer instead of a few per
+        parameter — what makes deep, narrow networks cheap to update.  The parameters'
+        ``.data`` become views of the buffer (same values); their gradients are written
+        into views of a matching gradient buffer by the engine.
+        """
+        owner = type(self).__name__
+        dtypes = {p.dtype for p in self.params}
+        if len(dtypes) != 1:
+            raise ConfigError(
+                f"{owner}(flat=True): the parameters have several dtypes "
+                f"({', '.join(sorted(str(d) for d in dtypes))}); a flat buffer needs one"
+            )
+        dtype = dtypes.pop()
+        total = sum(p.size for p in self.params)
+        W = np.empty(total, dtype=dtype)
+        G = np.zeros(total, dtype=dtype)
+        views: list[np.ndarray] = []
+        off = 0
+        for p in self.params:
+            n = p.size
+            w = W[off:off + n].reshape(p.shape)
+            w[...] = p._data
+            p._data = w  # same values, new home: not an in-place change
+            g = G[off:off + n].reshape(p.shape)
+            if p.grad is not None and not p.grad.requires_grad:
+                g[...] = p.grad._data
+                p.grad = Tensor(g)
+            else:
+                p.grad = None
+                meta = p._meta if p._meta is not None else {}
+                meta["gradbuf"] = g  # the engine writes the next gradient here
+                p._meta = meta
+            views.append(g)
+            off += n
+        self._flat = (Tensor(W, requires_grad=True, name="flat parameters"), G, views)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient (see :meth:`Tensor.zero_grad`: the buffers
@@ -121,19 +172,44 @@ class Optimizer:
             )
         return grads
 
-    def _buffer(self, i: int) -> np.ndarray:
+    def _buffer(self, i: int, like: np.ndarray | None = None) -> np.ndarray:
         s = self._scratch[i]
         if s is None:
-            s = self._scratch[i] = np.empty_like(self.params[i].data)
+            s = self._scratch[i] = np.empty_like(self.params[i].data if like is None else like)
         return s
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""
+        if self._flat is not None:
+            self._flat_step()
+            return
         grads = self._grads()
         with no_grad():
             for i, g in enumerate(grads):
                 if g is not None:
                     self._update(i, self.params[i], g)
+        self.steps += 1
+
+    def _flat_step(self) -> None:
+        assert self._flat is not None
+        flat, G, views = self._flat
+        seen = False
+        for p, g in zip(self.params, views):
+            pg = p.grad
+            if pg is None:
+                g[...] = 0  # no gradient: treated as a zero gradient in flat mode
+            else:
+                seen = True
+                if pg._data is not g:  # the gradient lives elsewhere (e.g. set by hand)
+                    g[...] = pg._data
+        if not seen:
+            raise GraphError(
+                f"{type(self).__name__}.step: no parameter has a gradient; call backward() on "
+                "the cost before step()"
+            )
+        with no_grad():
+            self._update(0, flat, G)
+        _t.mark_changed(self.params)
         self.steps += 1
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:  # pragma: no cover
@@ -145,7 +221,7 @@ class Optimizer:
         """``g + λ' w`` in the scratch buffer, or ``g`` itself when nothing is added."""
         if weight_decay == 0.0 or (w.ndim < 2 and not decay_biases):
             return g
-        s = self._buffer(i)
+        s = self._buffer(i, w)
         np.multiply(w, weight_decay, out=s)
         np.add(s, g, out=s, casting="unsafe")
         return s
@@ -182,6 +258,11 @@ class SGD(Optimizer):
         weight decay applies to parameters with two or more dimensions (weight
         matrices ``W^l``) and skips one-dimensional ones (bias vectors ``b^l``)
         unless ``decay_biases=True``.
+    flat : bool
+        Keep all parameters (and their gradients) in one contiguous buffer and update
+        it with a few NumPy calls per step instead of a few per parameter: the same
+        numbers, much less overhead for networks with many small layers.  A parameter
+        without a gradient then counts as having gradient zero.
 
     Examples
     --------
@@ -201,6 +282,7 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         decay_biases: bool = False,
+        flat: bool = False,
     ) -> None:
         self.lr = _number("SGD", "lr", lr)
         if self.lr <= 0:
@@ -214,13 +296,14 @@ class SGD(Optimizer):
                 f"SGD: weight_decay (the L2 coefficient λ/n) must be non-negative, got {weight_decay!r}"
             )
         self.decay_biases = bool(decay_biases)
-        super().__init__(params)
+        _check_flat(type(self).__name__, flat, self.weight_decay, self.decay_biases)
+        super().__init__(params, flat)
         self.velocity: list[np.ndarray | None] = [None] * len(self.params)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         w = p.data
         g = self._effective_grad(i, w, g, self.weight_decay, self.decay_biases)
-        s = self._buffer(i)
+        s = self._buffer(i, w)
         np.multiply(g, self.lr, out=s, casting="unsafe")  # η g (s may be g itself)
         if self.momentum == 0.0:
             p.sub_(s)
@@ -287,6 +370,7 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         decay_biases: bool = False,
+        flat: bool = False,
     ) -> None:
         self.lr = _number("Adam", "lr", lr)
         if self.lr <= 0:
@@ -306,7 +390,8 @@ class Adam(Optimizer):
         if self.weight_decay < 0:
             raise ConfigError(f"Adam: weight_decay must be non-negative, got {weight_decay!r}")
         self.decay_biases = bool(decay_biases)
-        super().__init__(params)
+        _check_flat(type(self).__name__, flat, self.weight_decay, self.decay_biases)
+        super().__init__(params, flat)
         self.m: list[np.ndarray | None] = [None] * len(self.params)
         self.v: list[np.ndarray | None] = [None] * len(self.params)
         self.t: list[int] = [0] * len(self.params)
@@ -321,7 +406,7 @@ class Adam(Optimizer):
             v = self.v[i] = np.zeros_like(w)
         self.t[i] += 1
         t = self.t[i]
-        s = self._buffer(i)
+        s = self._buffer(i, w)
         # m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g².  (s may alias g: use g first.)
         np.multiply(m, b1, out=m)
         np.multiply(v, b2, out=v)

@@ -315,11 +315,14 @@ def _make_optimizer(
     name = "sgd" if optimizer is None else optimizer
     if not isinstance(name, str) or name.lower() not in ("sgd", "adam"):
         raise ConfigError(f"fit: optimizer must be an Optimizer, 'sgd' or 'adam', got {optimizer!r}")
+    # One flat parameter buffer (a few NumPy calls per step instead of a few per
+    # parameter) whenever it gives the same update: one dtype, no bias-sparing decay.
+    flat = weight_decay == 0.0 and len({p.dtype for p in model.parameters()}) == 1
     if name.lower() == "adam":
         if momentum != 0.0:
             raise ConfigError(f"fit: momentum={momentum!r} applies to SGD, not Adam (use betas)")
-        return Adam(model, lr=1e-3 if lr is None else lr, weight_decay=weight_decay)
-    return SGD(model, lr=0.1 if lr is None else lr, momentum=momentum, weight_decay=weight_decay)
+        return Adam(model, lr=1e-3 if lr is None else lr, weight_decay=weight_decay, flat=flat)
+    return SGD(model, lr=0.1 if lr is None else lr, momentum=momentum, weight_decay=weight_decay, flat=flat)
 
 
 def _diagnostics_fn(diagnostics: bool | Callable[..., Any] | None) -> Callable[..., Any] | None:

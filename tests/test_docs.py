@@ -1,0 +1,271 @@
+"""The documentation site: its links to the code resolve, its samples run, it builds strictly.
+
+* The equation-to-code table of ``docs/notes-to-code.md`` names, for every equation of
+  the notes, the Python objects that compute it (code spans such as
+  ``nablagraph.reference.BackpropEquations.bp2``) and the tests that prove it (code
+  spans such as ``tests/test_reference.py::test_one_neuron_by_hand``).  Every such
+  object must import and resolve, and every such test must be a function defined in
+  that file (found by parsing it, not by running it).  Code spans naming a
+  ``nablagraph.*`` object or a ``tests/...::test_*`` function anywhere else in the docs
+  are checked the same way.
+* Every ``python`` code block of a page runs, in order, in one namespace per page (in
+  a temporary directory); a ``text`` block titled ``Output`` right after it must be
+  exactly what it printed.  Blocks marked ``py`` are shown, not run (fragments of
+  source files, or samples that need files the page does not create).
+* ``mkdocs build --strict -f docs/mkdocs.yml`` succeeds (how CI builds the site: this
+  test is part of the suite ``.ci/run`` runs); every page of the nav exists, every
+  Markdown page is in the nav, and every image a page shows exists.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import io
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+CONFIG = DOCS / "mkdocs.yml"
+TABLE_PAGE = DOCS / "notes-to-code.md"
+
+PAGES = sorted(p for p in DOCS.rglob("*.md"))
+GUIDE_PAGES = [p for p in PAGES if "api" not in p.relative_to(DOCS).parts]
+
+OBJECT_SPAN = re.compile(r"`(nablagraph(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
+TEST_SPAN = re.compile(r"`(tests/[A-Za-z0-9_/]+\.py)::([A-Za-z_][A-Za-z0-9_]*)`")
+FENCE = re.compile(r"^(`{3,})(.*)$")
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|<img\s[^>]*src=\"([^\"]+)\"")
+
+# The equations the table must cover, by the word that opens their row.
+EQUATIONS = [
+    "weighted input", "activation", "cost", "error", "BP1", "BP2", "BP3", "BP4",
+    "mini-batch update", "finite difference", "finite-difference cost",
+]
+
+
+# ------------------------------------------------------------------ helpers
+def rel(p: Path) -> str:
+    return p.relative_to(ROOT).as_posix()
+
+
+def _member(obj: Any, name: str) -> Any:
+    """``getattr``, also accepting an attribute a class declares for its instances."""
+    if hasattr(obj, name):
+        return getattr(obj, name)
+    if isinstance(obj, type) and any(name in getattr(k, "__annotations__", {}) for k in obj.__mro__):
+        return obj.__annotations__.get(name, name)  # a dataclass field or an annotated attribute
+    raise AttributeError(f"{getattr(obj, '__name__', obj)!s} has no attribute {name!r}")
+
+
+def resolve(dotted: str) -> Any:
+    """Import the longest importable module prefix of ``dotted`` and walk the rest."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[i:]:
+            obj = _member(obj, name)
+        return obj
+    raise ModuleNotFoundError(dotted)
+
+
+def functions_defined_in(path: Path) -> set[str]:
+    """Names of the functions (and methods) a test file defines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of the first Markdown table after the heading ``## The table``."""
+    start = text.index("## The table")
+    rows = []
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                rows.append(cells)
+        elif rows:
+            break
+    return rows[1:]  # without the header
+
+
+@dataclass
+class Block:
+    lang: str
+    title: str | None
+    code: str
+    line: int
+
+
+def blocks(text: str) -> list[Block]:
+    """The top-level fenced code blocks of a page, with their language and title."""
+    out: list[Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, info = m.group(1), m.group(2).strip()
+        lang = info.split()[0] if info else ""
+        t = re.search(r'title="([^"]*)"', info)
+        body = []
+        j = i + 1
+        while j < len(lines) and not lines[j].startswith(fence):
+            body.append(lines[j])
+            j += 1
+        out.append(Block(lang, t.group(1) if t else None, "\n".join(body) + "\n", i + 1))
+        i = j + 1
+    return out
+
+
+# ------------------------------------------------------------ the equation table
+def test_the_table_covers_every_equation_with_code_and_a_test() -> None:
+    rows = table_rows(TABLE_PAGE.read_text(encoding="utf-8"))
+    assert len(rows) == len(EQUATIONS), [r[0] for r in rows]
+    for row, eq in zip(rows, EQUATIONS):
+        first = re.sub(r"[*`]", "", row[0]).lower()
+        assert first.startswith(eq.lower()), f"row {row[0]!r} should be {eq!r}"
+        text = " | ".join(row)
+        assert OBJECT_SPAN.search(text), f"{eq}: no function named"
+        assert TEST_SPAN.search(text), f"{eq}: no test named"
+
+
+def _spans(pages: list[Path], pattern: re.Pattern[str]) -> list[tuple[str, tuple[str, ...]]]:
+    found = []
+    for page in pages:
+        for m in pattern.finditer(page.read_text(encoding="utf-8")):
+            found.append((rel(page), m.groups()))
+    return found
+
+
+OBJECTS = sorted({(page, g[0]) for page, g in _spans(GUIDE_PAGES, OBJECT_SPAN)})
+TESTS = sorted({(page, g) for page, g in _spans(GUIDE_PAGES, TEST_SPAN)})
+
+
+@pytest.mark.parametrize(("page", "dotted"), OBJECTS, ids=[f"{p}:{d}" for p, d in OBJECTS])
+def test_every_named_object_resolves(page: str, dotted: str) -> None:
+    try:
+        resolve(dotted)
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(f"{page} names `{dotted}`, which does not resolve: {exc}")
+
+
+@pytest.mark.parametrize(("page", "ref"), TESTS, ids=[f"{p}:{r[0]}::{r[1]}" for p, r in TESTS])
+def test_every_named_test_exists(page: str, ref: tuple[str, str]) -> None:
+    path, name = ROOT / ref[0], ref[1]
+    assert path.is_file(), f"{page} names {ref[0]}, which does not exist"
+    assert name in functions_defined_in(path), f"{page} names {ref[0]}::{name}, which is not defined there"
+
+
+def test_the_link_checks_would_catch_a_bad_link() -> None:
+    with pytest.raises(AttributeError):
+        resolve("nablagraph.reference.BackpropEquations.bp5")
+    with pytest.raises(ModuleNotFoundError):
+        resolve("nablagraf.tensor")
+    assert "test_one_neuron_by_hand" in functions_defined_in(ROOT / "tests/test_reference.py")
+    assert "test_no_such_thing" not in functions_defined_in(ROOT / "tests/test_reference.py")
+    assert len(OBJECTS) > 30 and len(TESTS) > 15
+
+
+# ------------------------------------------------------------- runnable samples
+RUNNABLE = [p for p in GUIDE_PAGES if any(b.lang == "python" for b in blocks(p.read_text("utf-8")))]
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=[rel(p) for p in RUNNABLE])
+def test_python_samples_run_and_print_what_the_page_shows(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": f"docs_{page.stem}"}
+    page_blocks = blocks(page.read_text(encoding="utf-8"))
+    for k, b in enumerate(page_blocks):
+        if b.lang != "python":
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            try:
+                exec(compile(b.code, f"{rel(page)}:{b.line}", "exec"), namespace)
+            except Exception as exc:
+                pytest.fail(f"{rel(page)}, block at line {b.line} raised {type(exc).__name__}: {exc}")
+        nxt = page_blocks[k + 1] if k + 1 < len(page_blocks) else None
+        if nxt is not None and nxt.lang == "text" and nxt.title == "Output":
+            got = [line.rstrip() for line in out.getvalue().rstrip("\n").splitlines()]
+            want = [line.rstrip() for line in nxt.code.rstrip("\n").splitlines()]
+            assert got == want, f"{rel(page)}: the output shown at line {nxt.line} is not what the block prints"
+
+
+# ------------------------------------------------------------------ the build
+def _nav_files(nav: Any) -> list[str]:
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, list):
+        return [f for item in nav for f in _nav_files(item)]
+    if isinstance(nav, dict):
+        return [f for v in nav.values() for f in _nav_files(v)]
+    return []
+
+
+def _config() -> dict[str, Any]:
+    # mkdocs.yml may use !!python tags in general; this one is plain YAML.
+    return yaml.safe_load(CONFIG.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_every_nav_page_exists_and_every_page_is_in_the_nav() -> None:
+    cfg = _config()
+    assert cfg["docs_dir"] == "." and not (DOCS / cfg["site_dir"]).resolve().is_relative_to(DOCS)
+    nav = _nav_files(cfg["nav"])
+    missing = [f for f in nav if not (DOCS / f).is_file()]
+    assert not missing, f"pages in the nav that do not exist: {missing}"
+    assert len(nav) == len(set(nav)), "a page is in the nav twice"
+    pages = {p.relative_to(DOCS).as_posix() for p in PAGES}
+    assert pages == set(nav), f"pages not in the nav: {sorted(pages - set(nav))}"
+
+
+def test_every_image_exists() -> None:
+    shown = 0
+    for page in PAGES:
+        for m in IMAGE.finditer(page.read_text(encoding="utf-8")):
+            src = m.group(1) or m.group(2)
+            if re.match(r"[a-z]+://", src):
+                continue
+            shown += 1
+            assert (page.parent / src).resolve().is_file(), f"{rel(page)} shows {src}, which does not exist"
+    assert shown >= 3
+
+
+def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    cmd = [str(mkdocs)] if mkdocs.exists() else [sys.executable, "-m", "mkdocs"]
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    site = tmp_path / "site"
+    proc = subprocess.run(
+        [*cmd, "build", "--strict", "-f", str(CONFIG), "-d", str(site)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log}"
+    assert "WARNING" not in log, log
+    assert (site / "index.html").is_file()
+    assert (site / "notes-to-code" / "index.html").is_file()
+    api = (site / "api" / "reference" / "index.html").read_text(encoding="utf-8")
+    assert "BackpropEquations" in api and "bp2_batch" in api  # docstrings were rendered
+    for image in (DOCS / "images").glob("*.png"):
+        assert (site / "images" / image.name).is_file()
