@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph.errors import ConfigError, GraphError, ShapeError
 from nablagraph import tensor as _t
+from nablagraph.errors import ConfigError, GraphError, ShapeError
 from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["Optimizer", "SGD", "Adam"]
