@@ -87,6 +87,21 @@ def test_bench_prints_the_table_and_plot(tmp_path: Path) -> None:
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_bench_workloads_writes_table_and_json(tmp_path: Path) -> None:
+    proc = run(
+        "bench", "--workloads", "W1,W5", "--scale", "0.05", "--repeats", "1",
+        "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert [r["workload"] for r in data["rows"]] == ["W1", "W5"]
+    for r in data["rows"]:
+        assert r["ratio"]["hand"] == 1.0 and r["ratio"]["eager"] > 0 and r["ratio"]["replay"] > 0
+    assert "numpy" in data["machine"]
+    md = (tmp_path / "b.md").read_text()
+    assert md.startswith("| workload |") and "| W5 |" in md
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -104,7 +119,8 @@ def test_bench_prints_the_table_and_plot(tmp_path: Path) -> None:
         (["check", "missing.safetensors"], "model file missing.safetensors does not exist"),
         (["graph", "2,3,1", "--data", "xor", "-o", "g.bmp"], "bmp"),
         (["graph", "2,3,2", "--data", "xor", "--cost", "quadratic", "-o", "g.svg"], "output layer has 2 neurons but the targets have 1 column"),
-        (["demo", "--epochs", "zero"], "--epochs must be a int, got 'zero'"),
+        (["demo", "--epochs", "zero"], "--epochs must be an integer, got 'zero'"),
+        (["bench", "--workloads", "W9"], "--workloads takes names from W1, W2, W3, W4, W5, got 'W9'"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:

@@ -363,3 +363,53 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def _fmt_time(t: float) -> str:
     return f"{t * 1e6:.1f} µs" if t < 1e-3 else f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.3f} s"
+
+
+def step_memory(name: str = "W3", dtype: str = "float64") -> dict[str, dict[str, float]]:
+    """Transient peak and retained memory of one training step, per route (tracemalloc).
+
+    ``peak`` is the highest traced allocation during the step above what was allocated
+    before it; ``retained`` is what is still allocated after it (both in bytes).  Each
+    route runs a few warm-up steps first, so buffers it keeps by design (gradient
+    buffers, a replay plan) count as "before".
+    """
+    import gc
+    import tracemalloc
+
+    sizes, batch, _ = WORKLOADS[name]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    Y = rng.random((batch, sizes[-1])).astype(dtype)
+    net = ng.nn.Network(sizes, activation="sigmoid", cost="quadratic", seed=0, dtype=dtype)
+    Ws = [layer.W.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
+    bs = [layer.b.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
+    opt = ng.SGD(net.parameters(), lr=1e-3, flat=True)
+    compiled = ng.compile_step(lambda x, y: net.cost(x, y))
+
+    def hand() -> None:
+        hand_step(Ws, bs, X, Y, 1e-3)
+
+    def eager() -> None:
+        opt.zero_grad()
+        net.cost(X, Y).backward()
+        opt.step()
+
+    def replay() -> None:
+        opt.zero_grad()
+        compiled(X, Y)
+        opt.step()
+
+    result = {}
+    for label, fn in (("hand", hand), ("eager", eager), ("replay", replay)):
+        for _ in range(3):
+            fn()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        result[label] = {"peak": float(peak - before), "retained": float(current - before)}
+    return result

@@ -51,7 +51,8 @@ def _positive(kind: type, what: str) -> Any:
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a {kind.__name__}, got {text!r}") from None
+            noun = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{what} must be {noun}, got {text!r}") from None
         if not v > 0:
             raise argparse.ArgumentTypeError(f"{what} must be positive, got {text}")
         return v
@@ -284,9 +285,31 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from nablagraph.bench import fd_vs_backprop
+    from nablagraph import bench
 
-    return fd_vs_backprop(hidden=args.hidden, repeats=args.repeats, plot=args.plot, seed=args.seed)
+    if args.workloads is None:
+        return bench.fd_vs_backprop(hidden=args.hidden, repeats=args.repeats, plot=args.plot, seed=args.seed)
+    names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in names if w not in bench.WORKLOADS]
+    if unknown or not names:
+        raise CLIError(
+            f"--workloads takes names from {', '.join(bench.WORKLOADS)}, got {args.workloads!r}"
+        )
+    _say("one training step (forward, cost, backward, SGD update), sigmoid layers, quadratic "
+         f"cost; median of {args.repeats} interleaved repeats; ratio = time / handwritten NumPy"
+         + (f"; sizes scaled by {args.scale}" if args.scale != 1.0 else ""))
+    rows = bench.run_workloads(names, repeats=args.repeats, scale=args.scale, out=_say)
+    table = bench.markdown_table(rows)
+    _say("\n" + table)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"machine": bench.machine_info(), "rows": rows}, indent=1), encoding="utf-8"
+        )
+        _say(f"wrote {args.json}")
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n", encoding="utf-8")
+        _say(f"wrote {args.markdown}")
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ parser
@@ -351,14 +374,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", default="TB", choices=["TB", "LR", "BT", "RL"], help="layout direction")
     p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser("bench", help="why backprop is fast: finite differences vs backprop",
+    p = sub.add_parser("bench", help="why backprop is fast; training-step workloads vs NumPy",
                        description="Time one gradient by backprop and by finite differences as the "
                        "number of parameters grows (a table and a log-log plot), and autodiff vs "
-                       "the handwritten closed form.")
+                       "the handwritten closed form. With --workloads: the W1–W5 training-step "
+                       "table against handwritten NumPy (and PyTorch when installed).")
     p.add_argument("--hidden", default="4,16,64,256", help="hidden widths of [64, h, 10] networks (default 4,16,64,256)")
     p.add_argument("--repeats", type=_positive(int, "--repeats"), default=5, help="timing repeats (default 5)")
     p.add_argument("--plot", help="write the log-log plot to this image")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--workloads", help="instead: time training steps of workloads W1..W5 "
+                   "(e.g. W1,W2,W5) against handwritten NumPy (and PyTorch when installed)")
+    p.add_argument("--scale", type=_positive(float, "--scale"), default=1.0,
+                   help="shrink the workloads' widths and batch by this factor (quick runs)")
+    p.add_argument("--json", help="with --workloads: write medians, ratios and machine info as JSON")
+    p.add_argument("--markdown", help="with --workloads: write the Markdown table")
     p.set_defaults(func=cmd_bench)
     return parser
 
