@@ -1,0 +1,395 @@
+"""The bad-input catalogue: every entry gets its exact error class and message.
+
+``CATALOGUE`` is one table of ``(description, call, expected, message regex)``:
+
+* ``call`` is either a function of the :class:`Files` fixture (an API call) or a list
+  of command-line arguments for ``nablagraph`` (``{name}`` fields are filled with the
+  paths of :class:`Files`);
+* ``expected`` is the exception class an API call must raise, or the exit code the
+  command must return (then the message is the one line it prints on stderr).
+
+No entry may end in a bare NumPy traceback or a silent wrong result: each test asserts
+the class (not a parent such as ``ValueError`` alone) and the message.
+
+``docs/bad-inputs.md`` is generated from the same table, with the messages the code
+really produces::
+
+    .venv/bin/python tests/test_bad_inputs.py        # rewrites docs/bad-inputs.md
+
+and ``test_the_docs_page_lists_every_entry`` fails when the page is out of date.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nablagraph as ng
+from nablagraph import cli
+from nablagraph.nn import Dense, Network, Sequential
+from nablagraph.ops import IndexShapeError
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "bad-inputs.md"
+
+
+@dataclass
+class Files:
+    """Files the catalogue's file entries read, made fresh in a temporary directory."""
+
+    dir: Path
+    good: Path       # a [2, 3, 1] Network
+    other: Path      # a [2, 4, 1] Network (another architecture)
+    truncated: Path  # the good file cut in half
+    edited: Path     # the good file with one data byte changed
+    text: Path       # a text file named .safetensors
+    missing: Path    # a path that does not exist
+    idx: Path        # a text file passed as MNIST IDX images
+
+    @classmethod
+    def make(cls, d: Path) -> Files:
+        good, other = d / "net.safetensors", d / "other.safetensors"
+        ng.save(Network([2, 3, 1], seed=0), good)
+        ng.save(Network([2, 4, 1], seed=0), other)
+        raw = good.read_bytes()
+        truncated = d / "truncated.safetensors"
+        truncated.write_bytes(raw[: len(raw) // 2])
+        edited = d / "edited.safetensors"
+        edited.write_bytes(raw[:-3] + bytes([raw[-3] ^ 0xFF]) + raw[-2:])
+        text = d / "notes.safetensors"
+        text.write_text("these are my notes, not a model\n", encoding="utf-8")
+        idx = d / "images.idx"
+        idx.write_text("not an IDX file\n", encoding="utf-8")
+        return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx)
+
+
+Call = Callable[[Files], Any] | list[str]
+
+
+@dataclass
+class Entry:
+    """One catalogue row."""
+
+    description: str
+    call: Call
+    expected: type[BaseException] | int
+    message: str  # a regex searched for in the message
+
+
+def _net() -> Network:
+    return Network([2, 3, 1], seed=0)
+
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def _fit(**kw: Any) -> Callable[[Files], Any]:
+    def call(_: Files) -> Any:
+        args: dict[str, Any] = {"X": XOR_X, "Y": XOR_Y, "epochs": 1, "batch_size": 2, "verbose": False}
+        args.update(kw)
+        return ng.fit(_net(), **args)
+
+    return call
+
+
+def _nan_x() -> np.ndarray:
+    x = XOR_X.copy()
+    x[2, 1] = np.nan
+    return x
+
+
+def _backward_twice(_: Files) -> None:
+    x = ng.Tensor(np.ones(3), requires_grad=True)
+    c = (x * x).sum()
+    c.backward()
+    c.backward()
+
+
+def _step_without_backward(_: Files) -> None:
+    ng.SGD(_net(), lr=0.1).step()
+
+
+def _chain(_: Files) -> Any:
+    return Sequential(Dense(2, 3), Dense(4, 1))(np.ones((5, 2)))
+
+
+CATALOGUE: list[Entry] = [
+    # ------------------------------------------------------------------ ops
+    Entry("matmul of misaligned matrices (forgot W.T)",
+          lambda f: ng.matmul(np.ones((10, 784)), np.ones((30, 784))),
+          ng.ShapeError, r"matmul: shapes \(10, 784\) and \(30, 784\) are not aligned"),
+    Entry("add of shapes that do not broadcast",
+          lambda f: ng.add(np.ones((2, 3)), np.ones(4)),
+          ng.ShapeError, r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast together"),
+    Entry("reshape to a different number of elements",
+          lambda f: ng.reshape(np.ones(6), (4,)),
+          ng.ShapeError, r"reshape: cannot reshape a tensor of shape \(6,\) \(6 elements\) into shape \(4,\)"),
+    Entry("transpose with axes that are not a permutation",
+          lambda f: ng.transpose(np.ones((2, 3)), (0, 0)),
+          ng.ShapeError, r"transpose: axes \(0, 0\) are not a permutation of the 2 axes"),
+    Entry("index out of range",
+          lambda f: ng.Tensor(np.ones(3))[5],
+          IndexShapeError, r"getitem: index 5 is invalid for a tensor of shape \(3,\)"),
+    Entry("concatenate of tensors whose other axes differ",
+          lambda f: ng.concatenate([np.ones((2, 3)), np.ones((2, 4))], axis=0),
+          ng.ShapeError, r"concatenate: cannot join shapes .* along axis 0"),
+    Entry("requires_grad on integer data",
+          lambda f: ng.Tensor(np.arange(3), requires_grad=True),
+          ng.DTypeError, r"Tensor: requires_grad=True needs floating-point data, got int64"),
+    Entry("a tensor of strings",
+          lambda f: ng.Tensor(np.array(["a", "b"])),
+          ng.DTypeError, r"Tensor: cannot hold data of dtype <U1; expected floating-point, integer or boolean"),
+    Entry("clip with min greater than max",
+          lambda f: ng.clip(np.ones(3), 1.0, 0.0),
+          ng.ConfigError, r"clip: min \(1.0\) must not exceed max \(0.0\)"),
+    # ---------------------------------------------------------------- graph
+    Entry("backward() of a non-scalar without a gradient",
+          lambda f: ng.Tensor(np.ones(3), requires_grad=True).__mul__(2.0).backward(),
+          ng.GraphError, r"backward: the gradient can be implied only for a one-element output, but this output has shape \(3,\)"),
+    Entry("second backward() after the graph was freed",
+          _backward_twice, ng.GraphError, r"backward: the graph through 'sum' .* was already freed .* pass retain_graph=True"),
+    Entry("optimizer step() before backward()",
+          _step_without_backward, ng.GraphError,
+          r"SGD.step: no parameter has a gradient; call backward\(\) on the cost before step\(\)"),
+    Entry("gradcheck of a float32 input",
+          lambda f: ng.gradcheck(lambda t: t.sum(), [ng.Tensor(np.ones(2, np.float32), requires_grad=True)]),
+          ng.GradcheckError, r"gradcheck: input 0 is float32; finite differences need float64"),
+    # ---------------------------------------------------------------- costs
+    Entry("cost with outputs and targets of different shapes",
+          lambda f: ng.quadratic_cost(np.ones((4, 2)), np.ones((4, 3))),
+          ng.ShapeError, r"quadratic_cost: outputs have shape \(4, 2\) but targets have shape \(4, 3\)"),
+    Entry("NaN in the targets of a cost",
+          lambda f: ng.mse_loss(np.ones((2, 2)), np.array([[1.0, np.nan], [0.0, 0.0]])),
+          ng.LabelError, r"mse_loss: targets contain NaN \(1 of 4 values\)"),
+    Entry("binary cross-entropy targets outside [0, 1]",
+          lambda f: ng.binary_cross_entropy(np.full((2, 1), 0.5), np.array([[0.0], [2.0]])),
+          ng.LabelError, r"binary_cross_entropy: targets must lie in \[0, 1\], got values in \[0, 2\]"),
+    Entry("cross-entropy class label out of range",
+          lambda f: ng.cross_entropy(np.zeros((3, 4)), np.array([0, 4, 1])),
+          ng.LabelError, r"cross_entropy: class labels must be in \[0, 3\] for 4 classes, got 4"),
+    Entry("cross-entropy class labels stored as floats",
+          lambda f: ng.cross_entropy(np.zeros((3, 4)), np.array([0.0, 2.0, 1.0])),
+          ng.LabelError, r"class labels must be integers \(y.astype\(np.int64\)\)"),
+    # --------------------------------------------------------------- models
+    Entry("Network with a single layer size",
+          lambda f: Network([3]),
+          ng.ConfigError, r"Network: sizes must list at least an input and an output layer, got \[3\]"),
+    Entry("Network with a zero-width layer",
+          lambda f: Network([2, 0, 1]),
+          ng.ConfigError, r"Network: sizes\[1\] must be a positive integer, got 0"),
+    Entry("Network with an unknown activation",
+          lambda f: Network([2, 3, 1], activation="sigmoidd"),
+          ng.ConfigError, r"activation: unknown activation 'sigmoidd'; expected one of sigmoid, tanh"),
+    Entry("Network given one example as a 1-D array",
+          lambda f: _net()(np.ones(2)),
+          ng.ShapeError, r"Network: got a 1-D input of shape \(2,\); batches are rows, so pass X.reshape\(1, 2\)"),
+    Entry("Network input of the wrong width",
+          lambda f: _net()(np.ones((4, 5))),
+          ng.ShapeError, r"Network: input has shape \(4, 5\) but the network expects \(M, 2\)"),
+    Entry("Network given an empty batch",
+          lambda f: _net()(np.ones((0, 2))),
+          ng.ShapeError, r"Network: the batch is empty \(0 rows\)"),
+    Entry("layer sizes that do not chain",
+          _chain, ng.ShapeError, r"Dense layer 3: input of shape \(5, 3\) has 3 features, expected 4"),
+    # ------------------------------------------------------------ training
+    Entry("fit with learning rate 0", _fit(lr=0.0),
+          ng.ConfigError, r"SGD: lr \(the learning rate η\) must be positive, got 0.0"),
+    Entry("fit with a negative learning rate", _fit(lr=-0.5),
+          ng.ConfigError, r"SGD: lr \(the learning rate η\) must be positive, got -0.5"),
+    Entry("fit with batch size 0", _fit(batch_size=0),
+          ng.ConfigError, r"fit: batch_size must be at least 1, got 0"),
+    Entry("fit with a negative number of epochs", _fit(epochs=-1),
+          ng.ConfigError, r"fit: epochs must be at least 0, got -1"),
+    Entry("fit on an empty batch", _fit(X=np.zeros((0, 2)), Y=np.zeros(0, dtype=int)),
+          ng.DataError, r"fit: X is empty \(0 examples, shape \(0, 2\)\)"),
+    Entry("fit on data with NaN", _fit(X=_nan_x()),
+          ng.DataError, r"fit: X contains NaN \(1 of 8 values, first at index \(2, 1\)\)"),
+    Entry("fit with fewer targets than examples", _fit(Y=XOR_Y[:3]),
+          ng.ShapeError, r"fit: Y has 3 rows \(shape \(3,\)\) but the inputs have 4 rows"),
+    Entry("fit with class labels out of range", _fit(Y=np.array([0, 1, 2, 0])),
+          ng.LabelError, r"fit: Y holds class labels, which must be in \[0, 1\] .* got 2"),
+    Entry("fit with NaN targets", _fit(Y=np.array([[0.0], [np.nan], [1.0], [0.0]])),
+          ng.LabelError, r"fit: Y contains NaN \(1 of 4 values\)"),
+    Entry("fit on text data", _fit(X=np.array([["a", "b"]] * 4)),
+          ng.DTypeError, r"fit: X must hold numbers, got dtype <U1"),
+    Entry("SGD with momentum 1", lambda f: ng.SGD(_net(), lr=0.1, momentum=1.0),
+          ng.ConfigError, r"SGD: momentum must be in \[0, 1\), got 1.0"),
+    Entry("Adam with a beta outside [0, 1)", lambda f: ng.Adam(_net(), betas=(0.9, 1.5)),
+          ng.ConfigError, r"Adam: betas\[1\] must be in \[0, 1\), got 1.5"),
+    # ---------------------------------------------------------------- files
+    Entry("load a file that does not exist", lambda f: ng.load(f.missing),
+          FileNotFoundError, r"No such file or directory: .*absent.safetensors"),
+    Entry("load a text file (wrong file)", lambda f: ng.load(f.text),
+          ng.FileFormatError, r"notes.safetensors': the first 8 bytes give a header length of \d+ bytes but 24 bytes follow; this is not a safetensors file"),
+    Entry("load a truncated file", lambda f: ng.load(f.truncated),
+          ng.FileFormatError, r"truncated.safetensors': the first 8 bytes give a header length of 920 bytes but 508 bytes follow"),
+    Entry("load a file whose data was edited", lambda f: ng.load(f.edited),
+          ng.FileFormatError, r"data checksum mismatch"),
+    Entry("load_into a model of another architecture", lambda f: ng.io.load_into(_net(), f.other),
+          ng.ShapeError, r"load_into: .*other.safetensors.* holds a Network with sizes \[2, 4, 1\]"),
+    Entry("save something that is not a model", lambda f: ng.save(np.ones(3), f.dir / "x.safetensors"),  # type: ignore[arg-type]
+          ng.ConfigError, r"save: expected a nablagraph Module, got ndarray"),
+    Entry("MNIST loader given a file that is not IDX",
+          lambda f: ng.data.load_mnist_idx(f.idx, f.idx),
+          ng.FileFormatError, r"load_mnist_idx: .*images.idx' is not an IDX file: its magic number starts with bytes 0x6e 0x6f"),
+    # ------------------------------------------------------------------ CLI
+    Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
+    Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
+    Entry("CLI: epochs not a number", ["train", "--epochs", "ten"], 2, r"--epochs must be an integer, got 'ten'"),
+    Entry("CLI: a single layer size", ["train", "--sizes", "64"], 2,
+          r"--sizes needs at least two positive layer sizes \(input first\), got '64'"),
+    Entry("CLI: input layer that does not fit the data", ["train", "--data", "xor", "--sizes", "3,4,1"], 2,
+          r"the network's input layer has 3 neurons \(sizes 3,4,1\) but --data xor has 2 features"),
+    Entry("CLI: too few output neurons for the classes", ["train", "--sizes", "64,30,3"], 2,
+          r"the output layer has 3 neurons but the data has 10 classes"),
+    Entry("CLI: unknown data set", ["train", "--data", "cifar"], 2,
+          r"--data must be digits, xor or mnist:PATH, got 'cifar'"),
+    Entry("CLI: unknown activation", ["train", "--data", "xor", "--sizes", "2,3,1", "--activation", "swish"], 2,
+          r"error: activation: unknown activation 'swish'; expected one of sigmoid"),
+    Entry("CLI: model file that does not exist", ["check", "{missing}", "--data", "xor"], 2,
+          r"model file .*absent.safetensors does not exist"),
+    Entry("CLI: truncated model file", ["check", "{truncated}", "--data", "xor"], 2,
+          r"check: error: .*truncated.safetensors': the first 8 bytes give a header length"),
+    Entry("CLI: text file given as a model", ["check", "{text}", "--data", "xor"], 2,
+          r"check: error: .*notes.safetensors': the first 8 bytes give a header length"),
+]
+
+
+# ------------------------------------------------------------------ running
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """``nablagraph argv`` in process: ``(exit code, stderr)``."""
+    err = _io.StringIO()
+    out = _io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return int(code), err.getvalue()
+
+
+def outcome(entry: Entry, files: Files) -> tuple[str, str]:
+    """``(what happened, message)`` for an entry: the exception class or exit code."""
+    if isinstance(entry.call, list):
+        argv = [a.format(**{k: str(v) for k, v in vars(files).items()}) for a in entry.call]
+        code, err = run_cli(argv)
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        return f"exit {code}", lines[-1] if lines else ""
+    try:
+        entry.call(files)
+    except BaseException as exc:  # the catalogue reports whatever happens
+        return type(exc).__name__, str(exc)
+    return "no error", ""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
+    return Files.make(tmp_path_factory.mktemp("bad-inputs"))
+
+
+def test_the_catalogue_has_at_least_30_entries_with_unique_descriptions() -> None:
+    descriptions = [e.description for e in CATALOGUE]
+    assert len(descriptions) >= 30
+    assert len(set(descriptions)) == len(descriptions)
+    assert sum(isinstance(e.call, list) for e in CATALOGUE) >= 8  # the CLI is covered too
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=[e.description for e in CATALOGUE])
+def test_bad_input(entry: Entry, files: Files) -> None:
+    if isinstance(entry.call, list):
+        argv = [a.format(**{k: str(v) for k, v in vars(files).items()}) for a in entry.call]
+        code, err = run_cli(argv)
+        assert code == entry.expected, err
+        assert "Traceback" not in err
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        assert lines, "no message on stderr"
+        assert re.search(entry.message, lines[-1]), lines[-1]
+        return
+    assert isinstance(entry.expected, type)
+    call = entry.call
+    with pytest.raises(entry.expected) as info:
+        call(files)
+    # The exact class, not a subclass or sibling that happens to share a built-in base.
+    assert type(info.value) is entry.expected, f"{type(info.value).__name__}: {info.value}"
+    assert re.search(entry.message, str(info.value)), str(info.value)
+
+
+# ------------------------------------------------------------------ the page
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(files: Files) -> str:
+    """``docs/bad-inputs.md``: the table with the messages the code really produces."""
+    rows = []
+    for i, e in enumerate(CATALOGUE, 1):
+        what, message = outcome(e, files)
+        message = message.replace(str(files.dir), "DIR")
+        if isinstance(e.call, list):
+            names = {k: f"DIR/{Path(v).name}" for k, v in vars(files).items()}
+            shown = "`nablagraph " + " ".join(a.format(**names) for a in e.call) + "`"
+            what = f"exit code {e.expected}"
+        else:
+            shown = "API"
+        rows.append(f"| {i} | {_cell(e.description)} | {shown} | `{what}` | {_cell(message)} |")
+    n_cli = sum(isinstance(e.call, list) for e in CATALOGUE)
+    head = [
+        "# Bad inputs and the errors they get",
+        "",
+        f"{len(CATALOGUE)} mistakes ({len(CATALOGUE) - n_cli} through the Python API, {n_cli} on the "
+        "command line), each with the error class (or exit code) and the message nablagraph "
+        "really gives. Every row is a test in `tests/test_bad_inputs.py`, which asserts the exact "
+        "class and the message; this page is generated from the same table "
+        "(`python tests/test_bad_inputs.py`), and a test fails when it is out of date.",
+        "",
+        "Every class is importable from `nablagraph` and subclasses the built-in exception that "
+        "fits (`ShapeError` is a `ValueError`, `GraphError` a `RuntimeError`, `DTypeError` a "
+        "`TypeError`), so `except ValueError` keeps working. The command line prints the message "
+        "on one line (`nablagraph: error: …`) and exits with code 2, never a traceback. Paths "
+        "in messages are shown as `DIR`.",
+        "",
+        "The files: `net.safetensors` is a saved `[2, 3, 1]` network, `other.safetensors` a "
+        "`[2, 4, 1]` one, `truncated.safetensors` the first half of the former, "
+        "`edited.safetensors` the former with one data byte changed, `notes.safetensors` a text "
+        "file, `absent.safetensors` does not exist.",
+        "",
+        "| # | bad input | call | error | message |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    return "\n".join(head + rows) + "\n"
+
+
+@contextlib.contextmanager
+def _temp_files() -> Iterator[Files]:
+    with tempfile.TemporaryDirectory() as d:
+        yield Files.make(Path(d))
+
+
+def test_the_docs_page_lists_every_entry(files: Files) -> None:
+    page = PAGE.read_text(encoding="utf-8")
+    expected = render(files)
+    for row in expected.splitlines():
+        if row.startswith("| ") and not row.startswith("| #") and not row.startswith("| ---"):
+            assert row in page, (
+                f"docs/bad-inputs.md is out of date (regenerate with "
+                f"`python tests/test_bad_inputs.py`); missing row:\n{row}"
+            )
+    for e in CATALOGUE:
+        assert _cell(e.description) in page
+
+
+if __name__ == "__main__":
+    with _temp_files() as fs:
+        PAGE.write_text(render(fs), encoding="utf-8")
+    print(f"wrote {PAGE} ({len(CATALOGUE)} entries)", file=sys.stderr)
