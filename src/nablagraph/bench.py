@@ -247,7 +247,8 @@ def run_workloads(
     return rows
 
 
-def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: int, min_time: float) -> dict[str, Any]:
+def _routes(sizes: list[int], batch: int, dtype: str) -> tuple[dict[str, Callable[[], None]], Any, np.ndarray, np.ndarray]:
+    """The training-step routes of one workload, on the same data and initial weights."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((batch, sizes[0])).astype(dtype)
     Y = rng.random((batch, sizes[-1])).astype(dtype)
@@ -271,12 +272,16 @@ def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: 
         compiled(X, Y)
         opt.step()
 
-    routes: dict[str, Callable[[], None]] = {"hand": hand, "eager": eager, "replay": replay}
-    torch_step = _torch_step_factory(sizes, X, Y, lr, dtype)
+    return {"hand": hand, "eager": eager, "replay": replay}, net, X, Y
+
+
+def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: int, min_time: float) -> dict[str, Any]:
+    routes, net, X, Y = _routes(sizes, batch, dtype)
+    torch_step = _torch_step_factory(sizes, X, Y, 1e-3, dtype)
     if torch_step is not None:
         routes["torch"] = torch_step
     # calibrate: enough calls per timing that one timing lasts ~min_time / repeats
-    t1 = median_time(hand, 1)
+    t1 = median_time(routes["hand"], 1)
     number = max(1, int(min_time / max(t1, 1e-7) / max(repeats, 1)))
     times = _interleaved(list(routes.values()), repeats, number)
     med = dict(zip(routes, times))
@@ -377,30 +382,10 @@ def step_memory(name: str = "W3", dtype: str = "float64") -> dict[str, dict[str,
     import tracemalloc
 
     sizes, batch, _ = WORKLOADS[name]
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
-    Y = rng.random((batch, sizes[-1])).astype(dtype)
-    net = ng.nn.Network(sizes, activation="sigmoid", cost="quadratic", seed=0, dtype=dtype)
-    Ws = [layer.W.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
-    bs = [layer.b.data.copy() for layer in net.layers]  # type: ignore[attr-defined]
-    opt = ng.SGD(net.parameters(), lr=1e-3, flat=True)
-    compiled = ng.compile_step(lambda x, y: net.cost(x, y))
-
-    def hand() -> None:
-        hand_step(Ws, bs, X, Y, 1e-3)
-
-    def eager() -> None:
-        opt.zero_grad()
-        net.cost(X, Y).backward()
-        opt.step()
-
-    def replay() -> None:
-        opt.zero_grad()
-        compiled(X, Y)
-        opt.step()
+    routes, _, _, _ = _routes(sizes, batch, dtype)
 
     result = {}
-    for label, fn in (("hand", hand), ("eager", eager), ("replay", replay)):
+    for label, fn in routes.items():
         for _ in range(3):
             fn()
         gc.collect()
