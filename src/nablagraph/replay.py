@@ -36,6 +36,7 @@ Imports: ``tensor``, ``engine``, ``ops``, ``errors``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ class _Plan:
 
     __slots__ = (
         "n", "arg_slots", "param_slots", "params", "const_slots", "consts",
-        "forward", "backward", "root", "leaf_slots",
+        "forward", "backward", "root", "leaf_slots", "root_dtype", "_fwd", "_bwd", "_seed", "_pairs",
     )
 
     def __init__(self) -> None:
@@ -68,37 +69,60 @@ class _Plan:
         # (slot, op, input slots, needs, params, substitutions)
         self.backward: list[tuple[int, Op, tuple[int, ...], tuple[bool, ...], tuple[Any, ...], tuple[tuple[int, int], ...]]] = []
         self.root = 0
+        self.root_dtype: Any = np.float64
         self.leaf_slots: list[int] = []  # parameter slots, in the order the engine reaches them
+        self._fwd: list[Any] = []
+        self._bwd: list[Any] = []
+        self._seed: np.ndarray = np.ones(())
+        self._pairs: list[tuple[int, Tensor]] = []
+
+    def finalize(self, shapes: list[tuple[int, ...]]) -> None:
+        """Precompute what ``run`` needs per op: C-level getters for the inputs, and for
+        each parent that needs a gradient its slot and shape."""
+        self._fwd = [
+            (slot, fwd, itemgetter(*ins), len(ins) == 1, params, subs)
+            for slot, fwd, ins, params, subs in self.forward
+        ]
+        self._bwd = [
+            (slot, op.vjp, itemgetter(*ins), len(ins) == 1, needs, params, subs,
+             tuple((k, j, shapes[j]) for k, j in enumerate(ins) if needs[k]))
+            for slot, op, ins, needs, params, subs in self.backward
+        ]
+        self._seed = np.ones(shapes[self.root], dtype=self.root_dtype)
+        self._pairs = list(zip(self.param_slots, self.params))
 
     def run(self, arrays: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray | None]]:
         vals: list[Any] = [None] * self.n
         for slot, i in self.arg_slots:
             vals[slot] = arrays[i]
-        for slot, p in zip(self.param_slots, self.params):
+        for slot, p in self._pairs:
             vals[slot] = p._data
         for slot, c in zip(self.const_slots, self.consts):
             vals[slot] = c
-        for slot, fwd, ins, params, subs in self.forward:
+        for slot, fwd, get, single, params, subs in self._fwd:
             if subs:
                 params = _substitute(params, subs, arrays)
-            vals[slot] = fwd(*[vals[j] for j in ins], *params)
+            vals[slot] = fwd(get(vals), *params) if single else fwd(*get(vals), *params)
         root = vals[self.root]
         grads: list[Any] = [None] * self.n
-        grads[self.root] = np.ones_like(root)
-        for slot, op, ins, needs, params, subs in self.backward:
+        grads[self.root] = self._seed  # never written to: VJPs do not modify g
+        for slot, vjp, get, single, needs, params, subs, targets in self._bwd:
             g = grads[slot]
             grads[slot] = None
             if g is None:
                 continue
             if subs:
                 params = _substitute(params, subs, arrays)
-            gs = op.vjp(RAW, needs, g, vals[slot], *[vals[j] for j in ins], *params)
-            for k, j in enumerate(ins):
+            if single:
+                gs = vjp(RAW, needs, g, vals[slot], get(vals), *params)
+            else:
+                gs = vjp(RAW, needs, g, vals[slot], *get(vals), *params)
+            for k, j, shape in targets:
                 gp = gs[k]
-                if gp is None or not needs[k]:
+                if gp is None:
                     continue
-                if gp.shape != vals[j].shape:
-                    gp = sum_to(gp, vals[j].shape)
+                if gp.shape != shape:
+                    gp = sum_to(gp, shape)
                 prev = grads[j]
                 grads[j] = gp if prev is None else prev + gp
         return root, [grads[s] for s in self.param_slots]
@@ -247,6 +271,8 @@ class CompiledStep:
                     deps[p] -= 1
                     if deps[p] == 0:
                         ready.append(p)
+        plan.root_dtype = root.dtype
+        plan.finalize([tuple(t.shape) for t in order])
         return plan
 
     def _verify(self, plan: _Plan, args: tuple[Any, ...], value: np.ndarray, grads: list[np.ndarray | None]) -> None:
