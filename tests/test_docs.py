@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import importlib.util
 import io
 import os
 import re
@@ -272,3 +273,31 @@ def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
     assert "BackpropEquations" in api and "bp2_batch" in api  # docstrings were rendered
     for image in (DOCS / "images").glob("*.png"):
         assert (site / "images" / image.name).is_file()
+    for page in (site / "api").rglob("*.html"):  # docs/griffe_rst.py turned the RST into Markdown
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r":(func|class|meth|mod|data|attr):<code>|\.\. math::|^<p>=====", text, re.M), page
+
+
+def test_the_docstring_converter() -> None:
+    spec = importlib.util.spec_from_file_location("griffe_rst", DOCS / "griffe_rst.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    griffe = pytest.importorskip("griffe")
+    pkg = griffe.load("nablagraph", search_paths=[str(ROOT / "src")])
+    text = (
+        "See :func:`backprop_batch` and :class:`~nablagraph.errors.ConfigError`::\n\n"
+        "    literal\n\n"
+        ".. math:: a &= b \\\\\n   c &= d\n\n"
+        "=====  ======\n"
+        "one    first\n"
+        "       more\n"
+        "two    second\n"
+        "=====  ======\n"
+    )
+    out = mod.convert(text, pkg["reference"], pkg)
+    assert '<autoref identifier="nablagraph.reference.backprop_batch" optional>' in out
+    assert '<autoref identifier="nablagraph.errors.ConfigError" optional><code>ConfigError</code>' in out
+    assert "nablagraph.errors.ConfigError`:\n" not in out and "</autoref>:\n" in out
+    assert "$$\n\\begin{aligned}\na &= b \\\\\nc &= d\n\\end{aligned}\n$$" in out
+    assert "| one | first more |\n| two | second |" in out
