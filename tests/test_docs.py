@@ -213,6 +213,101 @@ def test_python_samples_run_and_print_what_the_page_shows(
             assert got == want, f"{rel(page)}: the output shown at line {nxt.line} is not what the block prints"
 
 
+SOFTPLUS_CHECK = """
+import sys
+import numpy as np
+import nablagraph as ng
+from nablagraph import functional, ops
+
+ops_block, functional_block = sys.argv[1], sys.argv[2]
+exec(compile(ops_block, "adding-an-op.md (ops.py)", "exec"), vars(ops))
+exec(compile(functional_block, "adding-an-op.md (functional.py)", "exec"), vars(functional))
+assert "softplus" in ops.OPS
+x = ng.Tensor(np.linspace(-4.0, 4.0, 9), requires_grad=True)
+np.testing.assert_allclose(functional.softplus(x).data, np.log1p(np.exp(x.data)), rtol=1e-14)
+assert ng.gradcheck(functional.softplus, [x]).passed
+(g,) = ng.grad(functional.softplus(x).sum(), x, create_graph=True)   # σ(x), recorded
+(h,) = ng.grad(g.sum(), x)                                           # σ'(x): second derivative
+s = 1 / (1 + np.exp(-x.data))
+np.testing.assert_allclose(h.data, s * (1 - s), rtol=1e-12)
+print("ok")
+"""
+
+
+def test_the_add_an_op_recipe_works_as_written() -> None:
+    """The softplus of docs/adding-an-op.md, pasted into ops and functional, differentiates.
+
+    In a subprocess, so the op registry of this test session is not changed (the
+    completeness test of tests/test_ops_gradcheck.py would see the extra op).
+    """
+    page = (DOCS / "adding-an-op.md").read_text(encoding="utf-8")
+    shown = [b.code for b in blocks(page) if b.lang == "py"]
+    assert len(shown) == 2 and shown[0].startswith("# ops.py") and shown[1].startswith("# functional.py")
+    proc = subprocess.run(
+        [sys.executable, "-c", SOFTPLUS_CHECK, *shown],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------ the command line
+def _run_cli(args: list[str]) -> tuple[int, str, str]:
+    from nablagraph.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _sessions(text: str) -> list[tuple[list[str], list[str]]]:
+    """``($ nablagraph ... args, printed lines)`` from the ``text`` blocks of a page."""
+    found = []
+    for b in blocks(text):
+        if b.lang != "text":
+            continue
+        lines = b.code.rstrip("\n").splitlines()
+        for k, line in enumerate(lines):
+            if line.startswith("$ nablagraph"):
+                end = next((j for j in range(k + 1, len(lines)) if lines[j].startswith("$ ")), len(lines))
+                found.append((line[len("$ nablagraph"):].split(), lines[k + 1 : end]))
+    return found
+
+
+def test_the_cli_reference_shows_the_real_usage_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal width
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    usages = [b.code.rstrip("\n").splitlines() for b in blocks(text) if b.code.startswith("usage: nablagraph ")]
+    assert len(usages) == 5
+    for shown in usages:
+        sub = shown[0].split()[2]
+        code, out, _ = _run_cli([sub, "--help"])
+        assert code == 0 and out.splitlines()[: len(shown)] == shown, f"usage of {sub} differs:\n{out}"
+    code, out, _ = _run_cli(["--help"])
+    top = [lines for args, lines in _sessions(text) if args == ["--help"]]
+    assert code == 0 and top and out.rstrip("\n").splitlines() == top[0]
+
+
+def test_the_cli_reference_shows_the_real_error_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.chdir(tmp_path)
+    checked = 0
+    for args, lines in _sessions((DOCS / "cli.md").read_text(encoding="utf-8")):
+        needs_file = any(a.endswith(".safetensors") and a != "missing.safetensors" for a in args)
+        if not lines or "error:" not in lines[-1] or needs_file:
+            continue  # only sessions that fail at once, without files the page made elsewhere
+        code, _, err = _run_cli(args)
+        assert code == 2, args
+        assert err.rstrip("\n").splitlines() == lines, f"nablagraph {' '.join(args)} prints:\n{err}"
+        checked += 1
+    assert checked >= 6
+
+
 # ------------------------------------------------------------------ the build
 def _nav_files(nav: Any) -> list[str]:
     if isinstance(nav, str):
