@@ -49,7 +49,8 @@ from nablagraph.tensor import no_grad
 
 __all__ = [
     "FileFormatError", "save", "load", "load_into", "save_file", "load_file", "read_file",
-    "read_metadata", "NOTATION",
+    "read_metadata", "NOTATION", "save_checkpoint", "read_checkpoint", "copy_parameters",
+    "CHECKPOINT_PREFIX",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -452,6 +453,84 @@ def _copy_in(model: Module, tensors: Mapping[str, np.ndarray]) -> None:
             t.copy_(tensors[k])
 
 
+#: Tensors whose names start with this are training state in a checkpoint, not parameters.
+CHECKPOINT_PREFIX = "fit/"
+
+
+def _parameters_only(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: v for k, v in tensors.items() if not k.startswith(CHECKPOINT_PREFIX)}
+
+
+def save_checkpoint(
+    model: Module, path: PathLike, arrays: Mapping[str, np.ndarray], state: Mapping[str, Any]
+) -> None:
+    """Save a model and the training state to resume it, in one safetensors file, atomically.
+
+    The file is a model file like :func:`save` writes (so :func:`load` and
+    :func:`load_into` read it; they skip the state) plus the state: the arrays (optimizer
+    buffers) as tensors named ``fit/<name>`` and everything else (epoch, RNG state,
+    history, optimizer counters) as JSON in the ``checkpoint`` metadata string.  Never
+    pickle.  One ``os.replace`` makes the whole checkpoint appear at once: a crash while
+    writing leaves the previous checkpoint as it was.
+
+    Parameters
+    ----------
+    model : Module
+        Its parameters are saved as by :func:`save`.
+    path : str or path-like
+        The checkpoint file.
+    arrays : mapping of str to ndarray
+        State arrays, saved bit for bit.
+    state : mapping
+        JSON-serialisable state (floats round-trip exactly).
+    """
+    if not isinstance(model, Module):
+        raise ConfigError(f"save_checkpoint: expected a nablagraph Module, got {type(model).__name__}")
+    meta = _model_metadata(model)
+    meta["checkpoint"] = json.dumps(state, allow_nan=True)
+    tensors = {n: t.data for n, t in model.named_parameters()}
+    tensors.update({CHECKPOINT_PREFIX + k: v for k, v in arrays.items()})
+    save_file(tensors, path, meta, checksum=True)
+
+
+def read_checkpoint(
+    model: Module, path: PathLike
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Read and validate a checkpoint for ``model``: ``(parameters, arrays, state)``.
+
+    Nothing is copied into the model (call :func:`copy_parameters` when the rest of the
+    state has been accepted too).
+
+    Raises
+    ------
+    FileFormatError
+        Not a checkpoint, or truncated, corrupt, edited.
+    ShapeError, DTypeError, ConfigError
+        The checkpoint holds a different architecture.
+    """
+    tensors, meta = read_file(path)
+    where = repr(str(path))
+    if "checkpoint" not in meta:
+        raise _fail(where, "it is a model file without training state (no 'checkpoint' in "
+                           "__metadata__); resume from a file written by fit(checkpoint_every=...)")
+    try:
+        state = json.loads(meta["checkpoint"])
+    except ValueError as exc:
+        raise _fail(where, f"the checkpoint state is not valid JSON ({exc})") from None
+    if not isinstance(state, dict):
+        raise _fail(where, "the checkpoint state is not a JSON object")
+    params = _parameters_only(tensors)
+    _check_match(model, params, meta, where)
+    n = len(CHECKPOINT_PREFIX)
+    arrays = {k[n:]: v for k, v in tensors.items() if k.startswith(CHECKPOINT_PREFIX)}
+    return params, arrays, state
+
+
+def copy_parameters(model: Module, tensors: Mapping[str, np.ndarray]) -> None:
+    """Copy validated parameters (from :func:`read_checkpoint`) into ``model``, in place."""
+    _copy_in(model, tensors)
+
+
 def load_into(model: Module, path: PathLike) -> None:
     """Fill an existing model's parameters from a file, in place.
 
@@ -469,6 +548,7 @@ def load_into(model: Module, path: PathLike) -> None:
     if not isinstance(model, Module):
         raise ConfigError(f"load_into: expected a nablagraph Module, got {type(model).__name__}")
     tensors, meta = read_file(path)
+    tensors = _parameters_only(tensors)
     _check_match(model, tensors, meta, repr(str(path)))
     _copy_in(model, tensors)
 
@@ -481,6 +561,7 @@ def load(path: PathLike) -> Network:
     :func:`load_into`.
     """
     tensors, meta = read_file(path)
+    tensors = _parameters_only(tensors)
     where = repr(str(path))
     if meta.get("library") != "nablagraph" or "sizes" not in meta:
         saved = meta.get("model")

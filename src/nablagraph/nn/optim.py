@@ -215,6 +215,74 @@ class Optimizer:
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    # ------------------------------------------------------------ checkpoints
+    #: Names of the per-parameter buffer lists that make up the state (e.g. SGD's velocity).
+    _STATE_BUFFERS: tuple[str, ...] = ()
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The state a resumed run needs: ``(arrays, scalars)``.
+
+        ``arrays`` maps ``"{buffer}.{i}"`` (``velocity.0``, ``m.3`` …) to a copy of each
+        buffer that exists; ``i`` is the parameter's index, or ``0`` for the one flat
+        buffer of ``flat=True``.  ``scalars`` (JSON-serialisable) holds the class, the
+        mode, the step count and per-parameter counters (Adam's ``t``).  Scratch buffers
+        are not state.
+        """
+        arrays: dict[str, np.ndarray] = {}
+        for name in self._STATE_BUFFERS:
+            for i, buf in enumerate(getattr(self, name)):
+                if buf is not None:
+                    arrays[f"{name}.{i}"] = buf.copy()
+        scalars: dict[str, Any] = {
+            "optimizer": type(self).__name__,
+            "flat": self._flat is not None,
+            "n_params": len(self.params),
+            "shapes": [list(p.shape) for p in self.params],
+            "steps": self.steps,
+        }
+        return arrays, scalars
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (checked completely before any change).
+
+        Raises
+        ------
+        ConfigError
+            The state is from another optimizer class, mode (``flat``) or parameter list.
+        ShapeError
+            A buffer has the wrong shape.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        mine = {"optimizer": type(self).__name__, "flat": self._flat is not None,
+                "n_params": len(self.params), "shapes": [list(p.shape) for p in self.params]}
+        for key, have in mine.items():
+            if scalars.get(key) != have:
+                raise ConfigError(
+                    f"{owner}: the saved state has {key}={scalars.get(key)!r} but this optimizer has "
+                    f"{key}={have!r}; resume with the same optimizer, parameters and flat setting"
+                )
+        slots = len(self.params) if self._flat is None else 1
+        new: dict[str, list[np.ndarray | None]] = {n: [None] * slots for n in self._STATE_BUFFERS}
+        for key, arr in arrays.items():
+            name, _, index = key.partition(".")
+            if name not in new or not index.isdigit() or int(index) >= slots:
+                raise ConfigError(f"{owner}: unexpected state entry {key!r} for {type(self).__name__}")
+            i = int(index)
+            like = self._flat[0] if self._flat is not None else self.params[i]
+            if arr.shape != like.shape or arr.dtype != like.dtype:
+                raise ShapeError(
+                    f"{owner}: {key} has shape {arr.shape} and dtype {arr.dtype}; expected "
+                    f"{like.shape} and {like.dtype}"
+                )
+            new[name][i] = np.array(arr, copy=True)
+        self._load_scalars(scalars, slots)  # validates its counters before setting them
+        for name, bufs in new.items():
+            setattr(self, name, bufs)
+        self.steps = int(scalars.get("steps", 0))
+
+    def _load_scalars(self, scalars: dict[str, Any], slots: int) -> None:
+        """Subclasses restore their own counters here."""
+
     def _effective_grad(
         self, i: int, w: np.ndarray, g: np.ndarray, weight_decay: float, decay_biases: bool
     ) -> np.ndarray:
@@ -299,6 +367,8 @@ class SGD(Optimizer):
         _check_flat(type(self).__name__, flat, self.weight_decay, self.decay_biases)
         super().__init__(params, flat)
         self.velocity: list[np.ndarray | None] = [None] * len(self.params)
+
+    _STATE_BUFFERS = ("velocity",)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         w = p.data
@@ -395,6 +465,23 @@ class Adam(Optimizer):
         self.m: list[np.ndarray | None] = [None] * len(self.params)
         self.v: list[np.ndarray | None] = [None] * len(self.params)
         self.t: list[int] = [0] * len(self.params)
+
+    _STATE_BUFFERS = ("m", "v")
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """As :meth:`Optimizer.state_dict`, plus the step counters ``t``."""
+        arrays, scalars = super().state_dict()
+        scalars["t"] = list(self.t)
+        return arrays, scalars
+
+    def _load_scalars(self, scalars: dict[str, Any], slots: int) -> None:
+        t = scalars.get("t")
+        if not isinstance(t, list) or len(t) != len(self.t) or not all(isinstance(k, int) for k in t):
+            raise ConfigError(
+                f"Adam.load_state_dict: the saved step counters t={t!r} do not fit "
+                f"{len(self.t)} parameters"
+            )
+        self.t = list(t)
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         w = p.data

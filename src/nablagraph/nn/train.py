@@ -9,15 +9,24 @@ the notes' ``(η/M) Σ_m`` rule).  After each epoch the cost and accuracy on the
 training set (and on the validation set, if given) are evaluated under
 :func:`~nablagraph.no_grad` with the epoch's final parameters.
 
+Checkpoints (``checkpoint_every``, ``resume_from``) are one safetensors file written by
+:func:`nablagraph.io.save_checkpoint`: the model's parameters, the optimizer's buffers
+as tensors, and the epoch, the shuffling RNG's state, the history so far and the
+optimizer's counters as JSON metadata (never pickle).  A resumed run continues
+bit for bit where the uninterrupted one would be.
+
 Imports: ``tensor``, ``functional``, ``errors``, ``replay``, ``nn.module``, ``nn.optim``.  The
-optional learning diagnostics (``nablagraph.diagnostics``) and the progress bar
-(``tqdm``) are looked up at run time only, so this layer imports nothing below it.
+optional learning diagnostics (``nablagraph.diagnostics``), the progress bar (``tqdm``) and
+the checkpoint files (``nablagraph.io``, which imports this package) are looked up at run
+time only, so this layer imports nothing below it.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +51,10 @@ from nablagraph.tensor import Tensor, no_grad
 __all__ = ["fit", "History", "DataError"]
 
 CostFn = Callable[[Tensor, Any], Tensor]
+PathLike = str | os.PathLike[str]
+
+#: Version of the training state stored in checkpoints.
+CHECKPOINT_FORMAT = 1
 
 #: Examples per forward pass when evaluating the cost and accuracy after an epoch.
 EVAL_CHUNK = 4096
@@ -366,6 +379,82 @@ def _progress_bar(total: int, enabled: bool) -> Any | None:
     return tqdm(total=total, unit="batch", file=sys.stdout, leave=True, dynamic_ncols=True)
 
 
+# ------------------------------------------------------------------ checkpoints
+_HISTORY_FIELDS = ("epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy", "seconds")
+
+
+def _io() -> Any:
+    return importlib.import_module("nablagraph.io")
+
+
+def _run_key(batch_size: int, n: int, n_val: int | None, shuffle: bool, drop_last: bool) -> dict[str, Any]:
+    """The settings a resumed run must share with the checkpointed one."""
+    return {"batch_size": batch_size, "n_train": n, "n_val": n_val, "shuffle": shuffle,
+            "drop_last": drop_last}
+
+
+def _save_checkpoint(
+    path: PathLike, model: Module, opt: Optimizer, rng: np.random.Generator,
+    history: History, epoch: int, run: dict[str, Any],
+) -> None:
+    arrays, scalars = opt.state_dict()
+    d = history.to_dict()
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "rng": rng.bit_generator.state,
+        "optimizer": scalars,
+        "run": run,
+        "history": {k: d[k] for k in (*_HISTORY_FIELDS, "diagnostics")},
+    }
+    try:
+        json.dumps(state)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"fit: cannot checkpoint the training state as JSON ({exc}); the diagnostics "
+            "function must return numbers, strings, lists or dicts (or objects with to_dict())"
+        ) from None
+    _io().save_checkpoint(model, path, arrays, state)
+
+
+def _resume(
+    path: PathLike, model: Module, opt: Optimizer, rng: np.random.Generator,
+    history: History, epochs: int, run: dict[str, Any],
+) -> int:
+    """Restore everything from the checkpoint at ``path``; return the epoch it ended."""
+    io = _io()
+    params, arrays, state = io.read_checkpoint(model, path)
+    where = repr(str(path))
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"fit: {where} holds checkpoint format {state.get('format')!r}; this "
+                          f"version of nablagraph reads format {CHECKPOINT_FORMAT}")
+    saved_run = state.get("run", {})
+    diffs = [f"{k}={saved_run.get(k)!r} there, {v!r} here" for k, v in run.items() if saved_run.get(k) != v]
+    if diffs:
+        raise ConfigError(f"fit: cannot resume from {where}: the run differs ({'; '.join(diffs)}); "
+                          "resume with the same data and batch settings")
+    done = state.get("epoch")
+    if not isinstance(done, int) or done < 0:
+        raise ConfigError(f"fit: {where} has no valid epoch count (got {done!r})")
+    if done > epochs:
+        raise ConfigError(f"fit: {where} was saved after epoch {done} but epochs={epochs}; ask for "
+                          f"at least {done} epochs")
+    fresh = np.random.default_rng(0)
+    try:
+        fresh.bit_generator.state = state["rng"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"fit: the shuffling RNG state in {where} does not fit a "
+                          f"{type(rng.bit_generator).__name__} generator ({exc})") from None
+    opt.load_state_dict(arrays, state.get("optimizer", {}))  # validates before changing
+    io.copy_parameters(model, params)
+    rng.bit_generator.state = fresh.bit_generator.state
+    h = state.get("history", {})
+    for k in _HISTORY_FIELDS:
+        getattr(history, k).extend(h.get(k, []))
+    history.diagnostics.extend(h.get("diagnostics", []))
+    return done
+
+
 # ------------------------------------------------------------------ fit
 def fit(
     model: Module,
@@ -386,6 +475,9 @@ def fit(
     verbose: bool = True,
     diagnostics: bool | Callable[..., Any] = False,
     compile: bool = False,
+    checkpoint_every: int | None = None,
+    checkpoint_path: PathLike | None = None,
+    resume_from: PathLike | None = None,
 ) -> History:
     """Train ``model`` on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -445,6 +537,19 @@ def fit(
         bit-for-bit the same numbers with fewer Python calls (about 1.3× faster on
         small networks).  Only for models whose forward pass runs the same ops on
         every batch (no control flow on the data's values).
+    checkpoint_every : int, optional
+        Save a checkpoint to ``checkpoint_path`` every this many epochs (and after the
+        last epoch): the model (a file :func:`nablagraph.load` reads) plus the optimizer
+        state (SGD's velocity, Adam's ``m``, ``v``, ``t``), the epoch, the shuffling RNG's
+        state and the history so far, in one safetensors file replaced atomically (a
+        crash while writing leaves the previous checkpoint intact).
+    checkpoint_path : str or path-like, optional
+        Where checkpoints go (required with ``checkpoint_every``).
+    resume_from : str or path-like, optional
+        A checkpoint to continue from: ``fit`` restores the parameters, the optimizer
+        state, the RNG and the history, then runs the remaining epochs up to
+        ``epochs``.  With the same model, data, settings and seed the result is bit for
+        bit that of an uninterrupted run (``History.seconds`` aside).
 
     Returns
     -------
@@ -453,8 +558,11 @@ def fit(
     Raises
     ------
     ConfigError
-        Bad settings (``epochs < 0``, ``batch_size < 1``, ``lr ≤ 0`` …), or a cost that
-        became NaN or infinite (the learning rate is then usually too large).
+        Bad settings (``epochs < 0``, ``batch_size < 1``, ``lr ≤ 0`` …), a cost that
+        became NaN or infinite (the learning rate is then usually too large), or a
+        checkpoint that does not fit this run.
+    FileFormatError
+        ``resume_from`` is not a checkpoint, or is truncated or corrupt.
     ShapeError, DataError, LabelError
         Inputs and targets that do not fit the model or each other.
 
@@ -470,6 +578,14 @@ def fit(
     """
     epochs = _int_arg("epochs", epochs, 0)
     batch_size = _int_arg("batch_size", batch_size, 1)
+    if checkpoint_every is not None:
+        checkpoint_every = _int_arg("checkpoint_every", checkpoint_every, 1)
+        if checkpoint_path is None:
+            raise ConfigError(f"fit: checkpoint_every={checkpoint_every} needs checkpoint_path=, "
+                              "the file to write")
+    elif checkpoint_path is not None:
+        raise ConfigError("fit: checkpoint_path is set but checkpoint_every is not; pass "
+                          "checkpoint_every=N to save every N epochs")
     if not isinstance(model, Module):
         raise ConfigError(f"fit: model must be a nablagraph Module, got {type(model).__name__}")
     objective = _Objective(model, cost)
@@ -514,10 +630,15 @@ def fit(
         diag_rows = np.unique(np.linspace(0, n - 1, min(n, DIAGNOSTICS_EXAMPLES)).astype(np.int64))
         diag_data = (Xa[diag_rows], Ya[diag_rows])
 
+    run = _run_key(batch_size, n, None if val is None else len(val[0]), shuffle, drop_last)
+    start = 1
+    if resume_from is not None:
+        start = _resume(resume_from, model, opt, rng, history, epochs, run) + 1
+
     step = compile_step(lambda xb, yb: objective(xb, yb)[0]) if compile else None
-    bar = _progress_bar(epochs * n_batches, verbose)
+    bar = _progress_bar((epochs - start + 1) * n_batches, verbose)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start, epochs + 1):
             if bar is not None:
                 bar.set_description(f"epoch {epoch}/{epochs}")
             t0 = time.perf_counter()
@@ -561,6 +682,9 @@ def fit(
                 if vc is not None:
                     post += f" val cost {vc:.4f}" + ("" if va is None else f" val acc {va:.3f}")
                 bar.set_postfix_str(post)
+            if checkpoint_every is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
+                assert checkpoint_path is not None
+                _save_checkpoint(checkpoint_path, model, opt, rng, history, epoch, run)
     finally:
         if bar is not None:
             bar.close()
