@@ -15,6 +15,8 @@
 * ``mkdocs build --strict -f docs/mkdocs.yml`` succeeds (how CI builds the site: this
   test is part of the suite ``.ci/run`` runs); every page of the nav exists, every
   Markdown page is in the nav, and every image a page shows exists.
+* The command-line reference shows the real usage lines and error messages, and the
+  add-an-op recipe works when pasted into the package.
 """
 
 from __future__ import annotations
@@ -363,7 +365,9 @@ def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log}"
     assert "WARNING" not in log, log
     assert (site / "index.html").is_file()
-    assert (site / "notes-to-code" / "index.html").is_file()
+    table = (site / "notes-to-code" / "index.html").read_text(encoding="utf-8")
+    # docs/hooks.py linked the table's names to their API entries
+    assert 'href="../api/reference/#nablagraph.reference.BackpropEquations.bp2"' in table
     api = (site / "api" / "reference" / "index.html").read_text(encoding="utf-8")
     assert "BackpropEquations" in api and "bp2_batch" in api  # docstrings were rendered
     for image in (DOCS / "images").glob("*.png"):
