@@ -141,7 +141,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     t = np.negative(x)
     if not isinstance(t, np.ndarray):  # a 0-d input gives a NumPy scalar, not a buffer
         t = np.asarray(t)
-    if t.size and t.max() > _EXP_SAFE.get(t.dtype, 10.0):
+    if t.size and _max(t, axis=None) > _EXP_SAFE.get(t.dtype, 10.0):
         with np.errstate(over="ignore"):
             np.exp(t, out=t)
     else:
@@ -150,6 +150,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     np.reciprocal(t, out=t)
     return t
 
+
+_max = np.maximum.reduce  # ndarray.max goes through a Python wrapper
 
 # Largest argument for which exp does not overflow, with margin, per dtype.
 _EXP_SAFE = {np.dtype(np.float64): 700.0, np.dtype(np.float32): 85.0, np.dtype(np.float16): 10.0}
@@ -168,7 +170,7 @@ def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _mT(x: np.ndarray) -> np.ndarray:
-    return np.swapaxes(x, -1, -2)
+    return x.T if x.ndim == 2 else x.swapaxes(-1, -2)  # methods skip np.swapaxes' dispatch
 
 
 def _transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
@@ -176,7 +178,11 @@ def _transpose(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray
 
 
 def _sum(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-    return x.sum(axis=axis, keepdims=keepdims)  # the method skips np.sum's dispatch layer
+    # The ufunc's reduce directly: np.sum and ndarray.sum both go through Python wrappers
+    # (which also count booleans as integers, as np.add.reduce would not).
+    if x.dtype.kind == "b":
+        return x.sum(axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 def _data(x: Any) -> Any:
