@@ -152,6 +152,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 _max = np.maximum.reduce  # ndarray.max goes through a Python wrapper
+_add_reduce: Any = np.add.reduce
 
 # Largest argument for which exp does not overflow, with margin, per dtype.
 _EXP_SAFE = {np.dtype(np.float64): 700.0, np.dtype(np.float32): 85.0, np.dtype(np.float16): 10.0}
@@ -182,7 +183,7 @@ def _sum(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     # (which also count booleans as integers, as np.add.reduce would not).
     if x.dtype.kind == "b":
         return x.sum(axis=axis, keepdims=keepdims)
-    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+    return _add_reduce(x, axis=axis, keepdims=keepdims)
 
 
 def _data(x: Any) -> Any:
