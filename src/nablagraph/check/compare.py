@@ -415,6 +415,15 @@ def _diagnose(
     dense: ref.DenseParams | None,
 ) -> None:
     """Fill in ``passed``, the first failing equation and the suspect route."""
+    if not np.isfinite(r.cost_autodiff):
+        r.passed = False
+        r.suspect = "undetermined"
+        r.failure = (
+            f"the cost itself is {r.cost_autodiff} at this point (non-finite parameters or data), "
+            "so no route's gradient can be compared; run the forward pass under "
+            "nablagraph.detect_anomaly() to find the op that first makes it"
+        )
+        return
     if cf_stage is not None:
         r.passed = False
         r.failing_equation, r.failing_layer = cf_stage
