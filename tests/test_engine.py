@@ -71,9 +71,9 @@ def test_inputs_that_do_not_require_grad_get_no_gradient_work(monkeypatch: pytes
     seen: list[tuple[bool, ...]] = []
     real = ops.LINEAR.vjp
 
-    def spy(F, needs, *args):  # type: ignore[no-untyped-def]
+    def spy(F, needs, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(needs)
-        return real(F, needs, *args)
+        return real(F, needs, *args, **kwargs)
 
     monkeypatch.setattr(ops.LINEAR, "vjp", spy)
     net = ng.nn.Network([4, 3, 2], seed=0)
@@ -309,3 +309,21 @@ def test_float32_gradients_stay_float32() -> None:
     assert y.dtype == np.float32
     assert x.grad is not None and w.grad is not None
     assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+def test_a_kept_gradient_buffer_is_written_directly_by_linear() -> None:
+    net = ng.nn.Network([3, 4, 2], seed=0)
+    X, Y = np.ones((5, 3)), np.zeros((5, 2))
+    net.cost(X, Y).backward()
+    W2 = net.layers[0].W
+    buf = W2.grad.data  # type: ignore[union-attr]
+    expected = ng.grad(net.cost(X, Y), W2)[0].data  # type: ignore[union-attr]
+    net.zero_grad()
+    net.cost(X, Y).backward()
+    assert W2.grad is not None and W2.grad.data is buf  # written in place, no copy
+    np.testing.assert_array_equal(W2.grad.data, expected)
+    # Two consumers of the same leaf: no direct write (contributions must be summed).
+    W2.zero_grad()
+    Z = ng.linear(X, W2) + ng.linear(X, W2)
+    Z.sum().backward()
+    np.testing.assert_array_equal(W2.grad.data, 2 * ng.grad(ng.linear(X, W2).sum(), W2)[0].data)  # type: ignore[union-attr]

@@ -150,6 +150,9 @@ def _run(
             needs = tuple([p.requires_grad for p in parents])
             if create_graph:
                 gs = op.vjp(F, needs, g, t, *parents, *t._params)
+            elif op.writes_into and capture is None:
+                dest = tuple([_dest(p, deps) for p in parents])
+                gs = op.vjp(F, needs, g, t._data, *[p._data for p in parents], *t._params, dest=dest)
             else:
                 gs = op.vjp(F, needs, g, t._data, *[p._data for p in parents], *t._params)
             for i, gp in enumerate(gs):
@@ -173,6 +176,17 @@ def _run(
         if not retain_graph:
             t._parents = None
             t._params = ()
+
+
+def _dest(p: Tensor, deps: dict[Tensor, int]) -> Any:
+    """The buffer a leaf's only gradient contribution may be written into, if any."""
+    if p._parents is not None or p._op is not None or not p.requires_grad or p.grad is not None:
+        return None
+    meta = p._meta
+    buf = meta.get("gradbuf") if meta else None
+    if buf is None or p._hooks or deps.get(p) != 1:
+        return None
+    return buf if buf.shape == p._data.shape and buf.dtype == p._data.dtype else None
 
 
 def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
@@ -229,7 +243,9 @@ def _accumulate(t: Tensor, g: Any, create_graph: bool) -> None:
         # be a read-only broadcast view), into the buffer zero_grad() kept if any.
         meta = t._meta
         buf = meta.pop("gradbuf", None) if meta else None
-        if buf is not None and buf.shape == g.shape and buf.dtype == t._data.dtype:
+        if buf is not None and buf is g:  # the VJP already wrote it there
+            t.grad = _new(buf)
+        elif buf is not None and buf.shape == g.shape and buf.dtype == t._data.dtype:
             np.copyto(buf, g, casting="unsafe")
             t.grad = _new(buf)
         else:

@@ -49,7 +49,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
 class Op:
     """A registered primitive: a name, a forward on arrays and a VJP."""
 
-    __slots__ = ("name", "forward", "vjp", "doc", "_error")
+    __slots__ = ("name", "forward", "vjp", "doc", "_error", "writes_into")
 
     def __init__(
         self,
@@ -58,12 +58,16 @@ class Op:
         vjp: VJP,
         doc: str = "",
         error: Callable[[tuple[Any, ...], tuple[Any, ...], Exception], str] | None = None,
+        writes_into: bool = False,
     ) -> None:
         self.name = name
         self.forward = forward
         self.vjp = vjp
         self.doc = doc
         self._error = error
+        #: The VJP takes ``dest=`` (one optional buffer per input) in an ordinary
+        #: backward pass and may write that input's gradient straight into it.
+        self.writes_into = writes_into
 
     def input_error(
         self, inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception
@@ -92,11 +96,12 @@ def defop(
     vjp: VJP,
     doc: str = "",
     error: Callable[[tuple[Any, ...], tuple[Any, ...], Exception], str] | None = None,
+    writes_into: bool = False,
 ) -> Op:
     """Register a primitive op and return it."""
     if name in OPS:
         raise ValueError(f"defop: an op named {name!r} is already registered")
-    op = Op(name, forward, vjp, doc, error)
+    op = Op(name, forward, vjp, doc, error, writes_into)
     OPS[name] = op
     return op
 
@@ -376,16 +381,22 @@ def _linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -
     return out
 
 
-def _linear_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, w: Any, b: Any = None) -> tuple[Any, ...]:
+def _linear_vjp(
+    F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, w: Any, b: Any = None,
+    dest: tuple[np.ndarray | None, ...] = (None, None, None),
+) -> tuple[Any, ...]:
+    # ``dest`` (ordinary backward only): buffers the engine already owns for W's and b's
+    # gradients, e.g. those zero_grad() kept; writing into them saves a fresh
+    # (n_out, n_in) array and a copy per step.
     gx = F.matmul(g, w) if needs[0] else None
     gw = gb = None
     if needs[1] or (len(needs) > 2 and needs[2]):
         g2 = g if g.ndim == 2 else F.reshape(g, (-1, g.shape[-1]))
         if needs[1]:
             x2 = x if x.ndim == 2 else F.reshape(x, (-1, x.shape[-1]))
-            gw = F.matmul(F.mT(g2), x2)
+            gw = F.matmul(F.mT(g2), x2) if dest[1] is None else np.matmul(g2.T, x2, out=dest[1])
         if len(needs) > 2 and needs[2]:
-            gb = F.sum(g2, 0)
+            gb = F.sum(g2, 0) if dest[2] is None else _add_reduce(g2, axis=0, out=dest[2])
     return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
 
 
@@ -394,6 +405,7 @@ LINEAR = defop(
     _linear_forward,
     _linear_vjp,
     "z = x @ W.T + b in one primitive (the notes' z^l = w^l a^{l-1} + b^l, batch as rows)",
+    writes_into=True,
 )
 
 

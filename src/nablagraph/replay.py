@@ -83,9 +83,27 @@ class _Plan:
             (slot, fwd, itemgetter(*ins), len(ins) == 1, params, subs)
             for slot, fwd, ins, params, subs in self.forward
         ]
+        contributions: dict[int, int] = {}
+        for _, _, ins, needs, _, _ in self.backward:
+            for k, j in enumerate(ins):
+                if needs[k]:
+                    contributions[j] = contributions.get(j, 0) + 1
+        param_index = {slot: i for i, slot in enumerate(self.param_slots)}
+
+        def dest_spec(op: Op, ins: tuple[int, ...]) -> tuple[int | None, ...] | None:
+            # For ops that can write a gradient into a kept buffer: which inputs are
+            # parameters whose only contribution this is (their .grad buffer is used).
+            if not op.writes_into:
+                return None
+            spec = tuple(
+                param_index[j] if j in param_index and contributions.get(j) == 1 else None
+                for j in ins
+            )
+            return spec if any(i is not None for i in spec) else None
+
         self._bwd = [
             (slot, op.vjp, itemgetter(*ins), len(ins) == 1, needs, params, subs,
-             tuple((k, j, shapes[j]) for k, j in enumerate(ins) if needs[k]))
+             tuple((k, j, shapes[j]) for k, j in enumerate(ins) if needs[k]), dest_spec(op, ins))
             for slot, op, ins, needs, params, subs in self.backward
         ]
         self._seed = np.ones(shapes[self.root], dtype=self.root_dtype)
@@ -106,14 +124,17 @@ class _Plan:
         root = vals[self.root]
         grads: list[Any] = [None] * self.n
         grads[self.root] = self._seed  # never written to: VJPs do not modify g
-        for slot, vjp, get, single, needs, params, subs, targets in self._bwd:
+        for slot, vjp, get, single, needs, params, subs, targets, dspec in self._bwd:
             g = grads[slot]
             grads[slot] = None
             if g is None:
                 continue
             if subs:
                 params = _substitute(params, subs, arrays)
-            if single:
+            if dspec is not None:
+                dest = tuple([None if i is None else _kept_buffer(self.params[i]) for i in dspec])
+                gs = vjp(RAW, needs, g, vals[slot], *get(vals), *params, dest=dest)
+            elif single:
                 gs = vjp(RAW, needs, g, vals[slot], get(vals), *params)
             else:
                 gs = vjp(RAW, needs, g, vals[slot], *get(vals), *params)
@@ -126,6 +147,17 @@ class _Plan:
                 prev = grads[j]
                 grads[j] = gp if prev is None else prev + gp
         return root, [grads[s] for s in self.param_slots]
+
+
+def _kept_buffer(p: Tensor) -> np.ndarray | None:
+    """The gradient buffer zero_grad() kept for ``p``, if the next gradient may go there."""
+    meta = p._meta
+    if p.grad is not None or not meta or p._hooks:
+        return None
+    buf = meta.get("gradbuf")
+    if buf is None or buf.shape != p._data.shape or buf.dtype != p._data.dtype:
+        return None
+    return buf
 
 
 def _substitute(params: tuple[Any, ...], subs: tuple[tuple[int, int], ...], arrays: list[np.ndarray]) -> tuple[Any, ...]:
