@@ -21,7 +21,7 @@ import numpy as np
 from nablagraph import tensor as _t
 from nablagraph.errors import AnomalyError
 from nablagraph.ops import Op, shape_text
-from nablagraph.tensor import Tensor
+from nablagraph.tensor import Tensor, describe
 
 __all__ = ["detect_anomaly", "is_anomaly_enabled"]
 
@@ -82,14 +82,6 @@ def _layer(t: Tensor) -> str:
     return f" in layer {index} (W{index}, b{index})"
 
 
-def _label(t: Tensor) -> str:
-    if t.name:
-        return repr(t.name)
-    if t._op is not None:
-        return f"the output of '{t._op.name}'"
-    return "an unnamed leaf"
-
-
 def _kind(a: np.ndarray) -> str:
     if np.isnan(a).any():
         return "nan"
@@ -111,7 +103,7 @@ def check_forward(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if frame is not None else ""
     )
     bad_inputs = [
-        f"input {i} ({_label(p)})" for i, p in enumerate(inputs)
+        f"input {i} ({describe(p)})" for i, p in enumerate(inputs)
         if p._data.dtype.kind == "f" and not np.isfinite(p._data).all()
     ]
     if bad_inputs:
@@ -133,6 +125,6 @@ def check_backward(node: Tensor, i: int, grad: Any) -> None:
     parent = node._parents[i]
     raise AnomalyError(
         f"anomaly: the backward of '{node._op.name}' produced {_kind(g)} in the gradient "
-        f"for its input {i} ({_label(parent)}, shape {shape_text(parent.shape)})"
+        f"for its input {i} ({describe(parent)}, shape {shape_text(parent.shape)})"
         f"{_layer(node)}{_where(node)}"
     )

@@ -35,17 +35,9 @@ import numpy as np
 from nablagraph import tensor as _t
 from nablagraph.errors import GraphError, ShapeError
 from nablagraph.ops import RAW, shape_text
-from nablagraph.tensor import ArrayLike, Tensor, _new
+from nablagraph.tensor import ArrayLike, Tensor, _new, describe
 
 __all__ = ["backward", "grad"]
-
-
-def _label(t: Tensor) -> str:
-    if t.name:
-        return repr(t.name)
-    if t._op is not None:
-        return f"the output of '{t._op.name}'"
-    return "a leaf"
 
 
 def _freed_error(t: Tensor) -> GraphError:
@@ -194,7 +186,7 @@ def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
     for i, p in enumerate(parents):
         if p._version > t._stamp:
             raise GraphError(
-                f"backward: input {i} of '{t._op.name}' ({_label(p)}, shape "
+                f"backward: input {i} of '{t._op.name}' ({describe(p)}, shape "
                 f"{shape_text(p.shape)}) was modified in place after '{t._op.name}' used it, "
                 "so its gradient would be computed from the new values; run backward() "
                 "before changing it (e.g. before the optimizer step), or recompute the forward pass"
@@ -330,7 +322,7 @@ def grad(
     for i, x in enumerate(ins):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise GraphError(
-                f"grad: input {i} ({_label(x) if isinstance(x, Tensor) else type(x).__name__}) "
+                f"grad: input {i} ({describe(x) if isinstance(x, Tensor) else type(x).__name__}) "
                 "does not require grad"
             )
     roots, seeds = [], []
@@ -349,7 +341,7 @@ def grad(
         if g is None:
             if not allow_unused:
                 raise GraphError(
-                    f"grad: input {i} ({_label(x)}) was not used to compute the outputs; "
+                    f"grad: input {i} ({describe(x)}) was not used to compute the outputs; "
                     "pass allow_unused=True to get None for it"
                 )
             result.append(None)

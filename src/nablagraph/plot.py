@@ -31,13 +31,25 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> str:
+def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> str:
+    """Lay out, write (creating the folder) and close the figure; return the path."""
+    fig.tight_layout()
     out = os.fspath(path)
     parent = os.path.dirname(out)
     if parent:
         os.makedirs(parent, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(fig)
     return out
+
+
+def _finish_axes(ax: Any, xlabel: str, ylabel: str, title: str | None, which: str = "major") -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which=which)
+    ax.legend()
+    if title:
+        ax.set_title(title)
 
 
 def plot_history(history: Any, path: str | os.PathLike[str], title: str | None = None) -> str:
@@ -81,10 +93,7 @@ def plot_history(history: Any, path: str | os.PathLike[str], title: str | None =
     ax_a.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def plot_costs(
@@ -96,16 +105,8 @@ def plot_costs(
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, ys in curves.items():
         ax.plot(range(len(ys)), list(ys), label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    _finish_axes(ax, "epoch", ylabel, title)
+    return _save(plt, fig, path)
 
 
 def plot_scaling(
@@ -117,13 +118,5 @@ def plot_scaling(
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label, ys in series.items():
         ax.loglog(list(params), list(ys), "o-", label=label)
-    ax.set_xlabel("parameters P")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    _finish_axes(ax, "parameters P", ylabel, title, which="both")
+    return _save(plt, fig, path)

@@ -626,6 +626,15 @@ class Tensor:
         return _F.log_softmax(self, axis=axis)
 
 
+def describe(t: Tensor) -> str:
+    """How error messages name a tensor: its name, the op that made it, or a leaf."""
+    if t.name:
+        return repr(t.name)
+    if t._op is not None:
+        return f"the output of '{t._op.name}'"
+    return "an unnamed leaf"
+
+
 def _raw(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
 
