@@ -86,21 +86,28 @@ def numerical_grad(
             f"numerical_grad: f must return one element, got shape {out.shape}; "
             "use gradcheck for functions with several outputs"
         )
-    grads = []
-    for t in ts:
-        x = t.data
-        g = np.zeros(x.shape, dtype=np.float64)
-        flat = x.flat  # writes through to x whatever its memory layout
-        for j in range(x.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            fp = _eval(f, ts).item()
-            flat[j] = orig - eps
-            fm = _eval(f, ts).item()
-            flat[j] = orig
-            g.reshape(-1)[j] = (fp - fm) / (2 * eps)
-        grads.append(g)
-    return grads
+    return [_numerical_jacobian(f, ts, t, eps, 1).reshape(t.shape) for t in ts]
+
+
+def _numerical_jacobian(
+    f: Callable[..., Any], ts: Sequence[Tensor], t: Tensor, eps: float, m: int
+) -> np.ndarray:
+    """``∂f/∂t`` as an ``(m, t.size)`` matrix by central differences, one column per element.
+
+    ``t``'s data is perturbed in place (through ``.flat``, whatever its memory layout)
+    and restored.
+    """
+    jac = np.zeros((m, t.size))
+    flat = t.data.flat
+    for j in range(t.size):
+        orig = flat[j]
+        flat[j] = orig + eps
+        fp = _eval(f, ts).ravel()
+        flat[j] = orig - eps
+        fm = _eval(f, ts).ravel()
+        flat[j] = orig
+        jac[:, j] = (fp - fm) / (2 * eps)
+    return jac
 
 
 @dataclass
@@ -299,17 +306,7 @@ def _full_jacobians(
         v = np.zeros(out.shape)
         v.reshape(-1)[k] = 1.0
         a_jac[k] = _analytic(out, t, v).ravel()
-    n_jac = np.zeros((m, n))
-    flat = t.data.flat
-    for j in range(n):
-        orig = flat[j]
-        flat[j] = orig + eps
-        fp = _eval(f, ts).ravel()
-        flat[j] = orig - eps
-        fm = _eval(f, ts).ravel()
-        flat[j] = orig
-        n_jac[:, j] = (fp - fm) / (2 * eps)
-    return a_jac, n_jac, 2 * n, m
+    return a_jac, _numerical_jacobian(f, ts, t, eps, m), 2 * n, m
 
 
 def _projections(
