@@ -519,3 +519,35 @@ def test_each_step_kind_builds_a_checkable_graph(kind: str) -> None:
         ng.gradcheck(g.run, [Tensor(v.copy(), requires_grad=True) for v in g.leaves])
 
     run()
+
+
+# ------------------------------------- compile_step's generated code, same graphs
+
+
+@_settings()
+@given(graphs())
+def test_generated_replay_of_random_graphs_equals_eager_bit_for_bit(g: Graph) -> None:
+    """The straight-line code of a plan (broadcasting, shared nodes, several
+    contributions per node, every op of the registry) against the engine."""
+    params = [Tensor(v.copy(), requires_grad=True) for v in g.leaves]
+    with_arg = len(params) > 1  # then the first leaf comes in as an argument, not a parameter
+    trained = params[1:] if with_arg else params
+
+    def fn(*args: Tensor) -> Tensor:
+        out = g.run(*args, *trained)
+        return out if out.size == 1 else out.sum()
+
+    args = [g.leaves[0]] if with_arg else []
+    eager = fn(*[Tensor(a) for a in args])
+    expected = ng.grad(eager, trained)
+    step = ng.compile_step(fn)
+    for _ in range(3):  # record (and verify), then replay the generated code twice
+        for p in trained:
+            p.grad = None
+        C = step(*args)
+    plan = next(iter(step._plans.values()))
+    assert plan.fast is not None and "def replay(A):" in plan.source
+    np.testing.assert_array_equal(C.data, eager.data)
+    for p, e in zip(trained, expected):
+        assert p.grad is not None
+        np.testing.assert_array_equal(p.grad.data, e.data)

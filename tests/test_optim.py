@@ -287,3 +287,156 @@ def test_flat_buffer_refusals() -> None:
     opt = SGD([w64], lr=0.1, flat=True)
     with pytest.raises(ng.GraphError, match="no parameter has a gradient"):
         opt.step()
+
+
+# ------------------------------------------------- blockwise, threaded updates
+def _reference_updates(kind: str, w0: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    """The update formulas on whole arrays, NumPy only, in the optimizers' order of operations."""
+    w, v, m, s2 = w0.copy(), np.zeros_like(w0), np.zeros_like(w0), np.zeros_like(w0)
+    for t, g in enumerate(grads, 1):
+        if kind == "sgd":
+            w = w - g * 0.1
+        elif kind == "momentum":
+            v = v * 0.9 - g * 0.1
+            w = w + v
+        elif kind == "decay":
+            w = w - (w * 0.01 + g) * 0.1
+        else:  # Adam, as the kernel writes it
+            b1, b2 = 0.9, 0.999
+            m = m * b1 + g * (1 - b1)
+            s2 = s2 * b2 + (g * (1 - b1)) ** 2 * ((1 - b2) / (1 - b1) ** 2)
+            w = w - m / (np.sqrt(s2) * (1.0 / np.sqrt(1 - b2**t)) + 1e-8) * (1e-3 / (1 - b1**t))
+    return w
+
+
+_MAKERS = {
+    "sgd": lambda ps: SGD(ps, lr=0.1),
+    "momentum": lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+    "decay": lambda ps: SGD(ps, lr=0.1, weight_decay=0.01),
+    "adam": lambda ps: Adam(ps, lr=1e-3),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("kind", sorted(_MAKERS))
+def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str, threads: int) -> None:
+    from nablagraph.nn import optim
+
+    rng = np.random.default_rng(1)
+    shape = (811, 499)  # enough elements for 3 threads, not a multiple of BLOCK
+    assert np.prod(shape) >= optim.PARALLEL_MIN and np.prod(shape) % optim.BLOCK
+    w0 = rng.standard_normal(shape)
+    grads = [rng.standard_normal(shape) for _ in range(3)]
+    before = optim.update_threads()
+    try:
+        optim.update_threads(threads)
+        w = ng.Tensor(w0.copy(), requires_grad=True)
+        opt = _MAKERS[kind]([w])
+        for g in grads:
+            w.grad = ng.Tensor(g)
+            opt.step()
+        assert (optim._pool is not None) == (threads > 1)
+    finally:
+        optim.update_threads(before)
+    expected = _reference_updates(kind, w0, grads)
+    if kind == "adam":  # numpy's ** and np.sqrt on scalars round like math's: compare closely
+        np.testing.assert_allclose(w.data, expected, rtol=1e-13, atol=1e-16)
+    else:
+        np.testing.assert_array_equal(w.data, expected)
+
+
+@pytest.mark.parametrize("kind", sorted(_MAKERS))
+def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -> None:
+    from nablagraph.nn import optim
+
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal((700, 400))
+    grads = [rng.standard_normal(w0.shape) for _ in range(3)]
+    results = []
+    for parallel_min in (optim.PARALLEL_MIN, w0.size + 1):  # blockwise, then one call on the whole array
+        saved = optim.PARALLEL_MIN
+        optim.PARALLEL_MIN = parallel_min
+        try:
+            w = ng.Tensor(w0.copy(), requires_grad=True)
+            opt = _MAKERS[kind]([w])
+            for g in grads:
+                w.grad = ng.Tensor(g)
+                opt.step()
+        finally:
+            optim.PARALLEL_MIN = saved
+        results.append(w.data)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_a_large_step_allocates_nothing_after_the_first_and_bumps_the_version() -> None:
+    rng = np.random.default_rng(0)
+    w = ng.Tensor(rng.standard_normal((700, 400)), requires_grad=True)
+    w.grad = ng.Tensor(rng.standard_normal((700, 400)))
+    opt = SGD([w], lr=0.1, momentum=0.5)
+    opt.step()
+    v0 = w.version
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        opt.step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < w.data.nbytes // 10, peak
+    assert w.version > v0
+
+
+def test_a_non_contiguous_parameter_is_updated_whole() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((800, 700))
+    w = ng.Tensor(base, requires_grad=True)
+    w._data = base.T  # a transposed view: not C-contiguous
+    g = rng.standard_normal((700, 800))
+    w.grad = ng.Tensor(g)
+    expected = base.T - g * 0.1
+    SGD([w], lr=0.1).step()
+    np.testing.assert_array_equal(w.data, expected)
+
+
+def test_update_threads_refuses_bad_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nablagraph.nn import optim
+
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ng.ConfigError, match=r"update_threads: n must be a positive integer, got"):
+            optim.update_threads(bad)  # type: ignore[arg-type]
+    monkeypatch.setattr(optim, "_threads", None)
+    monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", "many")
+    with pytest.raises(ng.ConfigError, match=r"NABLAGRAPH_NUM_THREADS must be a positive integer, got 'many'"):
+        optim.update_threads()
+    monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", "3")
+    assert optim.update_threads() == 3
+    monkeypatch.setattr(optim, "_threads", None)
+
+
+def _child_step(q: Any) -> None:
+    w = ng.Tensor(np.ones((700, 400)), requires_grad=True)
+    w.grad = ng.Tensor(np.ones((700, 400)))
+    SGD([w], lr=0.5).step()
+    q.put(float(w.data.sum()))
+
+
+def test_threaded_updates_work_in_a_forked_child() -> None:
+    import multiprocessing
+
+    from nablagraph.nn import optim
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    before = optim.update_threads()
+    optim.update_threads(2)
+    try:
+        _child_step(multiprocessing.Queue())  # the parent's pool exists now
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue()
+        proc = ctx.Process(target=_child_step, args=(q,))
+        proc.start()
+        proc.join(timeout=60)
+        assert proc.exitcode == 0, "the forked child did not finish its step"
+        assert q.get(timeout=5) == 0.5 * 700 * 400
+    finally:
+        optim.update_threads(before)

@@ -123,3 +123,31 @@ def test_float32_step_stays_float32() -> None:
     C = step(np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32))
     assert C.dtype == np.float32
     assert all(p.grad is not None and p.grad.dtype == np.float32 for p in net.parameters())
+
+
+def test_a_vjp_returning_none_keeps_the_plan_on_the_interpreter() -> None:
+    from nablagraph.ops import OPS, Op, defop
+
+    def fwd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return x * y
+
+    def vjp(F, needs, g, out, x, y):  # type: ignore[no-untyped-def]
+        return (g * y if needs[0] else None, None)  # no gradient for y, even when asked
+
+    op: Op = defop("test_half_mul", fwd, vjp, "x * y, gradient for x only")
+    try:
+        from nablagraph.tensor import apply
+
+        w = ng.Tensor(np.array([2.0, 3.0]), requires_grad=True)
+        v = ng.Tensor(np.array([5.0, 7.0]), requires_grad=True)
+        step = ng.compile_step(lambda x: apply(op, (x * w, v)).sum())
+        for _ in range(2):
+            w.grad = v.grad = None
+            C = step(np.array([1.0, 1.0]))
+        plan = next(iter(step._plans.values()))
+        assert plan.fast is None
+        assert C.item() == 2 * 5 + 3 * 7
+        np.testing.assert_array_equal(w.grad.data, [5.0, 7.0])  # type: ignore[union-attr]
+        assert v.grad is None
+    finally:
+        del OPS["test_half_mul"]
