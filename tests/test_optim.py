@@ -320,6 +320,7 @@ _MAKERS = {
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("kind", sorted(_MAKERS))
 def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str, threads: int) -> None:
+    from nablagraph import _threads
     from nablagraph.nn import optim
 
     rng = np.random.default_rng(1)
@@ -327,17 +328,17 @@ def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str,
     assert np.prod(shape) >= optim.PARALLEL_MIN and np.prod(shape) % optim.BLOCK
     w0 = rng.standard_normal(shape)
     grads = [rng.standard_normal(shape) for _ in range(3)]
-    before = optim.update_threads()
+    before = ng.get_num_threads()
     try:
-        optim.update_threads(threads)
+        ng.set_num_threads(threads)
         w = ng.Tensor(w0.copy(), requires_grad=True)
         opt = _MAKERS[kind]([w])
         for g in grads:
             w.grad = ng.Tensor(g)
             opt.step()
-        assert (optim._pool is not None) == (threads > 1)
+        assert (_threads._pool is not None) == (threads > 1)
     finally:
-        optim.update_threads(before)
+        ng.set_num_threads(before)
     expected = _reference_updates(kind, w0, grads)
     if kind == "adam":  # numpy's ** and np.sqrt on scalars round like math's: compare closely
         np.testing.assert_allclose(w.data, expected, rtol=1e-13, atol=1e-16)
@@ -398,19 +399,19 @@ def test_a_non_contiguous_parameter_is_updated_whole() -> None:
     np.testing.assert_array_equal(w.data, expected)
 
 
-def test_update_threads_refuses_bad_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nablagraph.nn import optim
+def test_thread_settings_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nablagraph import _threads
 
     for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(ng.ConfigError, match=r"update_threads: n must be a positive integer, got"):
-            optim.update_threads(bad)  # type: ignore[arg-type]
-    monkeypatch.setattr(optim, "_threads", None)
+        with pytest.raises(ng.ConfigError, match=r"set_num_threads: n must be a positive integer, got"):
+            ng.set_num_threads(bad)  # type: ignore[arg-type]
+    monkeypatch.setattr(_threads, "_threads", None)
     monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", "many")
     with pytest.raises(ng.ConfigError, match=r"NABLAGRAPH_NUM_THREADS must be a positive integer, got 'many'"):
-        optim.update_threads()
+        ng.get_num_threads()
     monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", "3")
-    assert optim.update_threads() == 3
-    monkeypatch.setattr(optim, "_threads", None)
+    assert ng.get_num_threads() == 3
+    monkeypatch.setattr(_threads, "_threads", None)
 
 
 def _child_step(q: Any) -> None:
@@ -423,12 +424,10 @@ def _child_step(q: Any) -> None:
 def test_threaded_updates_work_in_a_forked_child() -> None:
     import multiprocessing
 
-    from nablagraph.nn import optim
-
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork on this platform")
-    before = optim.update_threads()
-    optim.update_threads(2)
+    before = ng.get_num_threads()
+    ng.set_num_threads(2)
     try:
         _child_step(multiprocessing.Queue())  # the parent's pool exists now
         ctx = multiprocessing.get_context("fork")
@@ -439,4 +438,4 @@ def test_threaded_updates_work_in_a_forked_child() -> None:
         assert proc.exitcode == 0, "the forked child did not finish its step"
         assert q.get(timeout=5) == 0.5 * 700 * 400
     finally:
-        optim.update_threads(before)
+        ng.set_num_threads(before)

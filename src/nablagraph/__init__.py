@@ -10,6 +10,7 @@ Everything a user needs is importable from here::
 """
 
 from nablagraph import data, io, nn, reference, viz
+from nablagraph._threads import get_num_threads, set_num_threads
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -83,6 +84,7 @@ from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
+    "get_num_threads", "set_num_threads",
     "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
     "gradcheck", "numerical_grad", "GradcheckReport",
     "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",

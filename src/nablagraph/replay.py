@@ -55,7 +55,7 @@ class _Plan:
     __slots__ = (
         "n", "arg_slots", "param_slots", "params", "const_slots", "consts",
         "forward", "backward", "root", "leaf_slots", "root_dtype", "_fwd", "_bwd", "_seed", "_pairs",
-        "fast", "source",
+        "fast", "source", "scalars",
     )
 
     def __init__(self) -> None:
@@ -78,6 +78,7 @@ class _Plan:
         self._pairs: list[tuple[int, Tensor]] = []
         self.fast: Callable[[list[np.ndarray]], tuple[np.ndarray, list[np.ndarray | None]]] | None = None
         self.source = ""
+        self.scalars: set[int] = set()  # forward ops whose result comes as a NumPy scalar
 
     def finalize(self, shapes: list[tuple[int, ...]]) -> None:
         """Precompute what ``run`` needs per op: C-level getters for the inputs, and for
@@ -125,10 +126,15 @@ class _Plan:
             vals[slot] = p._data
         for slot, c in zip(self.const_slots, self.consts):
             vals[slot] = c
-        for slot, fwd, get, single, params, subs in self._fwd:
+        for n, (slot, fwd, get, single, params, subs) in enumerate(self._fwd):
             if subs:
                 params = _substitute(params, subs, arrays)
-            vals[slot] = fwd(get(vals), *params) if single else fwd(*get(vals), *params)
+            v = fwd(get(vals), *params) if single else fwd(*get(vals), *params)
+            if type(v) is not np.ndarray:  # a NumPy scalar: an array, as apply() keeps it
+                v = np.asarray(v)  # (scalar and array arithmetic can round differently)
+                if observe is not None:
+                    self.scalars.add(n)
+            vals[slot] = v
         root = vals[self.root]
         grads: list[Any] = [None] * self.n
         grads[self.root] = self._seed  # never written to: VJPs do not modify g
@@ -174,14 +180,18 @@ class _Plan:
             g5 = r[0]
 
         The lines make the same calls, with the same arguments, in the same order as
-        :meth:`run`, so the numbers are the same bit for bit.  A VJP that returned
+        :meth:`run`, so the numbers are the same bit for bit (a forward result that
+        comes back as a NumPy scalar is made a 0-d array, as ``apply`` does: NumPy's
+        scalar arithmetic can round differently from its array loops).  A VJP that returned
         ``None`` for an input that needs a gradient (possible for a user-defined op)
         leaves the plan on :meth:`run`.
         """
         if any(none for _, _, none, _ in observed):
             return
         needs_sum = {(i, k) for i, k, _, summed in observed if summed}
-        ns: dict[str, Any] = {"RAW": RAW, "sum_to": sum_to, "KB": _kept_buffer, "SEED": self._seed}
+        ns: dict[str, Any] = {
+            "RAW": RAW, "sum_to": sum_to, "KB": _kept_buffer, "SEED": self._seed, "asarray": np.asarray,
+        }
         lines = ["def replay(A):"]
         for slot, i in self.arg_slots:
             lines.append(f"    v{slot} = A[{i}]")
@@ -205,7 +215,8 @@ class _Plan:
 
         for n, (slot, fwd, ins, params, subs) in enumerate(self.forward):
             ns[f"F{n}"] = fwd
-            lines.append(f"    v{slot} = F{n}({', '.join(call_args(f'f{n}', ins, params, subs))})")
+            call = f"F{n}({', '.join(call_args(f'f{n}', ins, params, subs))})"
+            lines.append(f"    v{slot} = {f'asarray({call})' if n in self.scalars else call}")
 
         defined = {self.root}
         lines.append(f"    g{self.root} = SEED")
@@ -413,8 +424,9 @@ class CompiledStep:
         with enable_grad():
             ref = self.fn(*[a if isinstance(a, Tensor) else Tensor(np.asarray(a)) for a in args])
         ref_grads = engine.grad(ref, plan.params, allow_unused=True)
-        same = np.array_equal(ref._data, value) and all(
-            (g is None and r is None) or (g is not None and r is not None and np.array_equal(g, r._data))
+        same = np.array_equal(ref._data, value, equal_nan=True) and all(
+            (g is None and r is None)
+            or (g is not None and r is not None and np.array_equal(g, r._data, equal_nan=True))
             for g, r in zip(grads, ref_grads)
         )
         if not same:

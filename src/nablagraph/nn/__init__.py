@@ -17,12 +17,12 @@ from nablagraph.nn.module import (
     Trace,
     init_weights,
 )
-from nablagraph.nn.optim import SGD, Adam, Optimizer, update_threads
+from nablagraph.nn.optim import SGD, Adam, Optimizer
 from nablagraph.nn.train import DataError, History, fit
 
 __all__ = [
     "Module", "Dense", "Sequential", "Network", "Trace", "init_weights",
     "ACTIVATION_NAMES", "COST_NAMES", "INIT_SCHEMES",
-    "Optimizer", "SGD", "Adam", "update_threads",
+    "Optimizer", "SGD", "Adam",
     "fit", "History", "DataError",
 ]

@@ -15,9 +15,9 @@ graph; each updated parameter's ``version`` changes, so a graph recorded before 
 step refuses to backpropagate through the old values.  One scratch buffer (and the
 momentum or moment buffers) per parameter is reused, so a step allocates nothing after
 the first and float32 parameters stay float32.  Large parameters (from
-:data:`PARALLEL_MIN` elements) are updated block by block, the blocks shared among
-:func:`update_threads` threads: one pass over memory instead of three, on every core,
-with the same numbers.
+``PARALLEL_MIN`` elements, see :mod:`nablagraph._threads`) are updated block by block,
+the blocks shared among :func:`~nablagraph.set_num_threads` threads: one pass over
+memory instead of three, on every core, with the same numbers.
 
 A parameter whose ``.grad`` is ``None`` at ``step()`` (one the cost did not use) is
 skipped, as in PyTorch; if *no* parameter has a gradient, ``step()`` raises
@@ -29,17 +29,17 @@ Imports: ``tensor``, ``errors``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from nablagraph import tensor as _t
+from nablagraph._threads import BLOCK, PARALLEL_MIN, blocks, get_num_threads
 from nablagraph.errors import ConfigError, GraphError, ShapeError
 from nablagraph.tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "update_threads"]
+__all__ = ["Optimizer", "SGD", "Adam"]
 
 
 def _number(owner: str, what: str, value: Any) -> float:
@@ -222,7 +222,7 @@ class Optimizer:
         (a 4096 × 4096 weight matrix) are cut into blocks of :data:`BLOCK` elements
         that fit in the CPU cache, so the scratch array between two NumPy calls never
         goes out to memory (one pass over ``w`` and ``g`` instead of three), and the
-        blocks are shared out among :func:`update_threads` threads — NumPy releases
+        blocks are shared out among :func:`~nablagraph.get_num_threads` threads — NumPy releases
         the GIL inside its loops.  Every element goes through the same operations
         either way, so the numbers are bit for bit the same.
         """
@@ -325,62 +325,6 @@ class Optimizer:
         return self.weight_decay != 0.0 and (w.ndim >= 2 or self.decay_biases)
 
 
-# ------------------------------------------------------------ blockwise updates
-#: Arrays with at least this many elements are updated block by block, in threads.
-PARALLEL_MIN = 1 << 18
-#: Elements per block: 256 KiB of float64, so a block and its scratch stay in cache.
-BLOCK = 1 << 15
-
-_pool: Any = None
-_pool_pid = 0
-_threads: int | None = None
-
-
-def update_threads(n: int | None = None) -> int:
-    """The number of threads that update large parameters (and set it, with ``n``).
-
-    The default is the ``NABLAGRAPH_NUM_THREADS`` environment variable, else the
-    number of CPUs this process may use, at most 8.  ``update_threads(1)`` keeps every
-    update on the calling thread.  Only arrays of at least :data:`PARALLEL_MIN`
-    elements are split; the results do not depend on the number of threads.
-    """
-    global _threads, _pool
-    if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"update_threads: n must be a positive integer, got {n!r}")
-        _threads = n
-        if _pool is not None:
-            _pool.shutdown(wait=True)
-            _pool = None
-        return n
-    if _threads is None:
-        env = os.environ.get("NABLAGRAPH_NUM_THREADS")
-        if env is not None:
-            if not env.strip().isdigit() or int(env) < 1:
-                raise ConfigError(
-                    f"NABLAGRAPH_NUM_THREADS must be a positive integer, got {env!r}"
-                )
-            _threads = int(env)
-        else:
-            try:
-                cpus = len(os.sched_getaffinity(0))
-            except AttributeError:  # not on Linux
-                cpus = os.cpu_count() or 1
-            _threads = max(1, min(cpus, 8))
-    return _threads
-
-
-def _executor(workers: int) -> Any:
-    """The shared worker pool (made anew in a forked child, whose threads are gone)."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid():
-        from concurrent.futures import ThreadPoolExecutor
-
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nablagraph-update")
-        _pool_pid = os.getpid()
-    return _pool
-
-
 def _contiguous(*arrays: np.ndarray) -> bool:
     shape = arrays[0].shape
     return all(a.flags.c_contiguous and a.shape == shape for a in arrays)
@@ -390,31 +334,16 @@ def _blockwise(
     kernel: Any, w: np.ndarray, g: np.ndarray, state: list[np.ndarray], c: tuple[Any, ...],
     buffers: dict[tuple[int, Any], np.ndarray],
 ) -> None:
-    """Run ``kernel`` over cache-sized blocks of flat views, split among threads."""
+    """Run ``kernel`` over cache-sized blocks of flat views, shared among threads."""
     flats = [w.reshape(-1), g.reshape(-1)] + [b.reshape(-1) for b in state]
-    n = flats[0].size
-    threads = min(update_threads(), max(1, 2 * n // PARALLEL_MIN))  # ≥ PARALLEL_MIN / 2 each
+    for k in range(get_num_threads()):  # per-thread scratch, made here (not in the threads)
+        if (k, w.dtype) not in buffers:
+            buffers[(k, w.dtype)] = np.empty(BLOCK, dtype=w.dtype)
 
-    def part(k: int, lo: int, hi: int) -> None:
-        key = (k, w.dtype)
-        s = buffers.get(key)
-        if s is None:
-            s = buffers[key] = np.empty(BLOCK, dtype=w.dtype)
-        for a in range(lo, hi, BLOCK):
-            b = min(a + BLOCK, hi)
-            kernel(flats[0][a:b], flats[1][a:b], [f[a:b] for f in flats[2:]], s[: b - a], c)
+    def block(k: int, a: int, b: int) -> None:
+        kernel(flats[0][a:b], flats[1][a:b], [f[a:b] for f in flats[2:]], buffers[(k, w.dtype)][: b - a], c)
 
-    bounds = [n * k // threads for k in range(threads + 1)]
-    if threads == 1:
-        part(0, 0, n)
-        return
-    pool = _executor(update_threads() - 1)
-    futures = [pool.submit(part, k, bounds[k], bounds[k + 1]) for k in range(1, threads)]
-    try:
-        part(0, bounds[0], bounds[1])
-    finally:
-        for f in futures:
-            f.result()
+    blocks(block, flats[0].size)
 
 
 class SGD(Optimizer):

@@ -1,0 +1,101 @@
+"""Elementwise work on large arrays, in cache-sized blocks shared among threads.
+
+NumPy runs each ufunc call on one core and, for an expression of several calls,
+streams every intermediate array through memory.  For arrays of at least
+:data:`PARALLEL_MIN` elements nablagraph instead cuts the flat array into blocks of
+:data:`BLOCK` elements (256 KiB of float64: a block and its temporaries stay in the
+CPU cache between calls) and shares the blocks out among :func:`get_num_threads`
+threads — NumPy releases the GIL inside its loops.  Each element goes through the same
+operations either way, so the numbers do not depend on the blocking or the number of
+threads.
+
+The thread count is the ``NABLAGRAPH_NUM_THREADS`` environment variable, else the
+number of CPUs the process may use (at most 8); :func:`set_num_threads` changes it.
+
+Imports: ``errors``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from nablagraph.errors import ConfigError
+
+__all__ = ["PARALLEL_MIN", "BLOCK", "get_num_threads", "set_num_threads", "blocks"]
+
+#: Arrays with at least this many elements are processed block by block, in threads.
+PARALLEL_MIN = 1 << 18
+#: Elements per block.
+BLOCK = 1 << 15
+
+_pool: Any = None
+_pool_pid = 0
+_threads: int | None = None
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for elementwise work on large arrays (``1``: the calling
+    thread only).  BLAS (matrix products) keeps its own setting."""
+    global _threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"set_num_threads: n must be a positive integer, got {n!r}")
+    _threads = n
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def get_num_threads() -> int:
+    """The number of threads for elementwise work on large arrays (see the module)."""
+    global _threads
+    if _threads is None:
+        env = os.environ.get("NABLAGRAPH_NUM_THREADS")
+        if env is not None:
+            if not env.strip().isdigit() or int(env) < 1:
+                raise ConfigError(f"NABLAGRAPH_NUM_THREADS must be a positive integer, got {env!r}")
+            _threads = int(env)
+        else:
+            try:
+                cpus = len(os.sched_getaffinity(0))
+            except AttributeError:  # not on Linux
+                cpus = os.cpu_count() or 1
+            _threads = max(1, min(cpus, 8))
+    return _threads
+
+
+def _executor(workers: int) -> Any:
+    """The shared worker pool (made anew in a forked child, whose threads are gone)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nablagraph")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def blocks(fn: Callable[[int, int, int], None], n: int) -> None:
+    """Call ``fn(worker, lo, hi)`` for consecutive blocks ``[lo, hi)`` covering
+    ``range(n)``, the blocks shared among up to :func:`get_num_threads` threads
+    (each given at least ``PARALLEL_MIN / 2`` elements).  ``worker`` numbers the
+    thread (``0`` is the caller), so ``fn`` can keep per-thread scratch buffers.
+    Exceptions raised by ``fn`` reach the caller after every block has finished."""
+    threads = min(get_num_threads(), max(1, 2 * n // PARALLEL_MIN))
+
+    def part(k: int, lo: int, hi: int) -> None:
+        for a in range(lo, hi, BLOCK):
+            fn(k, a, min(a + BLOCK, hi))
+
+    if threads == 1:
+        part(0, 0, n)
+        return
+    bounds = [n * k // threads for k in range(threads + 1)]
+    pool = _executor(get_num_threads() - 1)
+    futures = [pool.submit(part, k, bounds[k], bounds[k + 1]) for k in range(1, threads)]
+    try:
+        part(0, bounds[0], bounds[1])
+    finally:
+        for f in futures:
+            f.result()
