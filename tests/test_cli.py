@@ -97,9 +97,10 @@ def test_bench_workloads_writes_table_and_json(tmp_path: Path) -> None:
     assert [r["workload"] for r in data["rows"]] == ["W1", "W5"]
     for r in data["rows"]:
         assert r["ratio"]["hand"] == 1.0 and r["ratio"]["eager"] > 0 and r["ratio"]["replay"] > 0
+        assert r["ratio_to_gemm"]["gemm"] == 1.0 and r["seconds"]["gemm"] > 0
     assert "numpy" in data["machine"]
     md = (tmp_path / "b.md").read_text()
-    assert md.startswith("| workload |") and "| W5 |" in md
+    assert md.startswith("| workload |") and "| W5 |" in md and "GEMM-only" in md
 
 
 @pytest.mark.parametrize(

@@ -275,11 +275,31 @@ def _routes(sizes: list[int], batch: int, dtype: str) -> tuple[dict[str, Callabl
     return {"hand": hand, "eager": eager, "replay": replay}, net, X, Y
 
 
+def _gemm_step(sizes: list[int], batch: int, dtype: str) -> Callable[[], None]:
+    """The step's matrix products alone: ``a @ W.T`` per layer forward, ``δᵀ a`` per
+    layer and ``δ W`` for every layer but the first backward (the floor of W4)."""
+    rng = np.random.default_rng(1)
+    Ws = [rng.standard_normal((m, n)).astype(dtype) for n, m in itertools.pairwise(sizes)]
+    acts = [rng.random((batch, n)).astype(dtype) for n in sizes]
+
+    def gemm() -> None:
+        for W, a in zip(Ws, acts):
+            a @ W.T
+        for i, W in enumerate(Ws):
+            d = acts[i + 1]
+            d.T @ acts[i]
+            if i:
+                d @ W
+
+    return gemm
+
+
 def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: int, min_time: float) -> dict[str, Any]:
     routes, net, X, Y = _routes(sizes, batch, dtype)
     torch_step = _torch_step_factory(sizes, X, Y, 1e-3, dtype)
     if torch_step is not None:
         routes["torch"] = torch_step
+    routes["gemm"] = _gemm_step(sizes, batch, dtype)
     # calibrate: enough calls per timing that one timing lasts ~min_time / repeats
     t1 = median_time(routes["hand"], 1)
     number = max(1, int(min_time / max(t1, 1e-7) / max(repeats, 1)))
@@ -290,8 +310,9 @@ def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: 
         "workload": name, "sizes": sizes, "batch": batch, "dtype": dtype, "nodes": nodes,
         "seconds": med, "ratio": {k: v / med["hand"] for k, v in med.items()},
         "overhead_per_op_us": {
-            k: (med[k] - med["hand"]) / nodes * 1e6 for k in med if k != "hand"
+            k: (med[k] - med["hand"]) / nodes * 1e6 for k in med if k not in ("hand", "gemm")
         },
+        "ratio_to_gemm": {k: v / med["gemm"] for k, v in med.items()},
     }
 
 
@@ -310,6 +331,8 @@ def _count_nodes(net: Any, X: np.ndarray, Y: np.ndarray) -> int:
 def _workload_line(r: dict[str, Any]) -> str:
     s, q = r["seconds"], r["ratio"]
     torch_part = f"  torch {s['torch'] * 1e3:9.3f} ms ({q['torch']:.2f}×)" if "torch" in s else ""
+    if "gemm" in s:
+        torch_part += f"  GEMM-only {s['gemm'] * 1e3:9.3f} ms"
     return (f"{r['workload']} {r['dtype']:<7} hand {s['hand'] * 1e3:9.3f} ms  eager {s['eager'] * 1e3:9.3f} ms "
             f"({q['eager']:.2f}×)  replay {s['replay'] * 1e3:9.3f} ms ({q['replay']:.2f}×){torch_part}")
 
@@ -346,13 +369,16 @@ def machine_info() -> dict[str, Any]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The workload table in Markdown: medians and ratios to the handwritten step."""
+    """The workload table in Markdown: medians and ratios to the handwritten step, and
+    the time of the step's matrix products alone (GEMM-only) with replay's ratio to it."""
     has_torch = any("torch" in r["seconds"] for r in rows)
     head = "| workload | dtype | ops | handwritten NumPy | nablagraph eager | nablagraph replay |"
     sep = "| --- | --- | ---: | ---: | ---: | ---: |"
     if has_torch:
         head += " PyTorch eager |"
         sep += " ---: |"
+    head += " GEMM-only | replay ÷ GEMM-only |"
+    sep += " ---: | ---: |"
     lines = [head, sep]
     for r in rows:
         s, q = r["seconds"], r["ratio"]
@@ -362,6 +388,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         ]
         if has_torch:
             cells.append(f"{_fmt_time(s['torch'])} ({q['torch']:.2f}×)" if "torch" in s else "–")
+        if "gemm" in s:
+            cells += [_fmt_time(s["gemm"]), f"{s['replay'] / s['gemm']:.2f}×"]
+        else:
+            cells += ["–", "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
