@@ -320,7 +320,7 @@ _MAKERS = {
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("kind", sorted(_MAKERS))
 def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str, threads: int) -> None:
-    from nablagraph import _threads
+    from nablagraph import parallel
     from nablagraph.nn import optim
 
     rng = np.random.default_rng(1)
@@ -336,7 +336,7 @@ def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str,
         for g in grads:
             w.grad = ng.Tensor(g)
             opt.step()
-        assert (_threads._pool is not None) == (threads > 1)
+        assert (parallel._pool is not None) == (threads > 1)
     finally:
         ng.set_num_threads(before)
     expected = _reference_updates(kind, w0, grads)
@@ -400,18 +400,18 @@ def test_a_non_contiguous_parameter_is_updated_whole() -> None:
 
 
 def test_thread_settings_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nablagraph import _threads
+    from nablagraph import parallel
 
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ng.ConfigError, match=r"set_num_threads: n must be a positive integer, got"):
             ng.set_num_threads(bad)  # type: ignore[arg-type]
-    monkeypatch.setattr(_threads, "_threads", None)
+    monkeypatch.setattr(parallel, "_threads", None)
     monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", "many")
     with pytest.raises(ng.ConfigError, match=r"NABLAGRAPH_NUM_THREADS must be a positive integer, got 'many'"):
         ng.get_num_threads()
     monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", "3")
     assert ng.get_num_threads() == 3
-    monkeypatch.setattr(_threads, "_threads", None)
+    monkeypatch.setattr(parallel, "_threads", None)
 
 
 def _child_step(q: Any) -> None:

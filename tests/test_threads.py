@@ -1,4 +1,4 @@
-"""Blockwise, threaded elementwise work (nablagraph._threads): same numbers, every element once."""
+"""Blockwise, threaded elementwise work (nablagraph.parallel): same numbers, every element once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nablagraph as ng
-from nablagraph import _threads, ops
+from nablagraph import ops, parallel
 from nablagraph.ops import RAW, _sigmoid, _sigmoid_vjp
 
 
@@ -26,13 +26,13 @@ def test_blocks_visit_every_index_once(n: int, threads: int) -> None:
     workers: set[int] = set()
 
     def fn(k: int, a: int, b: int) -> None:
-        assert 0 <= a < b <= n and b - a <= _threads.BLOCK
+        assert 0 <= a < b <= n and b - a <= parallel.BLOCK
         seen[a:b] += 1
         workers.add(k)
 
-    _threads.blocks(fn, n)
+    parallel.blocks(fn, n)
     assert (seen == 1).all()
-    assert workers == set(range(min(threads, 2 * n // _threads.PARALLEL_MIN)))
+    assert workers == set(range(min(threads, 2 * n // parallel.PARALLEL_MIN)))
 
 
 def test_an_error_in_a_block_reaches_the_caller(threads: int) -> None:
@@ -41,7 +41,7 @@ def test_an_error_in_a_block_reaches_the_caller(threads: int) -> None:
             raise ValueError(f"block at {a}")
 
     with pytest.raises(ValueError, match="block at"):
-        _threads.blocks(fn, 1 << 20)
+        parallel.blocks(fn, 1 << 20)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -10,7 +10,6 @@ Everything a user needs is importable from here::
 """
 
 from nablagraph import data, io, nn, reference, viz
-from nablagraph._threads import get_num_threads, set_num_threads
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -78,6 +77,7 @@ from nablagraph.functional import (
 )
 from nablagraph.io import load, save
 from nablagraph.nn import SGD, Adam, fit
+from nablagraph.parallel import get_num_threads, set_num_threads
 from nablagraph.replay import CompiledStep, compile_step
 from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 

@@ -23,7 +23,8 @@ To add an op, write its two functions here, register them with :func:`defop`, ex
 a user function in :mod:`nablagraph.functional`, and add a gradient-test entry in
 ``tests/test_ops_gradcheck.py`` (a completeness test fails until you do).
 
-This module imports ``errors`` and NumPy only.
+This module imports ``errors``, ``parallel`` (blocks and threads for large elementwise
+work) and NumPy only.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph._threads import PARALLEL_MIN, blocks
 from nablagraph.errors import LabelError, NablaGraphError, ShapeError
+from nablagraph.parallel import PARALLEL_MIN, blocks
 
 __all__ = ["Op", "OPS", "defop", "RAW", "sum_to", "shape_text", "IndexShapeError"]
 
@@ -144,7 +145,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     # (the tanh form ½ tanh(z/2) + ½ loses all relative accuracy below z ≈ −30). For
     # very negative z, e^{-z} overflows to inf and σ rounds to 0, the right answer; the
     # overflow warning is silenced only when it can happen (np.errstate costs ~2 µs).
-    # Large arrays go block by block, in threads (nablagraph._threads): same numbers.
+    # Large arrays go block by block, in threads (nablagraph.parallel): same numbers.
     if x.size >= PARALLEL_MIN and type(x) is np.ndarray and x.flags.c_contiguous:
         t = np.empty_like(x)
         xf, tf = x.reshape(-1), t.reshape(-1)

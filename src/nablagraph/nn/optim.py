@@ -15,7 +15,7 @@ graph; each updated parameter's ``version`` changes, so a graph recorded before 
 step refuses to backpropagate through the old values.  One scratch buffer (and the
 momentum or moment buffers) per parameter is reused, so a step allocates nothing after
 the first and float32 parameters stay float32.  Large parameters (from
-``PARALLEL_MIN`` elements, see :mod:`nablagraph._threads`) are updated block by block,
+``PARALLEL_MIN`` elements, see :mod:`nablagraph.parallel`) are updated block by block,
 the blocks shared among :func:`~nablagraph.set_num_threads` threads: one pass over
 memory instead of three, on every core, with the same numbers.
 
@@ -23,7 +23,7 @@ A parameter whose ``.grad`` is ``None`` at ``step()`` (one the cost did not use)
 skipped, as in PyTorch; if *no* parameter has a gradient, ``step()`` raises
 :class:`~nablagraph.errors.GraphError`, since that means ``backward()`` was not run.
 
-Imports: ``tensor``, ``errors``.
+Imports: ``tensor``, ``parallel``, ``errors``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from nablagraph import tensor as _t
-from nablagraph._threads import BLOCK, PARALLEL_MIN, blocks, get_num_threads
 from nablagraph.errors import ConfigError, GraphError, ShapeError
+from nablagraph.parallel import BLOCK, PARALLEL_MIN, blocks, get_num_threads
 from nablagraph.tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam"]

@@ -9,8 +9,20 @@ threads — NumPy releases the GIL inside its loops.  Each element goes through 
 operations either way, so the numbers do not depend on the blocking or the number of
 threads.
 
+Who uses it: the optimizers' updates (:class:`~nablagraph.SGD`, :class:`~nablagraph.Adam`:
+one pass over ``w`` and ``g`` instead of three) and ``sigmoid`` with its VJP.  Matrix
+products are BLAS's business and follow its own thread setting
+(``OPENBLAS_NUM_THREADS`` …).
+
 The thread count is the ``NABLAGRAPH_NUM_THREADS`` environment variable, else the
-number of CPUs the process may use (at most 8); :func:`set_num_threads` changes it.
+number of CPUs the process may use (at most 8); :func:`set_num_threads` changes it:
+
+>>> import nablagraph as ng
+>>> n = ng.get_num_threads()
+>>> ng.set_num_threads(1)      # everything on the calling thread
+>>> ng.get_num_threads()
+1
+>>> ng.set_num_threads(n)
 
 Imports: ``errors``.
 """
