@@ -425,3 +425,21 @@ def test_truth_value_and_item_of_a_multi_element_tensor() -> None:
 def test_numpy_ufuncs_refuse_tensors() -> None:
     with pytest.raises(TypeError, match="does not support ufuncs"):
         np.exp(t(2))
+
+
+def test_apply_with_inputs_that_are_not_a_tuple_of_tensors_says_what_it_expects() -> None:
+    from nablagraph.ops import OPS
+    from nablagraph.tensor import apply
+
+    x = t(2)
+    cases = [
+        (x, "got Tensor"),
+        ([x], "got list"),
+        ((x, np.ones(2)), "got tuple holding Tensor, ndarray"),
+    ]
+    for inputs, got in cases:
+        with pytest.raises(TypeError) as info:
+            apply(OPS["add"], inputs)  # type: ignore[arg-type]
+        assert str(info.value) == (
+            f"apply(add): inputs must be a tuple of Tensors, e.g. (x,) or (x, y); {got}"
+        )

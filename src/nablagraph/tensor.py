@@ -672,9 +672,24 @@ def _new(data: np.ndarray) -> Tensor:
 
 
 def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> Tensor:
-    """Run ``op`` forward on the inputs' arrays and record it if a gradient is needed."""
+    """Run ``op`` forward on the inputs' arrays and record it if a gradient is needed.
+
+    ``inputs`` is a tuple of tensors (``(x,)`` for one input); ``params`` holds the
+    op's non-differentiable arguments (axes, shapes, constants).
+    """
     try:
-        out = op.forward(*[t._data for t in inputs], *params)
+        if type(inputs) is not tuple:
+            raise AttributeError
+        arrays = [t._data for t in inputs]
+    except AttributeError:
+        raise TypeError(
+            f"apply({op.name}): inputs must be a tuple of Tensors, e.g. (x,) or (x, y); got "
+            f"{type(inputs).__name__}"
+            + ("" if type(inputs) is not tuple else
+               f" holding {', '.join(type(t).__name__ for t in inputs)}")
+        ) from None
+    try:
+        out = op.forward(*arrays, *params)
     except NablaGraphError:
         raise
     except (ValueError, IndexError, TypeError) as exc:
