@@ -327,3 +327,21 @@ def test_a_kept_gradient_buffer_is_written_directly_by_linear() -> None:
     Z = ng.linear(X, W2) + ng.linear(X, W2)
     Z.sum().backward()
     np.testing.assert_array_equal(W2.grad.data, 2 * ng.grad(ng.linear(X, W2).sum(), W2)[0].data)  # type: ignore[union-attr]
+
+
+def test_a_kept_buffer_of_another_dtype_does_not_change_the_numbers() -> None:
+    """float64 activations into float32 weights: the gradient is computed in float64 and
+    rounded once, whether or not zero_grad() kept a float32 buffer for it."""
+    rng = np.random.default_rng(0)
+    net = ng.nn.Network([6, 5, 3], seed=0, dtype=np.float32)
+    X, Y = ng.Tensor(rng.standard_normal((7, 6))), ng.Tensor(rng.random((7, 3)))
+    runs = []
+    for _ in range(2):  # the first backward has no kept buffer, the second has one
+        net.zero_grad()
+        net.cost(X, Y).backward()
+        runs.append([p.grad.data.copy() for p in net.parameters()])  # type: ignore[union-attr]
+    W2 = net.layers[1].W
+    (reference,) = ng.grad(net.cost(X, Y), W2)  # float64 product, cast to float32 once
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[1][2], reference.data)

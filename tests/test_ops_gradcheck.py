@@ -868,3 +868,15 @@ def test_binary_cross_entropy_clips_saturated_probabilities_in_float32() -> None
     c2.backward()
     assert a.grad is not None and np.all(np.isfinite(a.grad.data)) and np.isfinite(c2.item())
     assert a.grad.data[0] > 0 > a.grad.data[1]  # pushes a towards its target
+
+
+def test_quadratic_cost_vjp_keeps_numpys_promotion_of_a_wider_incoming_gradient() -> None:
+    from nablagraph.ops import RAW, _quadratic_vjp
+
+    rng = np.random.default_rng(0)
+    a, y = rng.random((4, 3)).astype(np.float32), rng.random((4, 3)).astype(np.float32)
+    g = np.array(0.3)  # float64, e.g. the cost scaled by a float64 tensor
+    (ga, _) = _quadratic_vjp(RAW, (True, False), g, None, a, y)
+    expected = (a - y) * (g / 4)
+    assert ga.dtype == expected.dtype == np.float64
+    np.testing.assert_array_equal(ga, expected)

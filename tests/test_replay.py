@@ -112,7 +112,7 @@ def test_bad_functions_are_refused() -> None:
         z.retain_grad()
         return z.sum()
 
-    with pytest.raises(ng.GraphError, match="hooks and retain_grad"):
+    with pytest.raises(ng.GraphError, match="hooks on intermediate tensors and retain_grad"):
         ng.compile_step(hooked)(np.ones(2))
 
 
@@ -151,3 +151,89 @@ def test_a_vjp_returning_none_keeps_the_plan_on_the_interpreter() -> None:
         assert v.grad is None
     finally:
         del OPS["test_half_mul"]
+
+
+def test_parameter_hooks_run_once_per_call_on_the_steps_gradient() -> None:
+    net = ng.nn.Network([3, 4, 2], seed=0)
+    W = net.layers[0].W
+    calls: list[np.ndarray] = []
+
+    def double(g: ng.Tensor) -> ng.Tensor:
+        calls.append(g.data.copy())
+        return g * 2.0
+
+    W.register_hook(double)
+    X, Y = np.ones((5, 3)), np.zeros((5, 2))
+    step = ng.compile_step(lambda x, y: net.cost(x, y))
+    for _ in range(3):  # record + verify, then the generated code twice
+        net.zero_grad()
+        step(X, Y)
+    assert len(calls) == 3
+    net.zero_grad()
+    net.cost(X, Y).backward()  # the engine runs the hook too: the same gradient
+    np.testing.assert_array_equal(calls[-1], calls[0])
+    assert len(calls) == 4
+    expected = W.grad.data.copy()  # type: ignore[union-attr]
+    net.zero_grad()
+    step(X, Y)
+    np.testing.assert_array_equal(W.grad.data, expected)  # type: ignore[union-attr]
+
+    b = net.layers[1].b  # a hook added after recording runs as well
+    b.register_hook(lambda g: g * 0.0)
+    net.zero_grad()
+    step(X, Y)
+    np.testing.assert_array_equal(b.grad.data, np.zeros(2))  # type: ignore[union-attr]
+
+
+def test_a_plan_that_fails_verification_is_not_kept() -> None:
+    w = ng.Tensor(np.array([1.0]), requires_grad=True)
+    calls = []
+
+    def fn(x: ng.Tensor) -> ng.Tensor:
+        calls.append(1)
+        return (w * x).sum() if len(calls) % 2 else (w * w * x).sum()
+
+    step = ng.compile_step(fn)
+    for _ in range(2):
+        with pytest.raises(ng.GraphError, match="does not reproduce the eager step"):
+            step(np.array([2.0]))
+    assert step.recordings == 2 and not step._plans
+
+
+def test_float64_batches_through_a_float32_model_replay_like_eager() -> None:
+    rng = np.random.default_rng(0)
+    net = ng.nn.Network([6, 5, 3], seed=0, dtype=np.float32)
+    X, Y = rng.standard_normal((7, 6)), rng.random((7, 3))  # float64 data
+    step = ng.compile_step(lambda x, y: net.cost(x, y))
+    for _ in range(2):
+        net.zero_grad()
+        step(X, Y)
+    got = [p.grad.data.copy() for p in net.parameters()]  # type: ignore[union-attr]
+    net.zero_grad()
+    # compile_step hands fn its arguments as tensors of their own dtype, so the
+    # reference is fn(Tensor(X), Tensor(Y)): float64 activations, float32 gradients.
+    net.cost(ng.Tensor(X), ng.Tensor(Y)).backward()
+    for g, p in zip(got, net.parameters()):
+        assert g.dtype == np.float32
+        np.testing.assert_array_equal(g, p.grad.data)  # type: ignore[union-attr]
+
+
+def test_plans_beyond_the_size_limit_stay_on_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nablagraph import replay
+
+    monkeypatch.setattr(replay, "GENERATE_MAX_OPS", 4)
+    net = ng.nn.Network([2, 3, 1], seed=0)  # 5 forward ops + 5 VJPs
+    X, Y = np.ones((4, 2)), np.zeros((4, 1))
+    step = ng.compile_step(lambda x, y: net.cost(x, y))
+    for _ in range(2):
+        net.zero_grad()
+        C = step(X, Y)
+    plan = next(iter(step._plans.values()))
+    assert plan.size() == 10 and plan.fast is None
+    got = [p.grad.data.copy() for p in net.parameters()]  # type: ignore[union-attr]
+    net.zero_grad()
+    ref = net.cost(X, Y)
+    ref.backward()
+    assert C.item() == ref.item()
+    for g, p in zip(got, net.parameters()):
+        np.testing.assert_array_equal(g, p.grad.data)  # type: ignore[union-attr]

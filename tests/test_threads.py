@@ -69,3 +69,63 @@ def test_blockwise_sigmoid_and_its_vjp_equal_the_whole_array_bit_for_bit(shape, 
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(a, 1 / (1 + np.exp(-x)))
     np.testing.assert_array_equal(ga, g * (b * (1 - b)))
+
+
+def test_workers_run_under_the_callers_errstate(threads: int) -> None:
+    n = 1 << 20
+    for where in (0, n - 1):  # in the caller's part, then in the last worker's
+        w = ng.Tensor(np.ones(n), requires_grad=True)
+        g = np.ones(n)
+        g[where] = 1e308  # η g overflows there
+        w.grad = ng.Tensor(g)
+        v0 = w.version
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+            ng.SGD([w], lr=10.0).step()
+        assert w.version != v0  # a step that stopped part-way still counts as a change
+
+
+def test_setting_the_thread_count_while_another_thread_computes_is_safe() -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    x = np.zeros(1 << 20)
+    before = ng.get_num_threads()
+
+    def compute() -> None:
+        try:
+            for _ in range(30):
+                ng.sigmoid(ng.Tensor(x))
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=compute)
+    t.start()
+    try:
+        for k in range(60):
+            ng.set_num_threads(1 + k % 3)
+    finally:
+        t.join()
+        ng.set_num_threads(before)
+    assert not errors, errors
+
+
+def test_the_callers_error_is_the_one_reported() -> None:
+    before = ng.get_num_threads()
+    ng.set_num_threads(2)
+    try:
+        def fn(k: int, a: int, b: int) -> None:
+            raise ValueError(f"from worker {k}")
+
+        with pytest.raises(ValueError, match="from worker 0"):
+            parallel.blocks(fn, 1 << 20)
+    finally:
+        ng.set_num_threads(before)
+
+
+def test_a_bad_thread_count_in_the_environment_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for bad in ("²", "0", "-2", "two"):
+        monkeypatch.setattr(parallel, "_threads", None)
+        monkeypatch.setenv("NABLAGRAPH_NUM_THREADS", bad)
+        with pytest.raises(ng.ConfigError, match="NABLAGRAPH_NUM_THREADS must be a positive integer"):
+            ng.get_num_threads()
+    monkeypatch.setattr(parallel, "_threads", None)

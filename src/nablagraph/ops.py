@@ -754,8 +754,12 @@ def _quadratic_forward(a: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _quadratic_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, y: Any) -> tuple[Any, ...]:
-    ga = a - y  # ∇_a C = (a − y) / M, in the buffer of a − y
-    ga *= g / _batch_size(a)
+    ga = a - y  # ∇_a C = (a − y) / M, in the buffer of a − y when the dtypes allow
+    s = g / _batch_size(a)
+    if type(ga) is np.ndarray and getattr(s, "dtype", None) == ga.dtype:
+        ga *= s
+    else:
+        ga = ga * s
     return (ga if needs[0] else None, -ga if needs[1] else None)
 
 

@@ -30,8 +30,11 @@ Imports: ``errors``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from nablagraph.errors import ConfigError
 
@@ -43,20 +46,20 @@ PARALLEL_MIN = 1 << 18
 BLOCK = 1 << 15
 
 _pool: Any = None
+_pool_workers = 0
 _pool_pid = 0
+_pool_lock = threading.Lock()
 _threads: int | None = None
 
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads for elementwise work on large arrays (``1``: the calling
-    thread only).  BLAS (matrix products) keeps its own setting."""
-    global _threads, _pool
+    thread only).  BLAS (matrix products) keeps its own setting.  Safe to call while
+    other threads compute: work already split keeps its split."""
+    global _threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"set_num_threads: n must be a positive integer, got {n!r}")
     _threads = n
-    if _pool is not None:
-        _pool.shutdown(wait=True)
-        _pool = None
 
 
 def get_num_threads() -> int:
@@ -65,9 +68,13 @@ def get_num_threads() -> int:
     if _threads is None:
         env = os.environ.get("NABLAGRAPH_NUM_THREADS")
         if env is not None:
-            if not env.strip().isdigit() or int(env) < 1:
+            try:
+                value = int(env)
+            except ValueError:
+                value = 0
+            if value < 1:
                 raise ConfigError(f"NABLAGRAPH_NUM_THREADS must be a positive integer, got {env!r}")
-            _threads = int(env)
+            _threads = value
         else:
             try:
                 cpus = len(os.sched_getaffinity(0))
@@ -78,36 +85,58 @@ def get_num_threads() -> int:
 
 
 def _executor(workers: int) -> Any:
-    """The shared worker pool (made anew in a forked child, whose threads are gone)."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid():
-        from concurrent.futures import ThreadPoolExecutor
+    """A worker pool with at least ``workers`` threads.
 
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nablagraph")
-        _pool_pid = os.getpid()
-    return _pool
+    Made anew in a forked child (whose threads are gone) or when more workers are
+    asked for; a pool that is replaced is never shut down, so a thread still holding
+    it can submit to it (its idle workers exit once it is garbage-collected).
+    """
+    global _pool, _pool_pid, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid() or _pool_workers < workers:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nablagraph")
+            _pool_pid = os.getpid()
+            _pool_workers = workers
+        return _pool
 
 
-def blocks(fn: Callable[[int, int, int], None], n: int) -> None:
+def blocks(fn: Callable[[int, int, int], None], n: int, threads: int | None = None) -> None:
     """Call ``fn(worker, lo, hi)`` for consecutive blocks ``[lo, hi)`` covering
-    ``range(n)``, the blocks shared among up to :func:`get_num_threads` threads
-    (each given at least ``PARALLEL_MIN / 2`` elements).  ``worker`` numbers the
-    thread (``0`` is the caller), so ``fn`` can keep per-thread scratch buffers.
-    Exceptions raised by ``fn`` reach the caller after every block has finished."""
-    threads = min(get_num_threads(), max(1, 2 * n // PARALLEL_MIN))
+    ``range(n)``, the blocks shared among up to ``threads`` (default
+    :func:`get_num_threads`) threads, each given at least ``PARALLEL_MIN / 2``
+    elements.  ``worker`` numbers the thread (``0`` is the caller, always below
+    ``threads``), so ``fn`` can keep per-thread scratch buffers.
+
+    The worker threads run under the caller's ``np.errstate`` (NumPy keeps it per
+    thread).  An exception is raised after every block has finished; the caller's own
+    comes first, else the first worker's.
+    """
+    limit = get_num_threads() if threads is None else threads
+    parts = min(limit, max(1, 2 * n // PARALLEL_MIN))
 
     def part(k: int, lo: int, hi: int) -> None:
         for a in range(lo, hi, BLOCK):
             fn(k, a, min(a + BLOCK, hi))
 
-    if threads == 1:
+    if parts == 1:
         part(0, 0, n)
         return
-    bounds = [n * k // threads for k in range(threads + 1)]
-    pool = _executor(get_num_threads() - 1)
-    futures = [pool.submit(part, k, bounds[k], bounds[k + 1]) for k in range(1, threads)]
+    err = np.geterr()
+
+    def worker(k: int, lo: int, hi: int) -> None:
+        with np.errstate(**err):
+            part(k, lo, hi)
+
+    bounds = [n * k // parts for k in range(parts + 1)]
+    pool = _executor(parts - 1)
+    futures = [pool.submit(worker, k, bounds[k], bounds[k + 1]) for k in range(1, parts)]
     try:
         part(0, bounds[0], bounds[1])
-    finally:
+    except BaseException:
         for f in futures:
-            f.result()
+            f.exception()  # wait; the caller's error is the one to report
+        raise
+    for f in futures:
+        f.result()

@@ -27,7 +27,13 @@ Limits (checked where possible, documented where not):
   array outside the recorded ops (``Tensor(X.data.astype(...))``) makes it a constant
   that would go stale — detected when the new array shares memory with the argument,
   and refused;
-* hooks and ``retain_grad`` are not run by a replay (refused at recording);
+* hooks on intermediate tensors and ``retain_grad`` are not run by a replay (refused
+  at recording); hooks on parameters run, once per call, on the gradient of the step;
+* ``fn`` receives its arguments as tensors of their own dtype: the step equals
+  ``fn(Tensor(X), ...).backward()``.  A float64 batch through a float32
+  :class:`~nablagraph.nn.Network` therefore computes in float64, where
+  ``net.cost(X_array)`` would first convert ``X`` to float32; pass batches in the
+  model's dtype (``fit`` does);
 * a call with new shapes or dtypes records a new plan.
 
 Imports: ``tensor``, ``engine``, ``ops``, ``errors``.
@@ -47,6 +53,12 @@ from nablagraph.ops import RAW, Op, sum_to
 from nablagraph.tensor import Tensor, _new, enable_grad
 
 __all__ = ["compile_step", "CompiledStep"]
+
+#: Plans with more forward ops plus VJPs than this stay on the interpreted loop: Python
+#: compiles one long function in time and memory that grow with its length (a
+#: 50,000-op chain: 9 s and 1 GB), while the loop's cost per op is small next to the
+#: ops of such a graph.
+GENERATE_MAX_OPS = 5_000
 
 
 class _Plan:
@@ -163,6 +175,10 @@ class _Plan:
                 prev = grads[j]
                 grads[j] = gp if prev is None else prev + gp
         return root, [grads[s] for s in self.param_slots]
+
+    def size(self) -> int:
+        """The number of forward ops plus VJPs of the plan."""
+        return len(self.forward) + len(self.backward)
 
     def generate(self, observed: list[tuple[int, int, bool, bool]]) -> None:
         """Turn the plan into one straight-line Python function (``self.fast``).
@@ -290,13 +306,14 @@ class CompiledStep:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._record(arrays)
-            self._plans[key] = plan
             self.recordings += 1
             observed: list[tuple[int, int, bool, bool]] = []
             value, grads = plan.run(arrays, observed)
             if self.verify:
                 self._verify(plan, args, value, grads)
-            plan.generate(observed)
+            if plan.size() <= GENERATE_MAX_OPS:
+                plan.generate(observed)
+            self._plans[key] = plan  # only a plan that passed verification is kept
         elif plan.fast is not None:
             value, grads = plan.fast(arrays)
         else:
@@ -304,6 +321,8 @@ class CompiledStep:
         for p, g in zip(plan.params, grads):
             if g is None:
                 continue
+            if p._hooks:  # registered after recording: run as the engine would, on the total
+                g = engine._run_hooks(p, g, False)
             if p.grad is None:
                 meta = p._meta
                 if meta is not None and meta.get("gradbuf") is g:  # written in place by a VJP
@@ -340,8 +359,11 @@ class CompiledStep:
                 continue
             state[t] = 1
             stack.append((t, True))
-            if t._hooks or t._retain:
-                raise GraphError("compile_step: hooks and retain_grad() are not replayed; remove them from fn")
+            if (t._hooks and t._parents is not None) or t._retain:
+                raise GraphError(
+                    "compile_step: hooks on intermediate tensors and retain_grad() are not "
+                    "replayed; remove them from fn (hooks on parameters are fine)"
+                )
             for p in reversed(t._parents or ()):
                 if p not in state:
                     stack.append((p, False))
@@ -423,11 +445,23 @@ class CompiledStep:
     def _verify(self, plan: _Plan, args: tuple[Any, ...], value: np.ndarray, grads: list[np.ndarray | None]) -> None:
         with enable_grad():
             ref = self.fn(*[a if isinstance(a, Tensor) else Tensor(np.asarray(a)) for a in args])
-        ref_grads = engine.grad(ref, plan.params, allow_unused=True)
+        # The parameters' hooks run once per call, on the accumulated gradient (in
+        # __call__), not here: compare the gradients before hooks.
+        hooks = [p._hooks for p in plan.params]
+        try:
+            for p in plan.params:
+                p._hooks = None
+            ref_grads = engine.grad(ref, plan.params, allow_unused=True)
+        finally:
+            for p, h in zip(plan.params, hooks):
+                p._hooks = h
+        # Gradients are compared in the parameter's dtype, as they are accumulated (a
+        # float64 batch through float32 weights gives float64 raw gradients).
         same = np.array_equal(ref._data, value, equal_nan=True) and all(
             (g is None and r is None)
-            or (g is not None and r is not None and np.array_equal(g, r._data, equal_nan=True))
-            for g, r in zip(grads, ref_grads)
+            or (g is not None and r is not None
+                and np.array_equal(np.asarray(g, dtype=p.dtype), r._data, equal_nan=True))
+            for g, r, p in zip(grads, ref_grads, plan.params)
         )
         if not same:
             raise GraphError(

@@ -229,11 +229,13 @@ class Optimizer:
         w = p._data
         state = self._state(i, w)
         c = self._constants(i, w)
-        if w.size < PARALLEL_MIN or not _contiguous(w, g, *state):
-            self._kernel(w, g, state, self._buffer(i, w), c)
-        else:
-            _blockwise(self._kernel, w, g, state, c, self._block_buffers)
-        p._bump()
+        try:
+            if w.size < PARALLEL_MIN or not _contiguous(w, g, *state):
+                self._kernel(w, g, state, self._buffer(i, w), c)
+            else:
+                _blockwise(self._kernel, w, g, state, c, self._block_buffers)
+        finally:  # an error part-way (np.errstate(all="raise")) may have changed w
+            p._bump()
 
     def _state(self, i: int, w: np.ndarray) -> list[np.ndarray]:
         """The per-parameter buffers the kernel updates (created at the first step)."""
@@ -336,14 +338,15 @@ def _blockwise(
 ) -> None:
     """Run ``kernel`` over cache-sized blocks of flat views, shared among threads."""
     flats = [w.reshape(-1), g.reshape(-1)] + [b.reshape(-1) for b in state]
-    for k in range(get_num_threads()):  # per-thread scratch, made here (not in the threads)
+    threads = get_num_threads()
+    for k in range(threads):  # per-thread scratch, made here (not in the threads)
         if (k, w.dtype) not in buffers:
             buffers[(k, w.dtype)] = np.empty(BLOCK, dtype=w.dtype)
 
     def block(k: int, a: int, b: int) -> None:
         kernel(flats[0][a:b], flats[1][a:b], [f[a:b] for f in flats[2:]], buffers[(k, w.dtype)][: b - a], c)
 
-    blocks(block, flats[0].size)
+    blocks(block, flats[0].size, threads)
 
 
 class SGD(Optimizer):
