@@ -77,6 +77,17 @@ def test_weight_decay_is_lambda_over_n_on_weights_and_skips_biases(rng: np.rando
     np.testing.assert_allclose(b, (1 - eta * lam / n) * b0 - eta * gb, rtol=1e-14)
 
 
+def _second_step_peak(opt: Any) -> int:
+    """Bytes allocated at the peak of one ``opt.step()`` (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        opt.step()
+        return int(tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
 def test_step_is_in_place_keeps_float32_and_allocates_nothing_after_the_first() -> None:
     rng = np.random.default_rng(0)
     w = ng.Tensor(rng.standard_normal((400, 250)).astype(np.float32), requires_grad=True)
@@ -84,13 +95,7 @@ def test_step_is_in_place_keeps_float32_and_allocates_nothing_after_the_first() 
         data_id = id(w.data)
         w.grad = ng.Tensor(rng.standard_normal((400, 250)).astype(np.float32))
         opt.step()  # the first step creates the buffers
-        tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            opt.step()
-            peak = tracemalloc.get_traced_memory()[1] - base
-        finally:
-            tracemalloc.stop()
+        peak = _second_step_peak(opt)
         assert peak < w.data.nbytes // 10, f"{opt!r} allocated {peak} bytes in a step"
         assert id(w.data) == data_id and w.dtype == np.float32
         assert np.isfinite(w.data).all()
@@ -374,13 +379,7 @@ def test_a_large_step_allocates_nothing_after_the_first_and_bumps_the_version() 
     opt = SGD([w], lr=0.1, momentum=0.5)
     opt.step()
     v0 = w.version
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        opt.step()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    peak = _second_step_peak(opt)
     assert peak < w.data.nbytes // 10, peak
     assert w.version > v0
 

@@ -490,24 +490,24 @@ CLIP = defop("clip", _clip_forward, _clip_vjp, "clamp into [lo, hi] (gradient 1 
 # =============================================================== activations
 def _sigmoid_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
     # σ'(z) = σ(z)(1 − σ(z)), multiplied into g; with arrays, in one buffer (the same
-    # products, so the same bits, as g * (out * (1 − out))).
+    # products, so the same bits, as g * (out * (1 − out))), block by block in threads
+    # for large arrays.
     if F is RAW and type(g) is np.ndarray and g.ndim and g.shape == out.shape and g.dtype == out.dtype:
+        t = np.empty_like(out)
         if out.size >= PARALLEL_MIN and g.flags.c_contiguous and out.flags.c_contiguous:
-            t = np.empty_like(out)
             gf, of, tf = g.reshape(-1), out.reshape(-1), t.reshape(-1)
-
-            def block(k: int, a: int, b: int) -> None:
-                np.subtract(1, of[a:b], out=tf[a:b])
-                tf[a:b] *= of[a:b]
-                np.multiply(gf[a:b], tf[a:b], out=tf[a:b])
-
-            blocks(block, tf.size)
-            return (t,)
-        t = np.subtract(1, out)
-        t *= out
-        np.multiply(g, t, out=t)
+            blocks(lambda k, a, b: _sigmoid_grad_into(gf[a:b], of[a:b], tf[a:b]), tf.size)
+        else:
+            _sigmoid_grad_into(g, out, t)
         return (t,)
     return (g * (out * (1 - out)),)
+
+
+def _sigmoid_grad_into(g: np.ndarray, out: np.ndarray, t: np.ndarray) -> None:
+    """``t ← g ⊙ σ(1 − σ)`` with ``σ = out``."""
+    np.subtract(1, out, out=t)
+    t *= out
+    np.multiply(g, t, out=t)
 
 
 SIGMOID = defop("sigmoid", _sigmoid, _sigmoid_vjp, "σ(z) = 1 / (1 + e^{-z})")

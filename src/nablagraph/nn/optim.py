@@ -321,6 +321,12 @@ class Optimizer:
     weight_decay = 0.0
     decay_biases = False
 
+    def _decayed(self, w: np.ndarray, g: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``g + λ' w`` written into the scratch ``s`` (returned)."""
+        np.multiply(w, self.weight_decay, out=s)
+        np.add(s, g, out=s, casting="unsafe")
+        return s
+
     def _decays(self, w: np.ndarray) -> bool:
         """Whether L2 weight decay applies to a parameter shaped like ``w`` (the flat
         buffer of ``flat=True`` holds biases too, and then decays them all)."""
@@ -438,10 +444,8 @@ class SGD(Optimizer):
     def _kernel(
         self, w: np.ndarray, g: np.ndarray, state: list[np.ndarray], s: np.ndarray, c: tuple[Any, ...]
     ) -> None:
-        if c[0]:  # g + λ' w
-            np.multiply(w, self.weight_decay, out=s)
-            np.add(s, g, out=s, casting="unsafe")
-            g = s
+        if c[0]:
+            g = self._decayed(w, g, s)
         np.multiply(g, self.lr, out=s, casting="unsafe")  # η g
         if not state:
             np.subtract(w, s, out=w, casting="same_kind")
@@ -568,10 +572,8 @@ class Adam(Optimizer):
         decay, inv_sqrt_bias2, step = c
         b1, b2 = self.betas
         m, v = state
-        if decay:  # g + λ' w
-            np.multiply(w, self.weight_decay, out=s)
-            np.add(s, g, out=s, casting="unsafe")
-            g = s
+        if decay:
+            g = self._decayed(w, g, s)
         # m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g².  (s may alias g: use g first.)
         np.multiply(m, b1, out=m)
         np.multiply(v, b2, out=v)
