@@ -30,12 +30,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
 
 import nablagraph as ng
-from nablagraph import cli
+from nablagraph import _memory, cli
 from nablagraph.nn import Dense, Network, Sequential
 from nablagraph.ops import IndexShapeError
 
@@ -118,6 +119,12 @@ def _backward_twice(_: Files) -> None:
 
 def _step_without_backward(_: Files) -> None:
     ng.SGD(_net(), lr=0.1).step()
+
+
+def _too_large(_: Files) -> Any:
+    # The same message on every machine: the memory available is fixed at 8 GB.
+    with mock.patch.object(_memory, "available_memory", lambda: 8 * 10**9):
+        return Network([2, 10**9, 1])
 
 
 def _chain(_: Files) -> Any:
@@ -214,13 +221,13 @@ CATALOGUE: list[Entry] = [
     Entry("fit on an empty batch", _fit(X=np.zeros((0, 2)), Y=np.zeros(0, dtype=int)),
           ng.DataError, r"fit: X is empty \(0 examples, shape \(0, 2\)\)"),
     Entry("fit on data with NaN", _fit(X=_nan_x()),
-          ng.DataError, r"fit: X contains NaN \(1 of 8 values, first at index \(2, 1\)\)"),
+          ng.DataError, r"fit: X contains NaN \(1 of 8 values, first at row 2, column 1: nan\)"),
     Entry("fit with fewer targets than examples", _fit(Y=XOR_Y[:3]),
           ng.ShapeError, r"fit: Y has 3 rows \(shape \(3,\)\) but the inputs have 4 rows"),
     Entry("fit with class labels out of range", _fit(Y=np.array([0, 1, 2, 0])),
           ng.LabelError, r"fit: Y holds class labels, which must be in \[0, 1\] .* got 2"),
     Entry("fit with NaN targets", _fit(Y=np.array([[0.0], [np.nan], [1.0], [0.0]])),
-          ng.LabelError, r"fit: Y contains NaN \(1 of 4 values\)"),
+          ng.LabelError, r"fit: Y contains NaN \(1 of 4 values, first at row 1, column 0"),
     Entry("fit on text data", _fit(X=np.array([["a", "b"]] * 4)),
           ng.DTypeError, r"fit: X must hold numbers, got dtype <U1"),
     Entry("SGD with momentum 1", lambda f: ng.SGD(_net(), lr=0.1, momentum=1.0),
@@ -243,6 +250,55 @@ CATALOGUE: list[Entry] = [
     Entry("MNIST loader given a file that is not IDX",
           lambda f: ng.data.load_mnist_idx(f.idx, f.idx),
           ng.FileFormatError, r"load_mnist_idx: .*images.idx' is not an IDX file: its magic number starts with bytes 0x6e 0x6f"),
+    # --- targets, inputs and model sizes
+    Entry("fit with inf in the targets (quadratic cost)", _fit(Y=np.array([[0.0], [np.inf], [1.0], [0.0]])),
+          ng.LabelError, r"fit: Y contains infinite values \(1 of 4 values, first at row 1, column 0: inf\); targets must be finite"),
+    Entry("fit with inf in the validation targets",
+          _fit(validation_data=(XOR_X, np.array([[0.0], [1.0], [np.inf], [0.0]]))),
+          ng.LabelError, r"fit: validation Y contains infinite values \(1 of 4 values, first at row 2, column 0: inf\)"),
+    Entry("fit with NaN in the validation inputs", _fit(validation_data=(_nan_x(), XOR_Y)),
+          ng.DataError, r"fit: validation X contains NaN \(1 of 8 values, first at row 2, column 1: nan\)"),
+    Entry("fit with negative cross-entropy targets",
+          lambda f: ng.fit(Network([2, 3, 2], cost="cross_entropy", seed=0), XOR_X,
+                           np.array([[1.0, 0.0], [0.0, 1.0], [1.5, -0.5], [1.0, 0.0]]), 1, 2, verbose=False),
+          ng.LabelError, r"fit: Y holds -0.5 at row 2, column 1 \(1 of 8 values negative\); cross_entropy targets must be non-negative"),
+    Entry("cross-entropy with a negative probability target",
+          lambda f: ng.cross_entropy(np.zeros((2, 3)), np.array([[0.5, 0.5, 0.0], [1.2, -0.2, 0.0]])),
+          ng.LabelError, r"cross_entropy: targets must be non-negative \(one-hot rows or probabilities\), got -0.2 at index \(1, 1\)"),
+    Entry("fit with binary cross-entropy targets outside [0, 1]",
+          lambda f: ng.fit(Network([2, 3, 1], cost="bce", seed=0), XOR_X,
+                           np.array([[0.0], [1.0], [2.0], [0.0]]), 1, 2, verbose=False),
+          ng.LabelError, r"fit: Y holds 2 at row 2, column 0 \(1 of 4 values outside \[0, 1\]\); binary_cross_entropy targets must lie in \[0, 1\]"),
+    Entry("fit with validation class labels out of range", _fit(validation_data=(XOR_X, np.array([0, 1, 3, 0]))),
+          ng.LabelError, r"fit: validation Y holds class labels, which must be in \[0, 1\] .* got 3 at row 2"),
+    Entry("cost with infinite targets",
+          lambda f: ng.quadratic_cost(np.ones((2, 2)), np.array([[1.0, 0.0], [0.0, -np.inf]])),
+          ng.LabelError, r"quadratic_cost: targets contain infinite values \(1 of 4 values\); the first is at index \(1, 1\)"),
+    Entry("fit on a ragged list of examples", _fit(X=[[0, 0], [0, 1], [1], [1, 1]]),
+          ng.ShapeError, r"fit: X is ragged: row 0 has 2 values but row 2 has 1 value"),
+    Entry("fit with ragged targets", _fit(Y=[[0], [1], [1, 0], [0]]),
+          ng.ShapeError, r"fit: Y is ragged: row 0 has 1 value but row 2 has 2 values"),
+    Entry("fit on complex data", _fit(X=XOR_X + 1j),
+          ng.DTypeError, r"fit: X must hold numbers, got dtype complex128 \(complex\)"),
+    Entry("fit with validation targets that are strings",
+          _fit(validation_data=(XOR_X, np.array(["0", "1", "1", "0"]))),
+          ng.DTypeError, r"fit: validation Y must hold numbers, got dtype <U1 \(strings\)"),
+    Entry("fit with validation inputs of another width", _fit(validation_data=(np.zeros((3, 5)), np.array([0, 1, 1]))),
+          ng.ShapeError, r"fit: validation X has shape \(3, 5\) but X has shape \(4, 2\)"),
+    Entry("fit on data so large the first cost overflows", _fit(X=XOR_X * 1e300, Y=XOR_Y.reshape(-1, 1) * 1e300),
+          ng.DataError, r"fit: the cost is inf on the first batch, before any update \(the data are finite\)"),
+    Entry("Network(None)", lambda f: Network(None),  # type: ignore[arg-type]
+          ng.ConfigError, r"Network: sizes must be a list of layer sizes \(ints, input first, .*\), got None"),
+    Entry("Network sizes given as a string", lambda f: Network("784,30,10"),  # type: ignore[arg-type]
+          ng.ConfigError, r"got the string '784,30,10'; did you mean \[784, 30, 10\]\?"),
+    Entry("Network with a fractional layer size", lambda f: Network([2, 2.5, 1]),  # type: ignore[list-item]
+          ng.ConfigError, r"Network: sizes\[1\] must be a positive integer, got 2.5 \(float\)"),
+    Entry("Network with a size no array can have", lambda f: Network([2**63, 1]),
+          ng.ConfigError, r"Network: sizes\[0\] = 9223372036854775808 is larger than the largest array dimension"),
+    Entry("Network too large for the memory available", _too_large,
+          ng.ResourceError, r"Network: sizes \[2, 1000000000, 1\] need 32.0 GB for parameters \(float64\) but only 8.0 GB of memory is available"),
+    Entry("Network with an integer dtype", lambda f: Network([2, 3, 1], dtype=np.int64),
+          ng.DTypeError, r"Network: parameters must be floating-point, got dtype int64"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

@@ -307,13 +307,13 @@ def test_bad_data_is_refused_and_the_model_is_not_trained(small: tuple[Network, 
         fit(net, X[:0], Y[:0], 1, 2, verbose=False)
     Xn = X.copy()
     Xn[2, 1] = np.nan
-    with pytest.raises(DataError, match=r"fit: X contains NaN \(1 of 8 values, first at index \(2, 1\)\)"):
+    with pytest.raises(DataError, match=r"fit: X contains NaN \(1 of 8 values, first at row 2, column 1: nan\)"):
         fit(net, Xn, Y, 1, 2, verbose=False)
     with pytest.raises(DataError, match=r"validation X contains infinite values"):
         fit(net, X, Y, 1, 2, validation_data=(X + np.inf, Y), verbose=False)
     Yn = Y.copy()
     Yn[0, 0] = np.nan
-    with pytest.raises(ng.LabelError, match=r"fit: Y contains NaN \(1 of 4 values\)"):
+    with pytest.raises(ng.LabelError, match=r"fit: Y contains NaN \(1 of 4 values, first at row 0, column 0: nan\); targets must be finite"):
         fit(net, X, Yn, 1, 2, verbose=False)
     with pytest.raises(ng.ShapeError, match=r"the network expects \(M, 2\)"):
         fit(net, np.zeros((4, 3)), Y, 1, 2, verbose=False)
@@ -326,9 +326,9 @@ def test_labels_out_of_range_are_named() -> None:
     net = Network([64, 10, 10], cost="cross_entropy", seed=0)
     y = y_train[:50].copy()
     y[[3, 7]] = [10, -1]
-    with pytest.raises(ng.LabelError, match=r"must be in \[0, 9\] for a model with 10 outputs; got 10 \(2 of 50 labels out of range\)"):
+    with pytest.raises(ng.LabelError, match=r"must be in \[0, 9\] for a model with 10 outputs; got 10 at row 3 \(2 of 50 labels out of range\)"):
         fit(net, X_train[:50], y, 1, 10, verbose=False)
-    with pytest.raises(ng.LabelError, match=r"must be in \[0, 1\] for a model with 1 output; got \d+ \(\d+ of 50"):
+    with pytest.raises(ng.LabelError, match=r"must be in \[0, 1\] for a model with 1 output; got \d+ at row \d+ \(\d+ of 50"):
         fit(Network([64, 3, 1], seed=0), X_train[:50], y_train[:50], 1, 10, verbose=False)
     with pytest.raises(ng.ShapeError, match=r"Y is 1-D with dtype float64 but the model has 10 outputs; pass integer class labels"):
         fit(net, X_train[:50], y_train[:50].astype(float), 1, 10, verbose=False)

@@ -38,6 +38,7 @@ from nablagraph.errors import (
     LabelError,
     NablaGraphError,
     RendererError,
+    ResourceError,
     ShapeError,
 )
 from nablagraph.functional import (
@@ -90,7 +91,7 @@ __all__ = [
     "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
     "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "data", "io", "save", "load", "fit", "SGD", "Adam",
-    "DataError", "FileFormatError", "detect_anomaly", "is_anomaly_enabled",
+    "DataError", "FileFormatError", "ResourceError", "detect_anomaly", "is_anomaly_enabled",
     "compile_step", "CompiledStep",
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",

@@ -25,6 +25,7 @@ __all__ = [
     "RendererError",
     "DataError",
     "FileFormatError",
+    "ResourceError",
 ]
 
 
@@ -70,3 +71,12 @@ class DataError(NablaGraphError, ValueError):
 
 class FileFormatError(NablaGraphError, ValueError):
     """A file that is not, or is no longer, what it claims: truncated, corrupt, edited."""
+
+
+class ResourceError(NablaGraphError, MemoryError):
+    """A model or array that would need more memory than the machine has available.
+
+    Raised *before* allocating (see ``nablagraph._memory``), with the bytes needed and
+    the bytes available, instead of a bare ``MemoryError`` or the operating system
+    killing the process.
+    """

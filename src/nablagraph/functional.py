@@ -350,7 +350,8 @@ def cross_entropy(z: ArrayLike, y: ArrayLike) -> Tensor:
     """Softmax cross-entropy from logits ``z`` of shape ``(M, C)``.
 
     ``y`` is either integer class labels of shape ``(M,)`` or one-hot (or probability)
-    targets of shape ``(M, C)``:
+    targets of shape ``(M, C)``, which must be non-negative (a negative ``y_j`` makes
+    ``C`` unbounded below); rows need not sum to 1:
 
     .. math:: C = -\\frac1M \\sum_m \\sum_j y_{mj} \\ln \\operatorname{softmax}(z_m)_j,
        \\qquad \\delta^L = (\\operatorname{softmax}(z) - y) / M
@@ -363,13 +364,16 @@ def cross_entropy(z: ArrayLike, y: ArrayLike) -> Tensor:
         return apply(_ops.CROSS_ENTROPY_INDEX, (zt,), (raw,))
     if zt.ndim >= 1 and raw.shape == zt.shape[:-1] and raw.dtype.kind in "fb":
         # Class labels stored as floats (a common result of np.loadtxt or pandas).
-        _ops._check_nan("cross_entropy", raw)
+        _ops._check_finite("cross_entropy", raw)
         raise LabelError(
             f"cross_entropy: targets of shape {raw.shape} look like class labels for logits "
             f"of shape {zt.shape}, but their dtype is {raw.dtype}; class labels must be "
             f"integers (y.astype(np.int64)), or pass one-hot targets of shape {zt.shape}"
         )
-    return apply(_ops.CROSS_ENTROPY, (zt, _targets(y, zt)))
+    yt = _targets(y, zt)
+    if not yt.requires_grad:  # targets being differentiated are not labels: any value goes
+        _ops.check_nonnegative_targets("cross_entropy", yt.data)
+    return apply(_ops.CROSS_ENTROPY, (zt, yt))
 
 
 _tensor._bind(sys.modules[__name__])

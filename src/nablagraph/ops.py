@@ -736,15 +736,31 @@ def _check_targets(op: str, a: np.ndarray, y: np.ndarray) -> None:
             f"{op}: outputs have shape {shape_text(a.shape)} but targets have shape "
             f"{shape_text(y.shape)}; they must be equal (no broadcasting in costs){hint}"
         )
-    _check_nan(op, y)
+    _check_finite(op, y)
 
 
-def _check_nan(op: str, y: np.ndarray) -> None:
-    if y.dtype.kind == "f":
+def _first_index(mask: np.ndarray) -> str:
+    """``(i, j, ...)`` of the first ``True`` in ``mask`` (row-major order)."""
+    idx = np.unravel_index(int(np.argmax(mask)), mask.shape)
+    return "(" + ", ".join(str(int(i)) for i in idx) + (",)" if len(idx) == 1 else ")")
+
+
+def _check_finite(op: str, y: np.ndarray) -> None:
+    """Refuse NaN or infinite targets: no cost of them is finite, and no step can fix it."""
+    if y.dtype.kind == "f" and y.size:
         s = y.sum()
-        if s != s:  # NaN somewhere: one pass, then count only on failure
-            bad = int(np.isnan(y).sum())
-            raise LabelError(f"{op}: targets contain NaN ({bad} of {y.size} values)")
+        if not np.isfinite(s):  # one pass; locate only on failure (a finite overflow passes)
+            nan = np.isnan(y)
+            bad = nan if nan.any() else np.isinf(y)
+            if bad.any():
+                what = "NaN" if bad is nan else "infinite values"
+                raise LabelError(
+                    f"{op}: targets contain {what} ({int(bad.sum())} of {y.size} values); "
+                    f"the first is at index {_first_index(bad)}"
+                )
+
+
+_check_nan = _check_finite  # the older name, kept for callers outside this module
 
 
 def _quadratic_forward(a: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -805,8 +821,29 @@ def _bce_forward(a: np.ndarray, y: np.ndarray, eps: float) -> np.ndarray:
 
 def _check_unit_interval(op: str, y: np.ndarray) -> None:
     if y.size and (y.min() < 0 or y.max() > 1):
+        bad = (y < 0) | (y > 1)
+        first = y[np.unravel_index(int(np.argmax(bad)), y.shape)]
         raise LabelError(
-            f"{op}: targets must lie in [0, 1], got values in [{y.min():g}, {y.max():g}]"
+            f"{op}: targets must lie in [0, 1], got values in [{y.min():g}, {y.max():g}]; "
+            f"the first outside is {first:g} at index {_first_index(bad)} ({int(bad.sum())} of "
+            f"{y.size} values outside)"
+        )
+
+
+def check_nonnegative_targets(op: str, y: np.ndarray) -> None:
+    """Refuse negative cross-entropy targets.
+
+    ``C = −Σ_j y_j ln p_j`` is bounded below only when every ``y_j ≥ 0``: a negative
+    ``y_j`` rewards driving ``p_j → 0`` and the cost falls without limit.  Rows need not
+    sum to 1 (the minimum is then at ``p = y / Σ_j y_j``), as in PyTorch.
+    """
+    if y.dtype.kind == "f" and y.size and y.min() < 0:
+        bad = y < 0
+        first = y[np.unravel_index(int(np.argmax(bad)), y.shape)]
+        raise LabelError(
+            f"{op}: targets must be non-negative (one-hot rows or probabilities), got {first:g} "
+            f"at index {_first_index(bad)} ({int(bad.sum())} of {y.size} values negative); a "
+            "negative target makes the cost unbounded below"
         )
 
 

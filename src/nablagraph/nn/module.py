@@ -8,24 +8,32 @@ Notation (see ``docs/``): layer 1 is the input, ``a^1 = x``; each weighted layer
 
 Parameter names follow the layer number: ``W2``, ``b2``, … ``WL``, ``bL``.
 
-Imports: ``tensor``, ``functional``, ``errors`` (never ``reference``).
+Sizes are checked before anything is allocated: each must be a positive ``int`` (or
+NumPy integer), and the parameters' bytes (:func:`parameter_bytes`) must fit in the
+memory available (:func:`nablagraph._memory.available_memory`), else a
+:class:`~nablagraph.errors.ResourceError` says how much is needed and how much there is.
+
+Imports: ``tensor``, ``functional``, ``errors``, ``_memory`` (never ``reference``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from nablagraph import _memory
 from nablagraph import functional as F
-from nablagraph.errors import ConfigError, GraphError, ShapeError
+from nablagraph.errors import ConfigError, DTypeError, GraphError, ResourceError, ShapeError
 from nablagraph.tensor import ArrayLike, Tensor, scope
 
 __all__ = [
     "Module", "Dense", "Sequential", "Network", "Trace", "ACTIVATION_NAMES",
     "COST_NAMES", "INIT_SCHEMES", "init_weights", "resolve_activation", "resolve_cost",
+    "parameter_bytes", "as_numeric_array",
 ]
 
 ActivationFn = Callable[[Tensor], Tensor]
@@ -113,6 +121,203 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+# ------------------------------------------------------------------ checks
+#: The largest number of elements (and the largest dimension) a NumPy array can have.
+_MAX_ELEMENTS = int(np.iinfo(np.intp).max)
+
+
+def _check_size(where: str, what: str, n: Any) -> int:
+    """``n`` as an ``int`` if it is a positive integer a layer can have, else ConfigError."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        kind = type(n).__name__
+        hint = ""
+        if isinstance(n, (float, np.floating)) and float(n).is_integer():
+            hint = f"; write {int(n)}"
+        raise ConfigError(f"{where}: {what} must be a positive integer, got {n!r} ({kind}){hint}")
+    if n < 1:
+        raise ConfigError(f"{where}: {what} must be a positive integer, got {n!r}")
+    if int(n) > _MAX_ELEMENTS:
+        raise ConfigError(
+            f"{where}: {what} = {int(n)} is larger than the largest array dimension "
+            f"({_MAX_ELEMENTS}, the most elements a NumPy array can have here)"
+        )
+    return int(n)
+
+
+def _check_dtype(where: str, dtype: Any) -> np.dtype[Any]:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(
+            f"{where}: dtype {dtype!r} is not a NumPy dtype; expected float64 or float32"
+        ) from None
+    if dt.kind != "f":
+        raise DTypeError(
+            f"{where}: parameters must be floating-point, got dtype {dt}; expected float64 "
+            "(default) or float32"
+        )
+    return dt
+
+
+def _check_sizes(sizes: Any) -> list[int]:
+    """``sizes`` as a list of ints after checking it is a list of positive integers."""
+    example = "e.g. Network([784, 30, 10])"
+    if isinstance(sizes, str):
+        parts = sizes.replace(",", " ").split()
+        hint = f"; did you mean [{', '.join(parts)}]?" if parts and all(p.isdigit() for p in parts) else ""
+        raise ConfigError(
+            f"Network: sizes must be a list of layer sizes (ints, input first, {example}), got "
+            f"the string {sizes!r}{hint}"
+        )
+    if isinstance(sizes, np.ndarray) and sizes.ndim != 1:
+        raise ConfigError(
+            f"Network: sizes must be a 1-D list of layer sizes ({example}), got an array of "
+            f"shape {sizes.shape}"
+        )
+    try:
+        seq = list(sizes)
+    except TypeError:
+        raise ConfigError(
+            f"Network: sizes must be a list of layer sizes (ints, input first, {example}), got "
+            f"{sizes!r} ({type(sizes).__name__})"
+        ) from None
+    if len(seq) < 2:
+        raise ConfigError(
+            f"Network: sizes must list at least an input and an output layer, got {seq}"
+        )
+    return [_check_size("Network", f"sizes[{i}]", n) for i, n in enumerate(seq)]
+
+
+def _check_init(init: Any) -> None:
+    if not isinstance(init, str) or _norm(init) not in ("normal", "scaled", "xavier", "glorot", "he", "kaiming"):
+        raise ConfigError(f"init: unknown scheme {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
+
+
+def parameter_bytes(sizes: Sequence[int], dtype: Any = np.float64) -> int:
+    """Bytes of the parameters of a dense network with layer sizes ``sizes``.
+
+    .. math:: \\text{bytes} = s \\sum_{l=2}^{L} (n_{l-1} n_l + n_l)
+
+    with ``s`` the itemsize of ``dtype`` (8 for float64): one ``w^l`` of shape
+    ``(n_l, n_{l-1})`` and one ``b^l`` of ``n_l`` entries per weighted layer.  Exact
+    Python integers, so huge sizes do not overflow.  Gradients and optimizer buffers
+    (one more copy each for SGD's velocity, two for Adam) come on top.
+
+    Examples
+    --------
+    >>> from nablagraph.nn.module import parameter_bytes
+    >>> parameter_bytes([784, 30, 10])              # (784·30 + 30 + 30·10 + 10) · 8
+    190880
+    >>> parameter_bytes([2, 10**9, 1], "float32")
+    16000000004
+    """
+    ns = [int(n) for n in sizes]
+    count = sum(a * b + b for a, b in itertools.pairwise(ns))
+    return count * np.dtype(dtype).itemsize
+
+
+def _check_memory(where: str, what: str, sizes: Sequence[int], dtype: np.dtype[Any]) -> None:
+    """Refuse, before allocating, parameters that NumPy cannot index or memory cannot hold.
+
+    ``what`` names the model and ends with its verb (``"sizes [2, 3, 1] need"``).
+    """
+    for a, b in itertools.pairwise(sizes):
+        if a * b > _MAX_ELEMENTS:
+            raise ConfigError(
+                f"{where}: a weight matrix of shape ({b}, {a}) has {a * b} elements, more than "
+                f"the largest array NumPy can make ({_MAX_ELEMENTS})"
+            )
+    _memory.check_fits(f"{where}: {what} {{need}} for parameters ({dtype})", parameter_bytes(sizes, dtype))
+
+
+def _is_sequence(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim > 0)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Names item ``i`` of a nested list: ``row i`` at the top, else ``X[0][i]``."""
+
+    path: str
+    top: bool
+
+    def __call__(self, i: int) -> str:
+        return f"row {i}" if self.top else f"{self.path}[{i}]"
+
+
+def _ragged(x: Any, name: str) -> str | None:
+    """Where a nested list stops being rectangular, in words, or ``None``."""
+    stack: list[tuple[Any, str]] = [(x, name)]
+    while stack:
+        seq, path = stack.pop()
+        items = list(seq)
+        if not items:
+            continue
+        nested = [_is_sequence(v) for v in items]
+        at = _Place(path, path == name)
+        if any(nested) and not all(nested):
+            i = nested.index(not nested[0])
+            return (f"{at(0)} is {'a list' if nested[0] else 'a single value'} but {at(i)} is "
+                    f"{'a list' if nested[i] else 'a single value'}")
+        if all(nested):
+            lens = [len(v) for v in items]
+            for i, n in enumerate(lens):
+                if n != lens[0]:
+                    s = "s" if n != 1 else ""
+                    s0 = "s" if lens[0] != 1 else ""
+                    return f"{at(0)} has {lens[0]} value{s0} but {at(i)} has {n} value{s}"
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(items))))
+    return None
+
+
+def index_text(idx: tuple[int, ...]) -> str:
+    """Words for an index into examples-as-rows data: ``row 2``, ``row 2, column 1``."""
+    if len(idx) == 1:
+        return f"row {idx[0]}"
+    if len(idx) == 2:
+        return f"row {idx[0]}, column {idx[1]}"
+    return f"index ({', '.join(str(i) for i in idx)})"
+
+
+def as_numeric_array(x: Any, where: str, what: str) -> np.ndarray:
+    """``x`` as an array of real numbers, or a typed error that says what is wrong.
+
+    Ragged nested lists raise :class:`ShapeError` naming the first row that differs;
+    strings, complex numbers and objects that are not numbers raise
+    :class:`DTypeError` naming the dtype (and, for object arrays, the first element
+    that is not a number).  The array is returned as it is (no dtype conversion).
+    """
+    raw = x.data if isinstance(x, Tensor) else x
+    try:
+        arr = np.asarray(raw)
+    except (ValueError, TypeError) as exc:
+        place = _ragged(raw, what) if _is_sequence(raw) else None
+        if place is not None:
+            raise ShapeError(
+                f"{where}: {what} is ragged: {place}; every example (row) must have the same "
+                "number of values"
+            ) from None
+        raise DTypeError(f"{where}: {what} cannot be read as an array of numbers ({exc})") from None
+    kind = arr.dtype.kind
+    if kind in "fiub":
+        return arr
+    if kind == "c":
+        raise DTypeError(
+            f"{where}: {what} must hold numbers, got dtype {arr.dtype} (complex); a network's "
+            "inputs and targets are real (take .real or np.abs first)"
+        )
+    if kind == "O":
+        for idx, v in np.ndenumerate(arr):
+            if not isinstance(v, (int, float, np.integer, np.floating, np.bool_)):
+                raise DTypeError(
+                    f"{where}: {what} must hold numbers, got dtype object with {v!r} "
+                    f"({type(v).__name__}) at {index_text(tuple(int(i) for i in idx))}"
+                )
+        return arr.astype(np.float64)
+    hint = " (strings); convert them with np.asarray(x, dtype=float)" if kind in "US" else ""
+    raise DTypeError(f"{where}: {what} must hold numbers, got dtype {arr.dtype}{hint}")
 
 
 class Module:
@@ -252,12 +457,20 @@ class Dense(Module):
         dtype: Any = np.float64,
         index: int | None = None,
     ) -> None:
-        for what, n in (("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-                raise ConfigError(f"Dense: {what} must be a positive integer, got {n!r}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in = _check_size("Dense", "n_in", n_in)
+        self.n_out = _check_size("Dense", "n_out", n_out)
         self.activation_name, self.activation = resolve_activation(activation)
-        W, b = init_weights(init, self.n_in, self.n_out, _rng(rng), dtype)
+        _check_init(init)
+        dt = _check_dtype("Dense", dtype)
+        _check_memory("Dense", f"{self.n_in} → {self.n_out} needs", [self.n_in, self.n_out], dt)
+        try:
+            W, b = init_weights(init, self.n_in, self.n_out, _rng(rng), dt)
+        except MemoryError:
+            need = _memory.format_bytes(parameter_bytes([self.n_in, self.n_out], dt))
+            raise ResourceError(
+                f"Dense: {self.n_in} → {self.n_out} needs {need} for parameters ({dt}); "
+                "allocating them failed (out of memory)"
+            ) from None
         self.W = Tensor(W, requires_grad=True, name="W")
         self.b = Tensor(b, requires_grad=True, name="b")
         self.index: int | None = None
@@ -401,15 +614,7 @@ class Network(Sequential):
         seed: int | np.random.Generator | None = None,
         dtype: Any = np.float64,
     ) -> None:
-        sizes = list(sizes)
-        if len(sizes) < 2:
-            raise ConfigError(
-                f"Network: sizes must list at least an input and an output layer, got {sizes}"
-            )
-        for i, n in enumerate(sizes):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-                raise ConfigError(f"Network: sizes[{i}] must be a positive integer, got {n!r}")
-        self.sizes = [int(n) for n in sizes]
+        self.sizes = _check_sizes(sizes)
         self.cost_name = resolve_cost(cost)
         if output_activation is None:
             output_activation = "softmax" if self.cost_name == "cross_entropy" else activation
@@ -417,15 +622,24 @@ class Network(Sequential):
         self.output_activation = resolve_activation(output_activation)[0]
         if self.output_activation == "softmax" and self.sizes[-1] < 2:
             raise ConfigError("Network: a softmax output layer needs at least 2 neurons")
+        _check_init(init)
+        self.dtype = _check_dtype("Network", dtype)
+        _check_memory("Network", f"sizes {self.sizes} need", self.sizes, self.dtype)
         rng = _rng(seed)
         layers = []
         for l in range(2, len(self.sizes) + 1):
             act = output_activation if l == len(self.sizes) else activation
-            layers.append(
-                Dense(self.sizes[l - 2], self.sizes[l - 1], act, init, rng, dtype, index=l)
-            )
+            try:
+                layers.append(
+                    Dense(self.sizes[l - 2], self.sizes[l - 1], act, init, rng, self.dtype, index=l)
+                )
+            except ResourceError:
+                need = _memory.format_bytes(parameter_bytes(self.sizes, self.dtype))
+                raise ResourceError(
+                    f"Network: sizes {self.sizes} need {need} for parameters ({self.dtype}); "
+                    f"allocating layer {l} failed (out of memory)"
+                ) from None
         super().__init__(*layers)
-        self.dtype = np.dtype(dtype)
 
     @property
     def L(self) -> int:
@@ -433,7 +647,12 @@ class Network(Sequential):
         return len(self.sizes)
 
     def _input(self, X: ArrayLike) -> Tensor:
-        x = X if isinstance(X, Tensor) else Tensor(np.asarray(X, dtype=self.dtype))
+        if isinstance(X, Tensor):
+            x = X
+        elif type(X) is np.ndarray and X.dtype == self.dtype:
+            x = Tensor(X)  # the training loop's batches: no checks, no copy
+        else:
+            x = Tensor(np.asarray(as_numeric_array(X, "Network", "input"), dtype=self.dtype))
         if x.ndim == 1 and self.sizes[0] != 1 and x.shape[0] == self.sizes[0]:
             raise ShapeError(
                 f"Network: got a 1-D input of shape {x.shape}; batches are rows, so pass "

@@ -39,11 +39,10 @@ from nablagraph import functional as F
 from nablagraph.errors import (
     ConfigError,
     DataError,
-    DTypeError,
     LabelError,
     ShapeError,
 )
-from nablagraph.nn.module import Module, Network, resolve_cost
+from nablagraph.nn.module import Module, Network, as_numeric_array, index_text, resolve_cost
 from nablagraph.nn.optim import SGD, Adam, Optimizer
 from nablagraph.replay import compile_step
 from nablagraph.tensor import Tensor, no_grad
@@ -141,22 +140,39 @@ def _raw(a: Any) -> np.ndarray:
     return np.asarray(a.data if isinstance(a, Tensor) else a)
 
 
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def _non_finite(a: np.ndarray) -> tuple[str, int, tuple[int, ...]] | None:
+    """``(what, count, first index)`` of the NaN or infinite values of ``a``, if any."""
+    if a.dtype.kind != "f":
+        return None
+    with np.errstate(over="ignore"):
+        if np.isfinite(a.sum()):  # a NaN or inf anywhere makes the sum one
+            return None
+    bad = ~np.isfinite(a)
+    if not bad.any():  # the sum overflowed; every value is finite
+        return None
+    first = _first(bad)
+    nan, inf = bool(np.isnan(a).any()), bool(np.isinf(a).any())
+    what = "NaN and infinite values" if nan and inf else "NaN" if nan else "infinite values"
+    return what, int(bad.sum()), first
+
+
 def _check_inputs(X: Any, dtype: np.dtype[Any], what: str) -> np.ndarray:
-    x = _raw(X)
-    if x.dtype.kind not in "fiub":
-        raise DTypeError(f"fit: {what} must hold numbers, got dtype {x.dtype}")
+    x = as_numeric_array(X, "fit", what)
     if x.ndim == 0:
         raise ShapeError(f"fit: {what} must have one example per row, got a scalar")
     if x.shape[0] == 0:
         raise DataError(f"fit: {what} is empty (0 examples, shape {x.shape})")
     x = np.asarray(x, dtype=dtype)
-    if not np.isfinite(x).all():
-        bad = ~np.isfinite(x)
-        first = np.argwhere(bad)[0]
-        kind = "NaN" if np.isnan(x).any() else "infinite values"
+    found = _non_finite(x)
+    if found is not None:
+        kind, count, first = found
         raise DataError(
-            f"fit: {what} contains {kind} ({int(bad.sum())} of {x.size} values, first at "
-            f"index {tuple(int(i) for i in first)}); clean or impute the data first"
+            f"fit: {what} contains {kind} ({count} of {x.size} values, first at "
+            f"{index_text(first)}: {x[first]}); clean or impute the data first"
         )
     return x
 
@@ -167,12 +183,37 @@ def _one_hot(labels: np.ndarray, n: int, dtype: np.dtype[Any]) -> np.ndarray:
     return out
 
 
+def _check_target_values(y: np.ndarray, cost_name: str | None, what: str) -> None:
+    """Refuse targets no training can fit: non-finite ones, and values the cost excludes."""
+    found = _non_finite(y)
+    if found is not None:
+        kind, count, first = found
+        raise LabelError(
+            f"fit: {what} contains {kind} ({count} of {y.size} values, first at "
+            f"{index_text(first)}: {y[first]}); targets must be finite"
+        )
+    if cost_name == "cross_entropy" and y.size and y.min() < 0:
+        bad = y < 0
+        first = _first(bad)
+        raise LabelError(
+            f"fit: {what} holds {y[first]:g} at {index_text(first)} ({int(bad.sum())} of {y.size} "
+            "values negative); cross_entropy targets must be non-negative (one-hot rows or "
+            "probabilities), else the cost is unbounded below"
+        )
+    if cost_name == "binary_cross_entropy" and y.size and (y.min() < 0 or y.max() > 1):
+        bad = (y < 0) | (y > 1)
+        first = _first(bad)
+        raise LabelError(
+            f"fit: {what} holds {y[first]:g} at {index_text(first)} ({int(bad.sum())} of {y.size} "
+            "values outside [0, 1]); binary_cross_entropy targets must lie in [0, 1]"
+        )
+
+
 def _check_targets(
-    Y: Any, n_rows: int, width: int, dtype: np.dtype[Any], keep_labels: bool, what: str
+    Y: Any, n_rows: int, width: int, dtype: np.dtype[Any], keep_labels: bool, what: str,
+    cost_name: str | None = None,
 ) -> np.ndarray:
-    y = _raw(Y)
-    if y.dtype.kind not in "fiub":
-        raise DTypeError(f"fit: {what} must hold numbers, got dtype {y.dtype}")
+    y = as_numeric_array(Y, "fit", what)
     if y.ndim == 0 or y.shape[0] != n_rows:
         got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} rows (shape {y.shape})"
         raise ShapeError(
@@ -184,18 +225,18 @@ def _check_targets(
     if y.dtype.kind in "iu" and y.ndim == 1:
         hi = max(width, 2) - 1
         if y.min() < 0 or y.max() > hi:
-            bad = y[(y < 0) | (y > hi)]
+            bad = (y < 0) | (y > hi)
+            row = _first(bad)[0]
             raise LabelError(
                 f"fit: {what} holds class labels, which must be in [0, {hi}] for a model with "
-                f"{width} output{'s' if width > 1 else ''}; got {bad[0]} ({bad.size} of {y.size} "
-                "labels out of range)"
+                f"{width} output{'s' if width > 1 else ''}; got {y[row]} at row {row} "
+                f"({int(bad.sum())} of {y.size} labels out of range)"
             )
         if width == 1:
             return y.astype(dtype).reshape(-1, 1)
         return y.astype(np.int64) if keep_labels else _one_hot(y, width, dtype)
     y = np.asarray(y, dtype=dtype)
-    if np.isnan(y).any():
-        raise LabelError(f"fit: {what} contains NaN ({int(np.isnan(y).sum())} of {y.size} values)")
+    _check_target_values(y, cost_name, what)
     if y.ndim == 1:
         if width != 1:
             raise ShapeError(
@@ -592,7 +633,7 @@ def fit(
     dtype = _model_dtype(model)
     Xa = _check_inputs(X, dtype, "X")
     width = _output_width(model, Xa)
-    Ya = _check_targets(Y, Xa.shape[0], width, dtype, objective.keep_labels, "Y")
+    Ya = _check_targets(Y, Xa.shape[0], width, dtype, objective.keep_labels, "Y", objective.cost_name)
     classes = _is_classes(Ya, width)
     val: tuple[np.ndarray, np.ndarray] | None = None
     if validation_data is not None:
@@ -601,7 +642,13 @@ def fit(
         except (TypeError, ValueError):
             raise ConfigError("fit: validation_data must be a pair (X_val, Y_val)") from None
         Xv = _check_inputs(Xv_raw, dtype, "validation X")
-        Yv = _check_targets(Yv_raw, Xv.shape[0], width, dtype, objective.keep_labels, "validation Y")
+        if Xv.ndim != Xa.ndim or Xv.shape[1:] != Xa.shape[1:]:
+            raise ShapeError(
+                f"fit: validation X has shape {Xv.shape} but X has shape {Xa.shape}; their "
+                f"examples must have the same shape {Xa.shape[1:]}"
+            )
+        Yv = _check_targets(Yv_raw, Xv.shape[0], width, dtype, objective.keep_labels, "validation Y",
+                            objective.cost_name)
         val = (Xv, Yv)
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
     diag_fn = _diagnostics_fn(diagnostics)
@@ -656,6 +703,12 @@ def fit(
                     C, _ = objective(xb, yb)
                 c = float(C.data)
                 if not math.isfinite(c):
+                    if epoch == start and k == 0 and resume_from is None:  # no step yet: not η
+                        raise DataError(
+                            f"fit: the cost is {c} on the first batch, before any update (the data "
+                            "are finite); the model's outputs overflow: scale X (values up to "
+                            f"{np.abs(Xa).max():g}) or check the model and cost"
+                        )
                     raise ConfigError(
                         f"fit: the cost became {c} at epoch {epoch}, batch {k + 1} of {n_batches} "
                         f"with {opt!r}; the learning rate is probably too large"
