@@ -328,11 +328,22 @@ def test_a_network_too_large_for_memory_is_refused_before_allocating(monkeypatch
 
 
 def test_a_network_that_fits_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_memory, "available_memory", lambda: parameter_bytes([784, 30, 10]))
-    assert Network([784, 30, 10], seed=0).num_parameters() == 784 * 30 + 30 + 30 * 10 + 10
-    monkeypatch.setattr(_memory, "available_memory", lambda: parameter_bytes([784, 30, 10]) - 1)
-    with pytest.raises(ng.ResourceError, match=r"need 190.9 kB for parameters \(float64\) but only 190.9 kB"):
-        Network([784, 30, 10])
+    sizes = [784, 300, 10]
+    need = parameter_bytes(sizes)
+    assert need == 1_908_080 > _memory.SMALL
+    monkeypatch.setattr(_memory, "available_memory", lambda: need)
+    assert Network(sizes, seed=0).num_parameters() * 8 == need
+    monkeypatch.setattr(_memory, "available_memory", lambda: need - 1)
+    with pytest.raises(ng.ResourceError, match=r"need 1.9 MB for parameters \(float64\) but only 1.9 MB"):
+        Network(sizes)
+
+
+def test_small_models_do_not_read_the_memory_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unread() -> int:
+        raise AssertionError("available_memory() was read for a small model")
+
+    monkeypatch.setattr(_memory, "available_memory", unread)
+    assert Network([784, 30, 10], seed=0).sizes == [784, 30, 10]  # 190.9 kB < 1 MiB
 
 
 def test_without_a_memory_figure_the_check_is_skipped_and_an_allocation_failure_is_typed(
@@ -377,6 +388,8 @@ def test_available_memory_reads_meminfo_then_cgroup_then_sysconf(
     monkeypatch.setattr(_memory.os, "sysconf", no_sysconf)
     assert _memory.available_memory() is None
     _memory.check_fits("x: {need} for nothing", 10**30)  # unknown memory: no check
+    with pytest.raises(ng.ResourceError, match=re.escape("x: 2.0 MB for y but only 1.0 MB of memory is available")):
+        _memory.check_fits("x: {need} for y", 2 * 10**6, available=10**6)
 
 
 def test_available_memory_on_this_machine_is_a_positive_number_or_unknown() -> None:

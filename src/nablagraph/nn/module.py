@@ -309,11 +309,13 @@ def as_numeric_array(x: Any, where: str, what: str) -> np.ndarray:
             "inputs and targets are real (take .real or np.abs first)"
         )
     if kind == "O":
-        for idx, v in np.ndenumerate(arr):
-            if not isinstance(v, (int, float, np.integer, np.floating, np.bool_)):
+        numbers = (int, float, np.integer, np.floating, np.bool_)
+        for k, v in enumerate(arr.flat):
+            if not isinstance(v, numbers):
+                idx = tuple(int(i) for i in np.unravel_index(k, arr.shape))
                 raise DTypeError(
                     f"{where}: {what} must hold numbers, got dtype object with {v!r} "
-                    f"({type(v).__name__}) at {index_text(tuple(int(i) for i in idx))}"
+                    f"({type(v).__name__}) at {index_text(idx)}"
                 )
         return arr.astype(np.float64)
     hint = " (strings); convert them with np.asarray(x, dtype=float)" if kind in "US" else ""
