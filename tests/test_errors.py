@@ -32,6 +32,9 @@ def t(*shape: int, name: str | None = None, requires_grad: bool = False) -> Tens
         (ng.DTypeError, TypeError),
         (ng.GraphError, RuntimeError),
         (ng.GradcheckError, RuntimeError),
+        (ng.DataError, ValueError),
+        (ng.FileFormatError, ValueError),
+        (ng.ResourceError, MemoryError),
     ],
 )
 def test_every_error_class_is_a_nablagraph_error_and_a_builtin(cls: type, builtin: type) -> None:

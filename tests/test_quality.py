@@ -69,6 +69,7 @@ def _module_files(name: str) -> list[Path]:
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "parallel": {"errors"},
+    "_memory": {"errors"},
     "activations": set(),
     "tensor": {"errors"},
     "ops": {"errors", "parallel"},
@@ -77,7 +78,7 @@ ALLOWED: dict[str, set[str]] = {
     "anomaly": {"tensor", "ops", "errors"},
     "replay": {"tensor", "engine", "ops", "errors"},
     "reference": {"activations", "errors"},
-    "nn": {"tensor", "functional", "errors", "replay", "engine", "diagnostics", "nn", "parallel"},
+    "nn": {"tensor", "functional", "errors", "replay", "engine", "diagnostics", "nn", "parallel", "_memory"},
     "check": {"tensor", "engine", "functional", "reference", "errors", "check", "activations"},
     "diagnostics": {"tensor", "engine", "functional", "activations", "reference", "errors"},
     "viz": {"tensor", "ops", "errors", "viz", "engine"},
