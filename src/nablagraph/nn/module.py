@@ -594,6 +594,18 @@ class Network(Sequential):
     dtype : numpy dtype
         ``float64`` (default) or ``float32``.
 
+    Raises
+    ------
+    ConfigError
+        ``sizes`` is not a list of at least two positive integers (``None``, a string,
+        ``2.5``, ``True``, ``0``, or a size no NumPy array can have), or an unknown
+        activation, cost or init name.
+    DTypeError
+        A ``dtype`` that is not floating-point.
+    ResourceError
+        The parameters (:func:`parameter_bytes`) need more memory than is available;
+        checked before anything is allocated.
+
     Examples
     --------
     >>> import numpy as np, nablagraph as ng

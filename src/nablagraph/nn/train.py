@@ -604,8 +604,15 @@ def fit(
         checkpoint that does not fit this run.
     FileFormatError
         ``resume_from`` is not a checkpoint, or is truncated or corrupt.
-    ShapeError, DataError, LabelError
-        Inputs and targets that do not fit the model or each other.
+    ShapeError, DataError, LabelError, DTypeError
+        Inputs and targets (training or validation) that do not fit the model or each
+        other, checked before the first step: ragged lists (``ShapeError``), strings,
+        complex numbers or objects (``DTypeError``), NaN or infinite inputs
+        (``DataError``), NaN or infinite targets, class labels out of range, negative
+        cross-entropy targets or binary cross-entropy targets outside ``[0, 1]``
+        (``LabelError``), each naming the row and column at fault.  A cost that is
+        not finite on the very first batch, before any update, is a ``DataError`` (the
+        data's scale, not the learning rate).
 
     Examples
     --------
