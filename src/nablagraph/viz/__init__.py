@@ -49,11 +49,19 @@ from nablagraph.viz.dot import COLOURS, DIRECTIONS, VIEWS, to_dot, to_graphviz
 from nablagraph.viz.export import FORMATS, render, tensor_mimebundle, write_source
 from nablagraph.viz.graph import COST_OPS, GraphInfo, collect
 from nablagraph.viz.network import draw_network
-from nablagraph.viz.renderer import Renderer, RendererError, find_renderer, pipe
+from nablagraph.viz.renderer import (
+    MAX_PIXELS,
+    RasterTooLargeError,
+    Renderer,
+    RendererError,
+    find_renderer,
+    pipe,
+)
 
 __all__ = [
     "to_graphviz", "to_dot", "render", "draw_network", "Diagram",
-    "find_renderer", "Renderer", "RendererError", "pipe", "write_source",
+    "find_renderer", "Renderer", "RendererError", "RasterTooLargeError", "MAX_PIXELS", "pipe",
+    "write_source",
     "collect", "GraphInfo", "tensor_mimebundle",
     "COLOURS", "COST_OPS", "DIRECTIONS", "VIEWS", "FORMATS",
 ]
