@@ -215,7 +215,7 @@ def test_render_of_a_tensor_draws_the_nodes_that_fit(program: str, tmp_path: Pat
 
 
 def test_jupyter_png_of_a_huge_diagram_is_text_not_pixels(program: str) -> None:
-    d = to_graphviz(chain(300), max_nodes=None)
+    d = to_graphviz(chain(600), max_nodes=None)  # 1,803 nodes, 61,770 px tall at 60 dpi
     bundle = d._repr_mimebundle_(include=["image/png"])
     assert list(bundle) == ["text/plain"]
     assert re.match(r"Diagram._repr_image_png: a PNG of this diagram would be .* px", bundle["text/plain"])
