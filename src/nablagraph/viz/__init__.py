@@ -9,7 +9,10 @@
 * :func:`render` writes ``.dot``, ``.svg``, ``.png`` or ``.pdf``.  DOT needs no
   program; the others use the system Graphviz ``dot`` when installed, else the PyPI
   package ``graphviz-pure`` (SVG and PNG).  Without either, a
-  :class:`RendererError` says what to install.
+  :class:`RendererError` says what to install.  A PNG keeps to a pixel budget
+  (:data:`MAX_PIXELS`): it is laid out first, drawn at a lower dpi when too big, and
+  refused with :class:`RasterTooLargeError` (or, for a tensor, cut to the nodes
+  nearest the root) rather than take the machine's memory.
 * :func:`draw_network` runs a network forward and backward on a batch and draws its
   cost's graph with the notes' labels, in one call.
 * Diagrams (and tensors with a recorded graph) display as SVG in Jupyter.
