@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -299,6 +301,23 @@ CATALOGUE: list[Entry] = [
           ng.ResourceError, r"Network: sizes \[2, 1000000000, 1\] need 32.0 GB for parameters \(float64\) but only 8.0 GB of memory is available"),
     Entry("Network with an integer dtype", lambda f: Network([2, 3, 1], dtype=np.int64),
           ng.DTypeError, r"Network: parameters must be floating-point, got dtype int64"),
+    # --- raster output budget (PNG, JPEG)
+    Entry("PNG bigger than the pixel budget even at 60 dpi",
+          lambda f: ng.viz.render(ng.viz.to_graphviz((ng.Tensor(np.ones(3), requires_grad=True) * 2.0).sum()), f.dir / "big.png", max_pixels=10_000),
+          ng.viz.RasterTooLargeError,
+          r"render: a PNG of this diagram would be [\d,]+ × [\d,]+ px \([\d.,]+ Mpx\) at 96 dpi, and [\d,]+ × [\d,]+ px "
+          r"\([\d.,]+ Mpx\) even at 60 dpi, the smallest readable scale; the budget is max_pixels=10,000 and "
+          r"32,767 px a side\. Write SVG instead .*collapse='layers'.*max_nodes=200.*raise max_pixels"),
+    Entry("PNG of a tensor with max_nodes given, over the budget",
+          lambda f: ng.viz.render((ng.Tensor(np.ones(3), requires_grad=True) * 2.0).sum(), f.dir / "big.png", max_nodes=50, max_pixels=10_000),
+          ng.viz.RasterTooLargeError, r"render: a PNG of this diagram would be .* even at 60 dpi"),
+    Entry("render with dpi 0", lambda f: ng.viz.render((ng.Tensor(np.ones(3), requires_grad=True) * 2.0).sum(), f.dir / "g.png", dpi=0),
+          ng.ConfigError, r"render: dpi must be a positive number \(96 is the default\), got 0"),
+    Entry("Diagram.png with a dpi that is not a number",
+          lambda f: ng.viz.to_graphviz((ng.Tensor(np.ones(3), requires_grad=True) * 2.0).sum()).png(dpi="300"),  # type: ignore[arg-type]
+          ng.ConfigError, r"Diagram.png: dpi must be a positive number \(96 is the default\), got '300'"),
+    Entry("render with max_pixels 0", lambda f: ng.viz.render((ng.Tensor(np.ones(3), requires_grad=True) * 2.0).sum(), f.dir / "g.png", max_pixels=0),
+          ng.ConfigError, r"render: max_pixels must be a positive integer \(width × height; the default is 32,000,000\), got 0"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
@@ -319,6 +338,11 @@ CATALOGUE: list[Entry] = [
           r"check: error: .*truncated.safetensors': the first 8 bytes give a header length"),
     Entry("CLI: text file given as a model", ["check", "{text}", "--data", "xor"], 2,
           r"check: error: .*notes.safetensors': the first 8 bytes give a header length"),
+    # --- raster output budget (PNG, JPEG)
+    Entry("CLI: PNG of a 60-layer network over the pixel budget",
+          ["graph", "2," + ",".join(["3"] * 60) + ",1", "--data", "xor", "-o", "no-such-dir/g.png"], 2,
+          r"graph: error: render: a PNG of this diagram would be [\d,]+ × [\d,]+ px .* even at 60 dpi.*"
+          r"collapse='layers'"),
 ]
 
 
@@ -352,6 +376,21 @@ def outcome(entry: Entry, files: Files) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     return Files.make(tmp_path_factory.mktemp("bad-inputs"))
+
+
+def _graphviz_pure() -> str | None:
+    return shutil.which("graphviz-pure") or ng.viz.renderer._beside_python("graphviz-pure")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_renderer() -> Iterator[None]:
+    """Picture sizes in messages depend on the Graphviz program: the page shows graphviz-pure's
+    (always installed), with or without the system dot on PATH."""
+    with pytest.MonkeyPatch.context() as mp:
+        pure = _graphviz_pure()
+        if pure is not None:
+            mp.setenv("NABLAGRAPH_DOT", pure)
+        yield
 
 
 def test_the_catalogue_has_at_least_30_entries_with_unique_descriptions() -> None:
@@ -446,6 +485,8 @@ def test_the_docs_page_lists_every_entry(files: Files) -> None:
 
 
 if __name__ == "__main__":
+    if _graphviz_pure() is not None:
+        os.environ["NABLAGRAPH_DOT"] = str(_graphviz_pure())
     with _temp_files() as fs:
         PAGE.write_text(render(fs), encoding="utf-8")
     print(f"wrote {PAGE} ({len(CATALOGUE)} entries)", file=sys.stderr)

@@ -9,7 +9,10 @@
 * :func:`render` writes ``.dot``, ``.svg``, ``.png`` or ``.pdf``.  DOT needs no
   program; the others use the system Graphviz ``dot`` when installed, else the PyPI
   package ``graphviz-pure`` (SVG and PNG).  Without either, a
-  :class:`RendererError` says what to install.
+  :class:`RendererError` says what to install.  A PNG keeps to a pixel budget
+  (:data:`MAX_PIXELS`): it is laid out first, drawn at a lower dpi when too big, and
+  refused with :class:`RasterTooLargeError` (or, for a tensor, cut to the nodes
+  nearest the root) rather than take the machine's memory.
 * :func:`draw_network` runs a network forward and backward on a batch and draws its
   cost's graph with the notes' labels, in one call.
 * Diagrams (and tensors with a recorded graph) display as SVG in Jupyter.
@@ -49,11 +52,19 @@ from nablagraph.viz.dot import COLOURS, DIRECTIONS, VIEWS, to_dot, to_graphviz
 from nablagraph.viz.export import FORMATS, render, tensor_mimebundle, write_source
 from nablagraph.viz.graph import COST_OPS, GraphInfo, collect
 from nablagraph.viz.network import draw_network
-from nablagraph.viz.renderer import Renderer, RendererError, find_renderer, pipe
+from nablagraph.viz.renderer import (
+    MAX_PIXELS,
+    RasterTooLargeError,
+    Renderer,
+    RendererError,
+    find_renderer,
+    pipe,
+)
 
 __all__ = [
     "to_graphviz", "to_dot", "render", "draw_network", "Diagram",
-    "find_renderer", "Renderer", "RendererError", "pipe", "write_source",
+    "find_renderer", "Renderer", "RendererError", "RasterTooLargeError", "MAX_PIXELS", "pipe",
+    "write_source",
     "collect", "GraphInfo", "tensor_mimebundle",
     "COLOURS", "COST_OPS", "DIRECTIONS", "VIEWS", "FORMATS",
 ]

@@ -28,25 +28,41 @@ class Diagram(graphviz.Digraph):  # type: ignore[misc]
         """The diagram as SVG text."""
         return pipe(self.source, "svg").decode("utf-8")
 
-    def png(self, dpi: float | None = None) -> bytes:
-        """The diagram as PNG bytes."""
-        return pipe(self.source, "png", dpi)
+    def png(self, dpi: float | None = None, max_pixels: int | None = None) -> bytes:
+        """The diagram as PNG bytes, within a pixel budget.
 
-    def write(self, path: str | Path, format: str | None = None, dpi: float | None = None) -> Path:
-        """Write ``.dot``/``.gv``, ``.svg``, ``.png`` or ``.pdf`` (chosen by extension)."""
+        Laid out first to learn its size: an image over ``max_pixels`` (default
+        32 million) is drawn at a lower ``dpi``, down to 60, and refused with
+        :class:`~nablagraph.viz.renderer.RasterTooLargeError` past that; see
+        :func:`~nablagraph.viz.renderer.fit_dpi`.
+        """
+        return pipe(self.source, "png", dpi, max_pixels, who="Diagram.png")
+
+    def write(
+        self,
+        path: str | Path,
+        format: str | None = None,
+        dpi: float | None = None,
+        max_pixels: int | None = None,
+    ) -> Path:
+        """Write ``.dot``/``.gv``, ``.svg``, ``.png`` or ``.pdf`` (chosen by extension).
+
+        A PNG keeps to ``max_pixels`` as :meth:`png` does.
+        """
         from nablagraph.viz.export import write_source
 
-        return write_source(self.source, path, format, dpi)
+        return write_source(self.source, path, format, dpi, max_pixels, who="Diagram.write")
 
-    # Jupyter / IPython display
+    # Jupyter / IPython display: SVG by default; PNG and JPEG (when a front end asks
+    # for them) keep to the pixel budget, and _repr_mimebundle_ turns a refusal into text.
     def _repr_image_svg_xml(self) -> str:
         return self.svg()
 
     def _repr_image_png(self) -> bytes:
-        return self.png()
+        return pipe(self.source, "png", who="Diagram._repr_image_png")
 
     def _repr_image_jpeg(self) -> bytes:
-        return pipe(self.source, "jpeg")
+        return pipe(self.source, "jpeg", who="Diagram._repr_image_jpeg")
 
     def _repr_svg_(self) -> str:
         return self.svg()

@@ -210,10 +210,14 @@ class _Builder:
                     edges.append((n.op_id, pn.id))
         return edges
 
-    def edge_line(self, tail: str, head: str, highlighted: bool) -> str:
+    def edge_line(self, tail: str, head: str, highlighted: bool, spine: bool = False) -> str:
+        # Spine edges (an op's output, and a computed tensor into the next op) weigh more,
+        # so dot draws the data path straight and puts parameters and constants beside it;
+        # otherwise a chain of ops with a constant each drifts into a wide staircase.
+        weight = " weight=4" if spine else ""
         if highlighted:
-            return f'\t{tail} -> {head} [color="{COLOURS["highlight"]}" penwidth=2.5]\n'
-        return f"\t{tail} -> {head}\n"
+            return f'\t{tail} -> {head} [color="{COLOURS["highlight"]}" penwidth=2.5{weight}]\n'
+        return f"\t{tail} -> {head} [{weight.strip()}]\n" if spine else f"\t{tail} -> {head}\n"
 
     def backward_line(self, tail: str, head: str) -> str:
         c = COLOURS["gradient"]
@@ -260,7 +264,8 @@ class _Builder:
                 body.append("\t}\n")
         if self.info.hidden_nodes:
             body.append(self.more_line())
-        body += [self.edge_line(*e) for e in self.forward_edges()]
+        spine = {i for n in self.info.topo if n.has_op for i in (n.id, n.op_id)}
+        body += [self.edge_line(*e, spine=e[0] in spine) for e in self.forward_edges()]
         if self.backward_edges:
             body += [self.backward_line(*e) for e in self.backward_edge_list()]
         return body

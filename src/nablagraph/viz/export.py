@@ -5,13 +5,27 @@ Imports: ``tensor``, ``errors`` and the other ``viz`` modules.
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 from typing import Any
 
 from nablagraph.errors import ConfigError
 from nablagraph.tensor import Tensor
 from nablagraph.viz.dot import to_graphviz
-from nablagraph.viz.renderer import RendererError, pipe
+from nablagraph.viz.graph import collect
+from nablagraph.viz.renderer import (
+    MAX_SIDE,
+    MIN_DPI,
+    RASTER_FORMATS,
+    RasterTooLargeError,
+    RendererError,
+    check_dpi,
+    check_max_pixels,
+    fit_dpi,
+    layout_size,
+    pipe,
+)
 
 __all__ = ["FORMATS", "render", "tensor_mimebundle", "write_source"]
 
@@ -41,18 +55,74 @@ def _format_of(path: Path, format: str | None) -> str:
     return fmt_found
 
 
+#: The default ``max_nodes`` of :func:`~nablagraph.viz.to_graphviz`.
+_DEFAULT_MAX_NODES = 2000
+
+
 def write_source(
-    source: str, path: str | Path, format: str | None = None, dpi: float | None = None
+    source: str,
+    path: str | Path,
+    format: str | None = None,
+    dpi: float | None = None,
+    max_pixels: int | None = None,
+    *,
+    who: str = "write_source",
 ) -> Path:
-    """Write DOT ``source`` to ``path`` as DOT text or rendered (see :func:`render`)."""
+    """Write DOT ``source`` to ``path`` as DOT text or rendered (see :func:`render`).
+
+    A PNG bigger than ``max_pixels`` is drawn at a lower resolution or refused with
+    :class:`~nablagraph.viz.RasterTooLargeError` (see :func:`~nablagraph.viz.pipe`);
+    nothing is written then.
+    """
     p = Path(path)
     fmt = _format_of(p, format)
     if fmt == "dot":
         p.write_text(source, encoding="utf-8")
     else:
-        data = pipe(source, fmt, dpi)
+        data = pipe(source, fmt, dpi, max_pixels, who=who)
         p.write_bytes(data)
     return p
+
+
+def _fitted_source(root: Tensor, fmt: str, dpi: float | None, max_pixels: int | None,
+                   options: dict[str, Any]) -> str:
+    """The DOT text of ``root`` with as many nodes as fit the pixel budget at ``MIN_DPI``.
+
+    Only used when the caller left ``max_nodes`` at its default: the nodes nearest the
+    root are kept, and the ``… N more nodes`` note says how many were left out.
+    """
+    info = collect(root, _DEFAULT_MAX_NODES)
+    drawn = first = info.total_nodes - info.hidden_nodes
+    source: str = to_graphviz(root, **options).source
+    budget = check_max_pixels(max_pixels, "render")
+    floor = min(MIN_DPI, dpi or MIN_DPI)
+    full: RasterTooLargeError | None = None
+    for _ in range(12):
+        width_pt, height_pt = layout_size(source, fmt)
+        try:
+            fit_dpi(width_pt, height_pt, dpi, budget, fmt=fmt, who="render")
+        except RasterTooLargeError as exc:
+            full = full or exc
+            if drawn <= 1:
+                raise
+            w, h = width_pt * floor / 72, height_pt * floor / 72
+            shrink = min(math.sqrt(budget / (w * h)), MAX_SIDE / w, MAX_SIDE / h, 0.9)
+            drawn = max(1, int(drawn * shrink * 0.95))
+            source = to_graphviz(root, max_nodes=drawn, **options).source
+            continue
+        if full is not None:
+            warnings.warn(
+                f"render: {first:,} nodes of the graph's {info.total_nodes:,} laid out are "
+                f"{full.width_pt:,.0f} × {full.height_pt:,.0f} pt, too big for a "
+                f"{fmt.upper()} of max_pixels={budget:,} even at {floor:g} dpi; drew the "
+                f"{drawn:,} nodes nearest the root (max_nodes={drawn}). Pass max_nodes to "
+                "choose, collapse='layers', or write SVG to see them all",
+                UserWarning,
+                stacklevel=3,
+            )
+        return source
+    assert full is not None
+    raise full
 
 
 def render(
@@ -61,6 +131,7 @@ def render(
     format: str | None = None,
     *,
     dpi: float | None = None,
+    max_pixels: int | None = None,
     **options: Any,
 ) -> Path:
     """Draw the graph below ``root`` into a file: ``.dot``/``.gv``, ``.svg``, ``.png``, ``.pdf``.
@@ -79,7 +150,16 @@ def render(
     format : {"dot", "svg", "png", "pdf"}, optional
         Overrides the extension.
     dpi : float, optional
-        Resolution of PNG output (default 96).
+        Resolution of PNG output (default 96).  One that would make the image bigger
+        than ``max_pixels`` is lowered, with a warning.
+    max_pixels : int, optional
+        The pixel budget of a PNG, width × height (default
+        :data:`~nablagraph.viz.renderer.MAX_PIXELS`, 32 million).  The graph is laid out
+        first to learn its size :math:`w \\times h` in points; at resolution :math:`d`
+        the image is :math:`(w d / 72) \\times (h d / 72)` pixels.  Past the budget it is
+        drawn at a lower resolution, down to 60 dpi; past that, when ``max_nodes`` was
+        not given, with the nodes nearest the root only (a ``… N more nodes`` note and
+        a warning say so), else it is refused.
     **options
         Options of :func:`to_graphviz` (``direction``, ``collapse``, ``highlight`` …).
 
@@ -90,15 +170,26 @@ def render(
 
     Raises
     ------
+    RasterTooLargeError
+        If a PNG would not fit ``max_pixels`` even at 60 dpi, when ``max_nodes`` is
+        given or ``root`` is a diagram already drawn (a :class:`RendererError`).
     RendererError
         If no installed program can write the format; the message says what to install.
     ConfigError
-        For an unknown extension or format.
+        For an unknown extension or format, or a ``dpi`` or ``max_pixels`` that is not a
+        positive number.
     GraphError
         If the graph was freed by ``backward()``.
     """
+    p = Path(path)
+    fmt = _format_of(p, format)
+    check_dpi(dpi, "render")
+    check_max_pixels(max_pixels, "render")
     if isinstance(root, Tensor):
-        source = to_graphviz(root, **options).source
+        if fmt in RASTER_FORMATS and "max_nodes" not in options:
+            source = _fitted_source(root, fmt, dpi, max_pixels, options)
+        else:
+            source = to_graphviz(root, **options).source
     elif isinstance(getattr(root, "source", None), str):
         if options:
             raise ConfigError(
@@ -110,7 +201,7 @@ def render(
         raise TypeError(
             f"render: expected a Tensor or a diagram from to_graphviz, got {type(root).__name__}"
         )
-    return write_source(source, path, format, dpi)
+    return write_source(source, p, fmt, dpi, max_pixels, who="render")
 
 
 def tensor_mimebundle(
