@@ -110,6 +110,15 @@ def _canonical(header: Mapping[str, Any]) -> bytes:
 
 
 def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
+    """Write ``chunks`` to a temporary file beside ``path``, fsync, rename it over ``path``.
+
+    A symbolic link is followed: the file it points to is replaced and the link stays.
+    On any exception, including ``KeyboardInterrupt`` (and SIGTERM where the caller
+    turns it into one, as the ``nablagraph`` command does), the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
@@ -379,6 +388,8 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, str] | None = Non
         tensors, bit for bit.
     path : str or path-like
         The file (conventionally ``*.safetensors``); replaced atomically if it exists.
+        A symbolic link is followed: the file it points to is replaced (atomically)
+        and the link stays.  Its directory must exist.
     metadata : mapping of str to str, optional
         Extra entries for ``__metadata__`` (they may not reuse the library's keys).
 
