@@ -133,7 +133,7 @@ def _plan_outputs(
         why = _probe_writable(base)
         if why is not None:
             where = "its folder" if base == target.parent else "the folder"
-            raise CLIError(f"{option} {value}: cannot write in {where} {base} ({why})")
+            raise CLIError(f"{option} {value}: cannot create a file in {where} {base} ({why})")
         for other, path in planned.items():
             if _same(path, target):
                 raise CLIError(
@@ -467,7 +467,7 @@ def _plan_demo_folder(out: Path) -> None:
         raise CLIError(f"--out {out}: cannot create the folder: {base} is a file")
     why = _probe_writable(base)
     if why is not None:
-        raise CLIError(f"--out {out}: cannot write in the folder {base} ({why})")
+        raise CLIError(f"--out {out}: cannot create a file in the folder {base} ({why})")
     for name in ("graph.svg", "graph.png", "gradient_check.json", "history.json", "training.png"):
         target = _target(out / name)
         if target.exists() and not target.is_file():
@@ -574,6 +574,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _needs_matplotlib("--plot")
         outputs["--plot"].parent.mkdir(parents=True, exist_ok=True)
     if args.workloads is None:
+        widths = [w for w in args.hidden.replace(" ", "").split(",") if w]
+        if not widths or not all(w.isdigit() and int(w) > 0 for w in widths):
+            raise CLIError(f"--hidden must be comma-separated positive widths such as 4,16,64, got {args.hidden!r}")
         return bench.fd_vs_backprop(hidden=args.hidden, repeats=args.repeats, plot=args.plot, seed=args.seed)
     names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in names if w not in bench.WORKLOADS]
@@ -694,38 +697,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     143 terminated (SIGTERM).  Errors are one line on stderr; ``NABLAGRAPH_DEBUG=1``
     adds the traceback.
     """
-    command = "nablagraph"
+    command = ["nablagraph"]
     with _signals_interrupt():
         try:
-            parser = build_parser()
-            args = parser.parse_args(argv)
-            if args.command is None:
-                parser.print_help()
-                return EXIT_USAGE
-            command = f"nablagraph {args.command}"
-            return int(args.func(args))
+            return _run(argv, command)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT)
-            name = signal.Signals(signum).name
-            _fail_line(f"{command}: interrupted ({name}); nothing more was written")
-            return 128 + int(signum)
-        except (CLIError, NablaGraphError, OSError) as exc:
-            _debug_traceback()
-            _fail_line(f"{command}: error: {_first_line(exc)}")
-            return EXIT_USAGE
-        except MemoryError as exc:
-            _debug_traceback()
-            detail = f": {_first_line(exc)}" if str(exc) else ""
-            _fail_line(f"{command}: error: out of memory{detail}; try smaller layers, batches or data")
-            return EXIT_USAGE
-        except Exception as exc:
-            if _debug_traceback():
-                return EXIT_FAILED
-            _fail_line(
-                f"{command}: internal error: {type(exc).__name__}: {_first_line(exc)} — this is a bug "
-                "in nablagraph, please report it (NABLAGRAPH_DEBUG=1 shows the traceback)"
-            )
-            return EXIT_FAILED
+            return _interrupted(command[0], signum)
+        except BaseException as exc:
+            if _received:  # an interrupt that a library turned into another exception
+                return _interrupted(command[0], _received[0])
+            if not isinstance(exc, Exception):  # SystemExit from argparse, GeneratorExit
+                raise
+            return _report(command[0], exc)
+
+
+def _run(argv: Sequence[str] | None, command: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    command[0] = f"nablagraph {args.command}"
+    return int(args.func(args))
+
+
+def _interrupted(command: str, signum: int) -> int:
+    _fail_line(f"{command}: interrupted ({signal.Signals(signum).name}); nothing more was written")
+    return 128 + signum
+
+
+def _report(command: str, exc: Exception) -> int:
+    """One line for an error: exit 2 for bad input or resources, 1 for a bug."""
+    if isinstance(exc, (CLIError, NablaGraphError, OSError)):
+        _debug_traceback()
+        _fail_line(f"{command}: error: {_first_line(exc)}")
+        return EXIT_USAGE
+    if isinstance(exc, MemoryError):
+        _debug_traceback()
+        detail = f": {_first_line(exc)}" if str(exc) else ""
+        _fail_line(f"{command}: error: out of memory{detail}; try smaller layers, batches or data")
+        return EXIT_USAGE
+    if not _debug_traceback():
+        _fail_line(
+            f"{command}: internal error: {type(exc).__name__}: {_first_line(exc)} — this is a bug "
+            "in nablagraph, please report it (NABLAGRAPH_DEBUG=1 shows the traceback)"
+        )
+    return EXIT_FAILED
 
 
 def _first_line(exc: BaseException) -> str:
@@ -748,26 +766,39 @@ def _debug_traceback() -> bool:
     return False
 
 
+#: The signals received during the current run of :func:`main` (an interrupt that a
+#: library turned into another exception, e.g. an ImportError, is still an interrupt).
+_received: list[int] = []
+
+
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """Turn SIGTERM (and SIGHUP) into :class:`Terminated`, a ``KeyboardInterrupt``.
+    """SIGINT raises ``KeyboardInterrupt``, SIGTERM (and SIGHUP) :class:`Terminated`.
 
     So ``finally`` blocks and the atomic writers' cleanups run, and no temporary file
-    is left.  Only in the main thread, never over a signal the parent ignores, and the
-    previous handlers are restored on the way out.
+    is left; each signal is also noted in ``_received``.  Only in the main thread,
+    never over a signal the parent ignores (or a handler someone else installed for
+    SIGINT), and the previous handlers are restored on the way out.
     """
     saved: list[tuple[int, Any]] = []
+    _received.clear()
 
-    def raise_terminated(signum: int, frame: object) -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        _received.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Terminated(signum)
 
-    signums = [int(signal.SIGTERM)] + ([int(signal.SIGHUP)] if hasattr(signal, "SIGHUP") else [])
+    signums = [int(signal.SIGINT), int(signal.SIGTERM)]
+    signums += [int(signal.SIGHUP)] if hasattr(signal, "SIGHUP") else []
     for signum in signums:
         try:
             previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
+            if previous is signal.SIG_IGN or (
+                signum == signal.SIGINT and previous is not signal.default_int_handler
+            ):
                 continue
-            signal.signal(signum, raise_terminated)
+            signal.signal(signum, interrupt)
             saved.append((signum, previous))
         except (ValueError, OSError):  # not the main thread
             break
