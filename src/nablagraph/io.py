@@ -123,18 +123,21 @@ def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     if not directory.is_dir():
         raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
     tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    # 0o666 lets the umask decide the final permissions, as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd: int | None = None
     try:
+        # Inside the try: an interrupt just after the file is created removes it too.
+        # 0o666 lets the umask decide the final permissions, as for any new file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if not (fd is None and isinstance(exc, FileExistsError)):  # never another's file
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
     # Make the rename itself durable (POSIX; directories cannot be opened on Windows).
     with contextlib.suppress(OSError):
