@@ -365,3 +365,25 @@ def test_an_explicit_plot_without_matplotlib_is_refused_before_any_work(tmp_path
     line = one_error_line(proc)
     assert line.endswith("error: --plot needs matplotlib, which is not installed: pip install 'nablagraph[plot]'")
     assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_output_file_is_refused(tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # os.access answers for the real user; root may write anything, so ask it directly.
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access", lambda p, mode: False if Path(p) == model else real_access(p, mode))
+    before = digest(model)
+    code, out, err = in_process(["train", *XOR, "--save", str(model)])
+    assert code == 2 and "training" not in out
+    assert err.strip() == (f"nablagraph train: error: --save {model}: the file is read-only; "
+                           "make it writable or choose another name")
+    assert digest(model) == before
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly(tmp_path: Path) -> None:
+    proc = _popen([sys.executable, "-m", "nablagraph", "train", "--epochs", "30", "--quiet"], tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("training ")
+    proc.stdout.close()  # as `nablagraph train | head -1` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""

@@ -127,6 +127,8 @@ def _plan_outputs(
             raise CLIError(f"{option} {value}: is a folder; give a file name ending in {_or(suffixes)}")
         if target.exists() and not target.is_file():
             raise CLIError(f"{option} {value}: is not a regular file (a device or a pipe); give a file name")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise CLIError(f"{option} {value}: the file is read-only; make it writable or choose another name")
         base = _nearest_existing(target.parent)
         if not base.is_dir():
             raise CLIError(f"{option} {value}: cannot create the folder {target.parent}: {base} is a file")
@@ -729,6 +731,11 @@ def _interrupted(command: str, signum: int) -> int:
 
 def _report(command: str, exc: Exception) -> int:
     """One line for an error: exit 2 for bad input or resources, 1 for a bug."""
+    if isinstance(exc, BrokenPipeError):  # `nablagraph train | head`: the reader is gone
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail too
+        return 128 + 13  # as if killed by SIGPIPE, silently
     if isinstance(exc, (CLIError, NablaGraphError, OSError)):
         _debug_traceback()
         _fail_line(f"{command}: error: {_first_line(exc)}")
