@@ -13,7 +13,7 @@ custom activation) against central finite differences with ``nablagraph.gradchec
 then trains the module on the digits with Adam and the softmax cross-entropy, and
 checks that a save / load_into round trip is bit-exact.
 
-Needs scikit-learn for the digits: ``pip install 'nablagraph[data]'``.
+The digits ship inside nablagraph (no scikit-learn needed).
 
 Run::
 

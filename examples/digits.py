@@ -1,13 +1,13 @@
 """Handwritten digits: the notes' network trained with mini-batch SGD on real images.
 
-scikit-learn ships 1,797 8×8 images of the digits 0–9 (no download).  This splits them
+nablagraph ships 1,797 8×8 images of the digits 0–9 (scikit-learn's copy; no download).  This splits them
 (seeded, stratified), trains ``Network([64, hidden, 10])`` — sigmoid hidden layer,
 softmax output with the cross-entropy cost — by mini-batch SGD with momentum
 (``nablagraph.nn.fit``), prints the cost and accuracy on the training and test sets
 after each epoch, the test accuracy and the training time, and (with
 ``--diagnostics``) how saturated each layer is at the end.
 
-Needs scikit-learn: ``pip install 'nablagraph[data]'``.
+Needs nothing beyond a plain ``pip install``: the digits ship inside nablagraph.
 
 Run::
 

@@ -343,6 +343,41 @@ CATALOGUE: list[Entry] = [
           ["graph", "2," + ",".join(["3"] * 60) + ",1", "--data", "xor", "-o", "no-such-dir/g.png"], 2,
           r"graph: error: render: a PNG of this diagram would be [\d,]+ × [\d,]+ px .* even at 60 dpi.*"
           r"collapse='layers'"),
+    # --- CLI outputs, resources and plain installs (every output is checked before any work,
+    # so the relative output names below are never written)
+    Entry("CLI: --save with an extension other than .safetensors",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "model.png"], 2,
+          r"train: error: --save model.png: models are written as .safetensors, chosen by the file's extension; got '.png'"),
+    Entry("CLI: --save with no extension", ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "model"], 2,
+          r"--save model: models are written as .safetensors, chosen by the file's extension; got no extension"),
+    Entry("CLI: --history with an unknown extension",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--history", "h.txt"], 2,
+          r"--history h.txt: histories are written as .json or .csv, chosen by the file's extension; got '.txt'"),
+    Entry("CLI: --plot with an unknown image format",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--plot", "curves.jpg2"], 2,
+          r"--plot curves.jpg2: plots are written as .png, .svg or .pdf, chosen by the file's extension; got '.jpg2'"),
+    Entry("CLI: an empty output name", ["train", "--data", "xor", "--sizes", "2,3,1", "--history", ""], 2,
+          r"--history needs a file name, got an empty string"),
+    Entry("CLI: graph -o with an unknown image format", ["graph", "2,3,1", "--data", "xor", "-o", "g.jpg"], 2,
+          r"-o g.jpg: graphs are written as .svg, .png, .pdf, .dot or .gv, chosen by the file's extension; got '.jpg'"),
+    Entry("CLI: an output that is one of the inputs",
+          ["train", "--data", "mnist:h.json,labels", "--sizes", "2,3,1", "--history", "h.json"], 2,
+          r"--history h.json is the MNIST images file being read \(h.json\); writing it would destroy the input"),
+    Entry("CLI: an output below a file", ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "{good}/m.safetensors"], 2,
+          r"--save .*net.safetensors/m.safetensors: cannot create the folder .*net.safetensors: .*net.safetensors is a file"),
+    Entry("CLI: an output folder that cannot be written",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "/proc/nablagraph/m.safetensors"], 2,
+          r"--save /proc/nablagraph/m.safetensors: cannot create a file in the folder /proc \("),
+    Entry("CLI: demo --out that is a file", ["demo", "--out", "{good}"], 2,
+          r"demo: error: --out .*net.safetensors: is a file, not a folder"),
+    Entry("CLI: train sizes that cannot fit in memory", ["train", "--sizes", "2,1000000000,1"], 2,
+          r"train: error: --sizes 2,1000000000,1: 4,000,000,001 parameters and their gradients and a batch of 10 need at least 224.0 GB in float64, but .* of memory is available; use smaller layers"),
+    Entry("CLI: check sizes that cannot fit in memory", ["check", "1000000,1000000"], 2,
+          r"check: error: model 1000000,1000000: 1,000,001,000,000 parameters and their gradients and a batch of 16 need at least 16.0 TB in float64, but .* of memory is available"),
+    Entry("CLI: bench --json with another extension", ["bench", "--workloads", "W1", "--json", "r.txt"], 2,
+          r"--json r.txt: results are written as .json, chosen by the file's extension; got '.txt'"),
+    Entry("CLI: bench --hidden that is not widths", ["bench", "--hidden", "4,a"], 2,
+          r"bench: error: --hidden must be comma-separated positive widths such as 4,16,64, got '4,a'"),
 ]
 
 
@@ -431,6 +466,7 @@ def render(files: Files) -> str:
     for i, e in enumerate(CATALOGUE, 1):
         what, message = outcome(e, files)
         message = message.replace(str(files.dir), "DIR")
+        message = re.sub(r"[\d,.]+ [kMGT]B of memory is available", "N GB of memory is available", message)
         if isinstance(e.call, list):
             names = {k: f"DIR/{Path(v).name}" for k, v in vars(files).items()}
             shown = "`nablagraph " + " ".join(a.format(**names) for a in e.call) + "`"

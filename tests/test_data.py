@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import struct
 import sys
 from pathlib import Path
@@ -93,9 +94,63 @@ def test_digits_rejects_bad_test_sizes(test_size: object, match: str) -> None:
         digits(test_size=test_size)  # type: ignore[arg-type]
 
 
-def test_digits_without_scikit_learn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
-    with pytest.raises(ImportError, match=r"pip install 'nablagraph\[data\]'"):
+# Checksums of digits() computed with the implementation that read scikit-learn's copy
+# (before the data shipped inside nablagraph): the splits must not change.
+_DIGITS_SHA256 = [
+    ({"seed": 0}, "6ba37256b174fc44f6692122aaae60bd26af6e68dd5b86790a41e495df868226"),
+    ({"seed": 1}, "d6e649d4a064c0dd31fd01482c0a84851e1189797cb7641b9ba9a5a7b5eb31e5"),
+    ({"seed": 42, "test_size": 100}, "3b8306649a8bf242b158794b1aa3927f69e23cc3104e31226312b79bf68d0e11"),
+    ({"seed": 7, "one_hot_targets": True, "dtype": np.float32},
+     "c4ba3556f1d318cdd1c8de795e6ca1150c8a66347f0e7b9682e686131e44a701"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "sha256"), _DIGITS_SHA256)
+def test_digits_splits_are_those_of_the_scikit_learn_based_version(kwargs: dict[str, object], sha256: str) -> None:
+    h = hashlib.sha256()
+    for a in digits(**kwargs):  # type: ignore[arg-type]
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    assert h.hexdigest() == sha256
+
+
+def test_the_shipped_digits_equal_scikit_learns_exactly() -> None:
+    # scikit-learn is in the dev extra, so this runs in CI; a plain import error fails.
+    from sklearn.datasets import load_digits
+
+    ref = load_digits()
+    with np.load(Path(ng.data.__file__).with_name("datasets") / "digits.npz", allow_pickle=False) as f:
+        assert sorted(f.files) == ["images", "target"]
+        images, target = f["images"], f["target"]
+    assert images.dtype == np.uint8 and target.dtype == np.uint8
+    np.testing.assert_array_equal(images, ref.images)
+    np.testing.assert_array_equal(images.reshape(-1, 64), ref.data)
+    np.testing.assert_array_equal(target, ref.target)
+    # And the maintainer's tool rebuilds the same arrays from scikit-learn's CSV.
+    from nablagraph.datasets import make_digits
+
+    again_images, again_target = make_digits.read_csv(make_digits.sklearn_csv())
+    np.testing.assert_array_equal(again_images, images)
+    np.testing.assert_array_equal(again_target, target)
+
+
+def test_digits_does_not_import_scikit_learn(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("sklearn", "sklearn.datasets"):
+        monkeypatch.setitem(sys.modules, name, None)  # any import of it would fail
+    X_train, _, X_test, _ = digits(seed=0)
+    assert X_train.shape == (1437, 64) and X_test.shape == (360, 64)
+
+
+def test_a_damaged_data_file_is_a_data_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "data.py"
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "digits.npz").write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.setattr(ng.data, "__file__", str(fake))
+    with pytest.raises(ng.DataError, match=r"digits: cannot read the shipped data file .*digits.npz.*reinstall nablagraph"):
+        digits()
+    np.savez(tmp_path / "datasets" / "digits.npz", images=np.zeros((3, 8, 8), np.uint8), target=np.zeros(3, np.uint8))
+    with pytest.raises(ng.DataError, match=r"holds images \(3, 8, 8\) uint8 and labels \(3,\); expected \(1797, 8, 8\)"):
         digits()
 
 

@@ -1,7 +1,8 @@
-"""Datasets: XOR, scikit-learn's digits, MNIST IDX files, one-hot helpers.
+"""Datasets: XOR, the handwritten digits, MNIST IDX files, one-hot helpers.
 
 Nothing here downloads anything.  :func:`digits` reads the 1,797 8×8 images that ship
-inside scikit-learn (an optional extra: ``pip install 'nablagraph[data]'``);
+inside nablagraph (scikit-learn's copy of the UCI digits, see
+:mod:`nablagraph.datasets`);
 :func:`load_mnist_idx` reads MNIST files the user has downloaded.
 
 Inputs are returned one example per row, ``X`` of shape ``(n, n_1)`` with values in
@@ -14,16 +15,16 @@ Imports: ``errors``, ``io`` (for its file-format error).
 from __future__ import annotations
 
 import gzip
-import importlib
 import math
 import os
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from nablagraph.errors import ConfigError, LabelError, ShapeError
+from nablagraph.errors import ConfigError, DataError, LabelError, ShapeError
 from nablagraph.io import FileFormatError
 
 __all__ = [
@@ -149,6 +150,25 @@ def _stratified_split(
     return train_idx, test_idx
 
 
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped ``(images (1797, 8, 8), target (1797,))``, uint8, checked."""
+    path = Path(__file__).with_name("datasets") / "digits.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            images, target = f["images"], f["target"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"digits: cannot read the shipped data file {str(path)!r} ({exc}); "
+            "the installation is incomplete, reinstall nablagraph"
+        ) from None
+    if images.shape != (1797, 8, 8) or target.shape != (1797,) or images.dtype != np.uint8:
+        raise DataError(
+            f"digits: the shipped data file {str(path)!r} holds images {images.shape} {images.dtype} "
+            f"and labels {target.shape}; expected (1797, 8, 8) uint8 and (1797,); reinstall nablagraph"
+        )
+    return images, target
+
+
 def digits(
     test_size: float | int = 0.2,
     seed: int | np.random.Generator | None = 0,
@@ -160,7 +180,11 @@ def digits(
     The images (pixel values 0–16, divided by 16) are flattened into rows of 64
     inputs, so they fit ``Network([64, …, 10])``.  The split is stratified (each
     digit in the same proportion in both parts) and seeded; the same seed gives the
-    same split.  Nothing is downloaded: the data ships inside scikit-learn.
+    same split.  Nothing is downloaded and scikit-learn is not needed: the images
+    ship inside nablagraph (``nablagraph/datasets/digits.npz``, 45 KB), equal to
+    ``sklearn.datasets.load_digits()``.  They are the UCI "Optical Recognition of
+    Handwritten Digits" data (Alpaydin and Kaynak, CC BY 4.0) as distributed by
+    scikit-learn (BSD-3-Clause).
 
     Parameters
     ----------
@@ -180,8 +204,10 @@ def digits(
 
     Raises
     ------
-    ImportError
-        scikit-learn is not installed (``pip install 'nablagraph[data]'``).
+    ConfigError
+        ``test_size`` is not a fraction in ``(0, 1)`` or a count in ``[1, 1796]``.
+    DataError
+        The shipped data file is missing or damaged (a broken install).
 
     Examples
     --------
@@ -190,16 +216,9 @@ def digits(
     >>> X_train.shape, X_test.shape, float(X_train.max())
     ((1437, 64), (360, 64), 1.0)
     """
-    try:
-        load_digits = importlib.import_module("sklearn.datasets").load_digits
-    except ImportError as exc:
-        raise ImportError(
-            "digits: needs scikit-learn, which ships the digits images; install it with "
-            "pip install 'nablagraph[data]' (or pip install scikit-learn)"
-        ) from exc
-    bunch: Any = load_digits()
-    X = np.asarray(bunch.data, dtype=np.float64) / 16.0
-    y = np.asarray(bunch.target, dtype=np.int64)
+    images, labels = _digits_arrays()
+    X = images.reshape(len(images), 64).astype(np.float64) / 16.0
+    y = labels.astype(np.int64)
     n = y.size
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
         raise ConfigError(f"digits: test_size must be a fraction or a count, got {test_size!r}")

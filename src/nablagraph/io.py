@@ -110,22 +110,34 @@ def _canonical(header: Mapping[str, Any]) -> bytes:
 
 
 def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
+    """Write ``chunks`` to a temporary file beside ``path``, fsync, rename it over ``path``.
+
+    A symbolic link is followed: the file it points to is replaced and the link stays.
+    On any exception, including ``KeyboardInterrupt`` (and SIGTERM where the caller
+    turns it into one, as the ``nablagraph`` command does), the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
     tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    # 0o666 lets the umask decide the final permissions, as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd: int | None = None
     try:
+        # Inside the try: an interrupt just after the file is created removes it too.
+        # 0o666 lets the umask decide the final permissions, as for any new file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if not (fd is None and isinstance(exc, FileExistsError)):  # never another's file
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
     # Make the rename itself durable (POSIX; directories cannot be opened on Windows).
     with contextlib.suppress(OSError):
@@ -379,6 +391,8 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, str] | None = Non
         tensors, bit for bit.
     path : str or path-like
         The file (conventionally ``*.safetensors``); replaced atomically if it exists.
+        A symbolic link is followed: the file it points to is replaced (atomically)
+        and the link stays.  Its directory must exist.
     metadata : mapping of str to str, optional
         Extra entries for ``__metadata__`` (they may not reuse the library's keys).
 
