@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,8 @@ CHILD_FLAG = "NABLAGRAPH_PORTABLE_OUTPUT_CHILD"
 # example runs whose printed numbers a test reads (the others assert the same kind of bounds).
 CHECKS = [
     "tests/test_docs.py", "tests/test_examples.py", "tests/test_examples_training.py",
-    "-k", "python_samples or cli_reference or hessian_vector_product or xor_example_learns",
+    "-k", "test_python_samples or test_the_cli_reference or test_hessian_vector_product_example"
+    " or test_xor_example_learns",
 ]
 
 # x86-64 OpenBLAS kernels, each with the NumPy CPU feature it needs; the first one that
@@ -74,6 +76,7 @@ def _cpu() -> Any:
 
 def blas_libraries() -> list[dict[str, Any]] | None:
     """The BLAS libraries NumPy loaded, with OpenBLAS's kernel name (None if unknown)."""
+    _cpu()  # NumPy loads its BLAS on import; threadpoolctl only sees loaded libraries
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -140,8 +143,12 @@ def test_docs_print_the_same_under_another_blas_kernel_simd_level_and_thread_cou
     assert setting_line is not None, log
     setting = json.loads(setting_line[len("SETTING "):])
     described = f"OPENBLAS_CORETYPE={kernel}, NPY_DISABLE_CPU_FEATURES={env['NPY_DISABLE_CPU_FEATURES']!r}, 1 thread"
-    assert proc.returncode == 0, f"under {described} (got {setting}):\n{log}"
-    assert " passed" in proc.stdout and " deselected" in proc.stdout, log  # the checks did run
+    assert proc.returncode == 0, (
+        f"Under {described} (got {setting}) the docs print something else. Print what is meaningful "
+        f"(fewer digits, a bound) rather than rounding noise; see output_mismatch in tests/test_docs.py.\n{log}"
+    )
+    passed = re.search(r"(\d+) passed", proc.stdout)
+    assert passed is not None and int(passed.group(1)) >= 10, log  # 8 pages, the CLI page, 2 examples
     # The subprocess really was another machine, as far as this one can tell.
     openblas = [d for d in setting["blas"] or [] if d["internal_api"] == "openblas"]
     if kernel is not None and openblas:
