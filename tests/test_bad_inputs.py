@@ -338,11 +338,6 @@ CATALOGUE: list[Entry] = [
           r"check: error: .*truncated.safetensors': the first 8 bytes give a header length"),
     Entry("CLI: text file given as a model", ["check", "{text}", "--data", "xor"], 2,
           r"check: error: .*notes.safetensors': the first 8 bytes give a header length"),
-    # --- raster output budget (PNG, JPEG)
-    Entry("CLI: PNG of a 60-layer network over the pixel budget",
-          ["graph", "2," + ",".join(["3"] * 60) + ",1", "--data", "xor", "-o", "no-such-dir/g.png"], 2,
-          r"graph: error: render: a PNG of this diagram would be [\d,]+ × [\d,]+ px .* even at 60 dpi.*"
-          r"collapse='layers'"),
     # --- CLI outputs, resources and plain installs (every output is checked before any work,
     # so the relative output names below are never written)
     Entry("CLI: --save with an extension other than .safetensors",

@@ -277,19 +277,30 @@ def test_a_1000_op_chain_png_stays_within_memory(program: str, tmp_path: Path, e
     assert w * h <= MAX_PIXELS and max(w, h) <= MAX_SIDE
 
 
-def test_the_cli_refuses_a_60_layer_png_and_says_what_to_do(
+def test_the_cli_draws_a_60_layer_png_one_box_per_layer_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from nablagraph import cli
 
     sizes = "2," + ",".join(["3"] * 60) + ",1"
     code = cli.main(["graph", sizes, "--data", "xor", "-o", str(tmp_path / "g.png")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "the full graph is too large for a PNG; drawing one box per layer (--collapse layers" in out
+    w, h = png_size((tmp_path / "g.png").read_bytes())
+    assert w * h <= MAX_PIXELS and max(w, h) <= MAX_SIDE
+
+
+def test_the_cli_refuses_a_png_too_large_even_per_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nablagraph import cli
+    from nablagraph.viz import renderer
+
+    monkeypatch.setattr(renderer, "MAX_PIXELS", 10_000)  # the 2-3-1 diagram, one box a layer, is larger
+    code = cli.main(["graph", "2,3,1", "--data", "xor", "--collapse", "layers", "-o", str(tmp_path / "g.png")])
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "g.png").exists()
-    assert re.search(r"^nablagraph graph: error: render: a PNG of this diagram would be [\d,]+ × "
-                     r"[\d,]+ px .* even at 60 dpi.*collapse='layers'", err), err
-    code = cli.main(["graph", sizes, "--data", "xor", "--collapse", "layers", "-o", str(tmp_path / "g.png")])
-    assert code == 0
-    w, h = png_size((tmp_path / "g.png").read_bytes())
-    assert w * h <= MAX_PIXELS
+    assert re.search(r"^nablagraph graph: error: -o .*g.png: the diagram is too large for a PNG even "
+                     r"with one box per layer; write .svg instead$", err.strip()), err
 

@@ -38,9 +38,11 @@ import numpy as np
 import nablagraph as ng
 from nablagraph import data as ngdata
 from nablagraph import io as ngio
+from nablagraph._memory import available_memory, format_bytes
 from nablagraph.errors import NablaGraphError
 from nablagraph.nn import Network
 from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, INIT_SCHEMES
+from nablagraph.viz import RasterTooLargeError
 
 __all__ = ["main"]
 
@@ -207,28 +209,6 @@ def _needs_renderer(option: str, target: Path) -> None:
 
 
 # ----------------------------------------------------------------- memory
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation: MemAvailable, else free pages."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _bytes(n: float) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n / 1e3:,.1f} kB"
-
-
 def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool) -> None:
     """Refuse sizes whose parameters (and gradients) and one batch cannot fit in memory.
 
@@ -237,13 +217,13 @@ def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool
     """
     P = sum(n * (m + 1) for m, n in itertools.pairwise(sizes))
     need = 8 * ((2 if gradients else 1) * P + 2 * batch * sum(sizes))
-    have = _available_memory()
+    have = available_memory()
     if have is None or need <= have:
         return
     what = "parameters and their gradients" if gradients else "parameters"
     raise CLIError(
         f"{option} {','.join(map(str, sizes))}: {P:,} {what} and a batch of {batch} need at least "
-        f"{_bytes(need)} in float64, but {_bytes(have)} of memory is available; use smaller layers"
+        f"{format_bytes(need)} in float64, but {format_bytes(have)} of memory is available; use smaller layers"
     )
 
 
@@ -554,12 +534,28 @@ def cmd_graph(args: argparse.Namespace) -> int:
     X, Y, _, _, desc = _load_data(args.data, args.seed)
     _check_fit(net, X, Y, f"--data {args.data}")
     Yc = _targets_for(net, Y)
-    d = ng.viz.draw_network(
-        net, X[: args.batch], Yc[: args.batch], backward=args.grads,
-        collapse=args.collapse, direction=args.direction,
-    )
     fmt = "dot" if target.suffix == ".gv" else target.suffix.lstrip(".")
-    _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
+
+    def draw(collapse: str | None) -> Any:
+        return ng.viz.draw_network(
+            net, X[: args.batch], Yc[: args.batch], backward=args.grads,
+            collapse=collapse, direction=args.direction,
+        )
+
+    d = draw(args.collapse)
+    try:
+        _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
+    except RasterTooLargeError:
+        if args.collapse is not None:
+            raise CLIError(
+                f"-o {args.output}: the diagram is too large for a {fmt.upper()} even with one box "
+                "per layer; write .svg instead"
+            ) from None
+        # A picture is what was asked for: one box per layer keeps it readable and in budget.
+        _say(f"the full graph is too large for a {fmt.upper()}; drawing one box per layer "
+             "(--collapse layers; write .svg for every op)")
+        d = draw("layers")
+        _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
     _say(f"wrote the graph of {what} ({desc}, batch of {min(args.batch, len(X))}) to {args.output}")
     return EXIT_OK
 
