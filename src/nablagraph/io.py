@@ -458,8 +458,12 @@ def read_file(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         From the file system: ``FileNotFoundError``, ``PermissionError``,
         ``IsADirectoryError``, …
     """
+    return _read_file(path, "read_file")
+
+
+def _read_file(path: PathLike, what: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     where = repr(str(path))
-    f, size = open_regular(path, "read_file")
+    f, size = open_regular(path, what)
     with f:
         header, start = _read_header(f, size, where)
         entries = _validate(header, size - start, where)
@@ -477,12 +481,18 @@ def read_file(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 
 def load_file(path: PathLike) -> dict[str, np.ndarray]:
-    """The arrays of a safetensors file by name (like ``safetensors.numpy.load_file``)."""
+    """The arrays of a safetensors file by name (like ``safetensors.numpy.load_file``).
+
+    Validated as by :func:`read_file`, and raises what it raises.
+    """
     return read_file(path)[0]
 
 
 def read_metadata(path: PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file (checksums verified)."""
+    """The ``__metadata__`` of a safetensors file (checksums verified).
+
+    Validated as by :func:`read_file`, and raises what it raises.
+    """
     return read_file(path)[1]
 
 
@@ -678,16 +688,19 @@ def read_checkpoint(
     """Read and validate a checkpoint for ``model``: ``(parameters, arrays, state)``.
 
     Nothing is copied into the model (call :func:`copy_parameters` when the rest of the
-    state has been accepted too).
+    state has been accepted too).  The state JSON is parsed with its nesting bounded
+    and its strings checked, like the header.
 
     Raises
     ------
     FileFormatError
-        Not a checkpoint, or truncated, corrupt, edited.
+        Not a checkpoint, or truncated, corrupt, edited, malformed, not a regular file.
     ShapeError, DTypeError, ConfigError
         The checkpoint holds a different architecture.
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``, …).
     """
-    tensors, meta = read_file(path)
+    tensors, meta = _read_file(path, "read_checkpoint")
     where = repr(str(path))
     if "checkpoint" not in meta:
         raise _fail(where, "it is a model file without training state (no 'checkpoint' in "
@@ -717,13 +730,18 @@ def load_into(model: Module, path: PathLike) -> None:
     Raises
     ------
     FileFormatError
-        The file is truncated, corrupt, edited or not safetensors.
+        The file is truncated, corrupt, edited, malformed, not safetensors, or not a
+        regular file (a FIFO, a device).
     ShapeError, DTypeError, ConfigError
-        The file holds a different architecture.
+        A valid file of a different architecture (sizes, shapes, dtype, activations,
+        parameter names).
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``, …).
     """
     if not isinstance(model, Module):
         raise ConfigError(f"load_into: expected a nablagraph Module, got {type(model).__name__}")
-    tensors, meta = read_file(path)
+    tensors, meta = _read_file(path, "load_into")
     tensors = _parameters_only(tensors)
     _check_match(model, tensors, meta, repr(str(path)))
     _copy_in(model, tensors)
@@ -735,8 +753,25 @@ def load(path: PathLike) -> Network:
     The architecture comes from ``__metadata__`` (sizes, activations, cost, dtype);
     the weights are the file's, bit for bit.  For any other module, build it and use
     :func:`load_into`.
+
+    The declared architecture is checked against the tensors actually in the file
+    (``W{l}`` of shape ``(n_l, n_{l-1})`` and ``b{l}`` of shape ``(n_l,)`` for
+    ``l = 2 … L``, and the dtype) *before* any ``Network`` is built, so memory stays
+    within the file's size whatever the metadata claims.
+
+    Raises
+    ------
+    FileFormatError
+        The file is truncated, corrupt, edited, malformed (including metadata that does
+        not describe its tensors), not safetensors, or not a regular file.
+    ConfigError
+        A valid file that holds no nablagraph ``Network`` (use :func:`load_into`), a
+        custom activation, or an architecture ``Network`` refuses (an unknown cost).
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``, …).
     """
-    tensors, meta = read_file(path)
+    tensors, meta = _read_file(path, "load")
     tensors = _parameters_only(tensors)
     where = repr(str(path))
     if meta.get("library") != "nablagraph" or "sizes" not in meta:
