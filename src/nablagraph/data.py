@@ -302,7 +302,11 @@ def read_idx(path: PathLike) -> np.ndarray:
 
     The magic number, the element type, the dimensions and the file size are all
     checked: a truncated, padded or non-IDX file raises
-    :class:`~nablagraph.io.FileFormatError` naming what was expected.
+    :class:`~nablagraph.io.FileFormatError` naming what was expected.  The data size
+    ``prod(dims) · itemsize`` is computed exactly (Python integers) and compared with
+    the file's real size before anything is allocated; a gzip file is decompressed as a
+    stream only as far as its IDX header declares (one byte more, to detect a longer
+    file), so a gzip bomb costs no more memory than the array it claims to hold.
 
     Parameters
     ----------
@@ -313,6 +317,15 @@ def read_idx(path: PathLike) -> np.ndarray:
     -------
     numpy.ndarray
         In native byte order.
+
+    Raises
+    ------
+    FileFormatError
+        Not IDX, truncated, padded, a corrupt gzip stream, more than 32 dimensions, or
+        not a regular file (a FIFO, a device).
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``).
     """
     return _read_idx(path, "read_idx")
 
@@ -417,6 +430,14 @@ def load_mnist_idx(
     -------
     (X, y)
         Images and integer labels (``int64``, shape ``(n,)``).
+
+    Raises
+    ------
+    FileFormatError
+        Either file is malformed (see :func:`read_idx`), or they are not MNIST images and
+        labels of the same count.
+    OSError
+        From the file system.
     """
     what = "load_mnist_idx"
     images = _read_idx(images_path, what)

@@ -26,6 +26,12 @@ target with :func:`os.replace`, so a crash leaves either the old file or the new
 match with the model before writing a single value, so on any error the model is
 left untouched.
 
+Reading is safe on hostile files: non-regular files are refused without blocking,
+every size is checked against the file's real size before anything is read or
+allocated, JSON nesting is bounded and every field type-checked, so a reader raises
+only :class:`FileFormatError` (malformed content), ``ShapeError`` / ``DTypeError`` /
+``ConfigError`` (a valid file that does not fit) or ``OSError`` (the file system).
+
 Imports: ``errors``, ``tensor``, ``nn``.
 """
 
