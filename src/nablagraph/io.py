@@ -218,8 +218,11 @@ def save_file(
 MAX_JSON_DEPTH = 64
 #: Most dimensions a tensor (or an IDX array) may declare.
 MAX_DIMS = 32
+#: Most values (array elements and object members, counted by their separators) in
+#: a header or a checkpoint state: bounds the memory of the parsed JSON.
+MAX_JSON_ITEMS = 1_000_000
 _CHUNK = 1 << 20
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
 def _fail(path: str, why: str) -> FileFormatError:
@@ -295,17 +298,24 @@ def read_into(f: FileIO, out: Any, where: str, h: Any = None) -> None:
         pos += got
 
 
-def json_depth(text: str) -> int:
-    """The deepest nesting of ``[`` / ``{`` in JSON text, strings skipped (no recursion)."""
-    body = _STRING.sub('""', text).encode("utf-8", "surrogatepass")
-    depth = peak = 0
+def json_shape(raw: bytes | bytearray) -> tuple[int, int]:
+    """``(depth, items)`` of UTF-8 JSON text, strings skipped, without recursion: the
+    deepest nesting of ``[`` / ``{`` and the number of ``,`` separators (values after
+    the first).  (UTF-8 never uses the bytes of ``"`` or ``\\`` inside a character.)"""
+    body = _STRING.sub(b'""', raw)
+    depth = peak = items = 0
     for i in range(0, len(body), _CHUNK):
         c = np.frombuffer(body, np.uint8, count=min(_CHUNK, len(body) - i), offset=i)
         step = (c == 0x5B).astype(np.int64) + (c == 0x7B) - (c == 0x5D) - (c == 0x7D)
         run = np.cumsum(step) + depth
         peak = max(peak, int(run.max()))
         depth = int(run[-1])
-    return peak
+        items += int(np.count_nonzero(c == 0x2C))
+    return peak, items
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _check_strings(value: Any, where: str, what: str) -> None:
@@ -318,29 +328,40 @@ def _check_strings(value: Any, where: str, what: str) -> None:
             stack.extend(v.values())
         elif isinstance(v, list):
             stack.extend(v)
-        elif isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _fail(where, f"{what} holds the string {_short(v)} with a lone surrogate "
-                                   "(\\ud800-\\udfff escape); not valid Unicode") from None
+        elif isinstance(v, str) and _SURROGATE.search(v):
+            raise _fail(where, f"{what} holds the string {_short(v)} with a lone surrogate "
+                               "(\\ud800-\\udfff escape); not valid Unicode")
 
 
-def parse_json(text: str, where: str, what: str) -> Any:
-    """``json.loads`` with the nesting bounded, duplicate keys refused and strings checked.
-
-    Raises :class:`FileFormatError` (never ``RecursionError`` or ``UnicodeError``).
-    """
-    depth = json_depth(text)
+def _check_json_shape(raw: bytes | bytearray, where: str, what: str) -> None:
+    depth, items = json_shape(raw)
     if depth > MAX_JSON_DEPTH:
         raise _fail(where, f"{what} nests JSON {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+    if items >= MAX_JSON_ITEMS:
+        raise _fail(where, f"{what} holds {items + 1} JSON values; at most {MAX_JSON_ITEMS} are allowed")
+
+
+def _loads(text: str, where: str, what: str) -> Any:
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError) as exc:
         raise _fail(where, f"{what} is not valid JSON ({_cut(str(exc), 200)}); the file is "
                            "corrupt or was edited") from None
-    _check_strings(value, where, what)
+    if _SURROGATE_ESCAPE.search(text):  # lone surrogates can only come from \uXXXX escapes
+        _check_strings(value, where, what)
     return value
+
+
+def parse_json(text: str, where: str, what: str) -> Any:
+    """``json.loads`` with the nesting and the size bounded, duplicate keys refused and
+    strings checked.
+
+    At most :data:`MAX_JSON_DEPTH` levels and :data:`MAX_JSON_ITEMS` values, both
+    counted before parsing, so memory stays a small multiple of the text's size.
+    Raises :class:`FileFormatError` (never ``RecursionError`` or ``UnicodeError``).
+    """
+    _check_json_shape(text.encode("utf-8", "surrogatepass"), where, what)
+    return _loads(text, where, what)
 
 
 def _read_header(f: FileIO, size: int, where: str) -> tuple[dict[str, Any], int]:
@@ -360,13 +381,15 @@ def _read_header(f: FileIO, size: int, where: str) -> tuple[dict[str, Any], int]
     raw = bytearray(n)
     read_into(f, raw, where)
     try:
+        if not raw.startswith(b"{"):
+            raw.decode("utf-8")  # (to say which of the two it is)
+            raise _fail(where, "the header does not start with '{'; not a safetensors file, or corrupt")
+        _check_json_shape(raw, where, "the header")  # before decoding: one copy less
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(where, f"the header is not UTF-8 ({exc}); not a safetensors file, or corrupt") from None
     del raw
-    if not text.startswith("{"):
-        raise _fail(where, "the header does not start with '{'; not a safetensors file, or corrupt")
-    header = parse_json(text, where, "the header")
+    header = _loads(text, where, "the header")
     if not isinstance(header, dict):
         raise _fail(where, "the header is not a JSON object")
     return header, 8 + n
