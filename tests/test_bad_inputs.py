@@ -61,6 +61,7 @@ class Files:
     idx: Path        # a text file passed as MNIST IDX images
     # Hostile files (the header re-signed, so the checksums hold):
     deep: Path       # a header whose JSON nests 1,000 deep
+    many: Path       # a 2 MB header of a million and one JSON values
     dtypes: Path     # "dtype": ["F64"]
     huge: Path       # "shape": [2**70, 0]
     dims: Path       # a shape of 65 dimensions
@@ -89,9 +90,12 @@ class Files:
         idx = d / "images.idx"
         idx.write_text("not an IDX file\n", encoding="utf-8")
         hostile = {name: d / f"{name}.safetensors" for name in (
-            "deep", "dtypes", "huge", "dims", "nullsizes", "bigsizes", "surrogate", "epoch", "history", "steps")}
+            "deep", "many", "dtypes", "huge", "dims", "nullsizes", "bigsizes", "surrogate", "epoch", "history",
+            "steps")}
         body = b'{"W2":' + b"[" * 1000 + b"]" * 1000 + b"}"
         hostile["deep"].write_bytes(len(body).to_bytes(8, "little") + body)
+        body = b'{"W2":[' + b"0," * 1_000_000 + b"0]}"
+        hostile["many"].write_bytes(len(body).to_bytes(8, "little") + body)
 
         def tensor(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
             return lambda h: h["W2"].__setitem__(field, value)
@@ -317,6 +321,8 @@ CATALOGUE: list[Entry] = [
     # --- hostile weight files, checkpoints and IDX files
     Entry("load a file whose header JSON nests 1,000 deep", lambda f: ng.load(f.deep),
           ng.FileFormatError, r"deep.safetensors': the header nests JSON 1001 levels deep; at most 64 are allowed"),
+    Entry("load a 2 MB header of a million and one JSON values", lambda f: ng.load(f.many),
+          ng.FileFormatError, r"many.safetensors': the header holds 1000001 JSON values; at most 1000000 are allowed"),
     Entry("load a file whose tensor dtype is a list", lambda f: ng.load(f.dtypes),
           ng.FileFormatError, r"tensor 'W2' has dtype \['F64'\]; supported here: F64, F32"),
     Entry("load a file whose tensor shape is [2**70, 0]", lambda f: ng.load(f.huge),
@@ -471,7 +477,7 @@ def render(files: Files) -> str:
         "The files: `net.safetensors` is a saved `[2, 3, 1]` network, `other.safetensors` a "
         "`[2, 4, 1]` one, `truncated.safetensors` the first half of the former, "
         "`edited.safetensors` the former with one data byte changed, `notes.safetensors` a text "
-        "file, `absent.safetensors` does not exist. The hostile files (`deep`, `dtypes`, `huge`, "
+        "file, `absent.safetensors` does not exist. The hostile files (`deep`, `many`, `dtypes`, `huge`, "
         "`dims`, `nullsizes`, `bigsizes`, `surrogate`, and the checkpoints `epoch`, `history`, "
         "`steps`) are valid files with one header or state entry changed and both checksums "
         "recomputed, as a deliberate edit would be; `pipe.safetensors` is a FIFO.",

@@ -480,3 +480,12 @@ def test_duplicate_header_keys_and_long_values_are_reported_briefly(saved: tuple
     with pytest.raises(FileFormatError) as info:
         io.read_file(path)
     assert len(str(info.value)) < 400 and "…" in str(info.value)
+
+
+def test_a_header_of_too_many_json_values_is_refused_before_parsing(tmp_path: Path) -> None:
+    body = b'{"a":[' + b"0," * io.MAX_JSON_ITEMS + b"0]}"
+    body += b" " * (-(8 + len(body)) % 8)
+    path = tmp_path / "many.safetensors"
+    path.write_bytes(len(body).to_bytes(8, "little") + body)
+    with pytest.raises(FileFormatError, match=r"many.safetensors': the header holds 1000001 JSON values; at most 1000000 are allowed"):
+        io.load(path)
