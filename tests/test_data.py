@@ -187,6 +187,8 @@ def test_hostile_idx_headers_are_refused_before_anything_is_allocated(tmp_path: 
         (b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16),
          r"is truncated: dimensions \(65536, 65536, 65536, 65536\) of uint8 need 18446744073709551636 bytes, the file has 36"),
         (b"\0\0\x08\x21" + bytes(4 * 33), r"declares 33 dimensions; at most 32 are supported"),
+        (b"\0\0\x0e\x03" + (2**32 - 1).to_bytes(4, "big") * 2 + bytes(4),
+         r"declares dimensions \(4294967295, 4294967295, 0\) of float64, beyond what an array can hold"),
         (b"\0\0\x0e\x02" + (2**32 - 1).to_bytes(4, "big") * 2,
          r"is truncated: dimensions \(4294967295, 4294967295\) of float64 need \d+ bytes, the file has 12"),
         (gzip.compress(b"\0\0\x08\x02" + (2**31).to_bytes(4, "big") * 2),

@@ -28,6 +28,7 @@ import copy
 import gzip
 import hashlib
 import json
+import math
 import os
 import resource
 import struct
@@ -200,8 +201,10 @@ def _edit_header(rng: np.random.Generator, raw: bytes) -> bytes:
     elif how == 6:  # a consistent but different layout: shapes and offsets rewritten
         e = header[_pick(rng, names)]
         shape = [int(rng.integers(0, 6)) for _ in range(int(rng.integers(0, 4)))]
+        if rng.random() < 0.25:  # an empty tensor of huge extent, e.g. (2**70, 0)
+            shape = _pick(rng, [[2**70, 0], [2**62, 2**62, 0], [0, 2**40, 2**40], [2**61, 0], [0] * 32])
         e["shape"] = shape
-        size = int(np.prod(shape, dtype=np.int64)) * 8
+        size = math.prod(shape) * 8
         e["data_offsets"] = [e["data_offsets"][0], e["data_offsets"][0] + size]
     elif how == 7:  # huge sizes declared consistently with the data (a small file, a big model)
         meta["sizes"] = json.dumps(_pick(rng, [[10000, 20000, 1], [3, 10**6, 2], [3, 4, 2, 2], [3, 2]]))
@@ -249,8 +252,10 @@ def mutate_idx(rng: np.random.Generator, raw: bytes, gz: bool) -> tuple[str, byt
         ndim = b[3]
         i = int(rng.integers(max(ndim, 1)))
         b[4 + 4 * i : 8 + 4 * i] = _pick(rng, [0, 1, 65536, 2**32 - 1, 6, 1000]).to_bytes(4, "big")
-    elif r < 0.85:  # (65536,)*4, whose product overflows int64
+    elif r < 0.78:  # (65536,)*4, whose product overflows int64
         b = bytearray(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4) + b[16:]
+    elif r < 0.85:  # an empty array of huge extent: no data needed
+        b = bytearray(b"\0\0\x0e\x03" + (2**32 - 1).to_bytes(4, "big") * 2 + bytes(4))
     else:  # a small gzip bomb: 5 labels declared, a megabyte of zeros follows
         what = "gzip bomb"
         return what, gzip.compress(bytes(plain[:12]) + bytes(1 << 20))

@@ -381,6 +381,8 @@ def _deep_header(raw: bytes) -> bytes:
         (lambda raw: _signed(raw, _tensor("shape", [2**70, 0])),
          r"tensor 'W2': shape \(1180591620717411303424, 0\) of F64 needs 0 bytes but data_offsets \[0, 64\] span 64"),
         (lambda raw: _signed(raw, _tensor("shape", [1] * 65)), r"tensor 'W2' has 65 dimensions; at most 32 are supported"),
+        (lambda raw: _signed(raw, lambda h: h["W2"].update(shape=[2**70, 0], data_offsets=[0, 0])),
+         r"tensor 'W2' has shape \(1180591620717411303424, 0\), beyond what an array can hold"),
         (lambda raw: _signed(raw, _tensor("shape", [4, True])), r"tensor 'W2' has shape \[4, True\]; expected a list of non-negative integers"),
         (lambda raw: _signed(raw, _tensor("data_offsets", [0, 2**64])), r"shape \(4, 2\) of F64 needs 64 bytes but data_offsets \[0, 18446744073709551616\] span"),
         (lambda raw: _signed(raw, _meta("sizes", "null")), r"__metadata__ sizes 'null' is not a JSON list of at least two positive integers"),

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nablagraph.errors import ConfigError, LabelError, ShapeError
-from nablagraph.io import MAX_DIMS, FileFormatError, open_regular
+from nablagraph.io import MAX_DIMS, FileFormatError, open_regular, shape_too_big
 
 __all__ = [
     "Split", "xor", "digits", "load_mnist_idx", "read_idx", "one_hot", "from_one_hot",
@@ -384,6 +384,11 @@ def _parse_idx(src: _Source, what: str) -> np.ndarray:
             f"{what}: {name} is truncated: dimensions {dims} of {dt.name} need {expected} bytes, "
             f"more than its {src.size} compressed bytes can hold (deflate expands at most "
             f"{_DEFLATE_RATIO}:1)"
+        )
+    if shape_too_big(dims, dt.itemsize):
+        raise FileFormatError(
+            f"{what}: {name} declares dimensions {dims} of {dt.name}, beyond what an array can "
+            "hold (its dimensions other than 0 multiply to more than 2**62 bytes)"
         )
     arr = np.empty(dims, dtype=dt)
     got = src.readinto(arr.reshape(-1).view(np.uint8)) if body else 0

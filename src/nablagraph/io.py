@@ -229,6 +229,16 @@ def _fail(path: str, why: str) -> FileFormatError:
     return FileFormatError(f"{path}: {why}")
 
 
+#: NumPy refuses a shape whose dimensions other than 0 multiply (times the item size)
+#: beyond this, even for an empty array such as ``(2**70, 0)``.
+MAX_EXTENT = 2**62
+
+
+def shape_too_big(shape: Iterable[int], itemsize: int) -> bool:
+    """Whether NumPy would refuse to create an array of this shape (exact integers)."""
+    return math.prod(max(d, 1) for d in shape) * itemsize > MAX_EXTENT
+
+
 def _cut(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters (hostile headers hold huge values)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -429,6 +439,9 @@ def _validate(header: dict[str, Any], data_len: int, where: str) -> list[tuple[s
             raise _fail(where, f"tensor {_short(name)}: shape {_short(tuple(shape))} of {code} needs "
                                f"{nbytes} bytes but data_offsets {_short(offs)} span {offs[1] - offs[0]}; "
                                "the header was edited or is corrupt")
+        if shape_too_big(shape, dt.itemsize):
+            raise _fail(where, f"tensor {_short(name)} has shape {_short(tuple(shape))}, beyond what an "
+                               "array can hold (its dimensions other than 0 multiply to more than 2**62 bytes)")
         entries.append((name, dt, tuple(shape), offs[0], offs[1]))
     pos = 0
     for name, _, _, b, e in sorted(entries, key=lambda t: (t[3], t[4])):
