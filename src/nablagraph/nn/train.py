@@ -620,7 +620,11 @@ def fit(
         became NaN or infinite (the learning rate is then usually too large), or a
         checkpoint that does not fit this run.
     FileFormatError
-        ``resume_from`` is not a checkpoint, or is truncated or corrupt.
+        ``resume_from`` is not a checkpoint, or is truncated, corrupt or malformed (any
+        entry of its state), or not a regular file.  The whole checkpoint is checked
+        before the model or the optimizer changes: after any error both are untouched.
+    OSError
+        ``resume_from`` cannot be opened (``FileNotFoundError``, ``PermissionError`` …).
     ShapeError, DataError, LabelError
         Inputs and targets that do not fit the model or each other.
 
