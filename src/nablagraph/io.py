@@ -264,12 +264,22 @@ _KINDS = (
 )
 
 
+def _refuse_irregular(mode: int, path: PathLike, what: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"{what}: is a directory, not a file", str(path))
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise FileFormatError(f"{what}: {str(path)!r} is {kind}, not a regular file; give the "
+                              "path of a file")
+
+
 def open_regular(path: PathLike, what: str) -> tuple[FileIO, int]:
     """Open a regular file for reading, without blocking: ``(file, size in bytes)``.
 
-    The file is opened with ``O_NONBLOCK`` (so a FIFO without a writer does not block)
-    and checked with ``fstat`` on the open descriptor (no race with a rename): FIFOs,
-    devices (``/dev/zero``) and sockets are refused before a byte is read.
+    The path is checked with ``stat`` first, so FIFOs, devices (``/dev/zero``) and
+    sockets are refused without being opened; then it is opened with ``O_NONBLOCK``
+    (should it have been replaced by a FIFO meanwhile, the open does not block) and
+    checked again with ``fstat`` on the open descriptor.
 
     Raises
     ------
@@ -278,16 +288,12 @@ def open_regular(path: PathLike, what: str) -> tuple[FileIO, int]:
     FileFormatError
         The path is not a regular file.
     """
+    _refuse_irregular(os.stat(path).st_mode, path, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, f"{what}: is a directory, not a file", str(path))
-        if not stat.S_ISREG(st.st_mode):
-            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-            raise FileFormatError(f"{what}: {str(path)!r} is {kind}, not a regular file; give the "
-                                  "path of a file")
+        _refuse_irregular(st.st_mode, path, what)
         return FileIO(fd, "rb", closefd=True), st.st_size
     except BaseException:
         os.close(fd)
