@@ -22,7 +22,10 @@ and ``test_the_docs_page_lists_every_entry`` fails when the page is out of date.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import hashlib
 import io as _io
+import json
 import os
 import re
 import shutil
@@ -58,6 +61,21 @@ class Files:
     text: Path       # a text file named .safetensors
     missing: Path    # a path that does not exist
     idx: Path        # a text file passed as MNIST IDX images
+    # Hostile files (the header re-signed, so the checksums hold):
+    deep: Path       # a header whose JSON nests 1,000 deep
+    many: Path       # a 2 MB header of a million and one JSON values
+    dtypes: Path     # "dtype": ["F64"]
+    huge: Path       # "shape": [2**70, 0]
+    dims: Path       # a shape of 65 dimensions
+    nullsizes: Path  # metadata sizes "null"
+    bigsizes: Path   # a 1 KB file whose metadata declares sizes [10000, 20000, 1]
+    surrogate: Path  # a lone surrogate in a metadata string
+    fifo: Path       # a FIFO (named pipe) with no writer
+    epoch: Path      # a checkpoint with "epoch": "abc"
+    history: Path    # a checkpoint whose history is a number
+    steps: Path      # a checkpoint whose optimizer steps are "abc"
+    idxdims: Path    # IDX dimensions (65536,)*4, whose product overflows int64
+    bomb: Path       # gzip IDX declaring 5 labels, then 16 MB of zeros
 
     @classmethod
     def make(cls, d: Path) -> Files:
@@ -73,7 +91,61 @@ class Files:
         text.write_text("these are my notes, not a model\n", encoding="utf-8")
         idx = d / "images.idx"
         idx.write_text("not an IDX file\n", encoding="utf-8")
-        return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx)
+        hostile = {name: d / f"{name}.safetensors" for name in (
+            "deep", "many", "dtypes", "huge", "dims", "nullsizes", "bigsizes", "surrogate", "epoch", "history",
+            "steps")}
+        body = b'{"W2":' + b"[" * 1000 + b"]" * 1000 + b"}"
+        hostile["deep"].write_bytes(len(body).to_bytes(8, "little") + body)
+        body = b'{"W2":[' + b"0," * 1_000_000 + b"0]}"
+        hostile["many"].write_bytes(len(body).to_bytes(8, "little") + body)
+
+        def tensor(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
+            return lambda h: h["W2"].__setitem__(field, value)
+
+        def meta(key: str, value: str) -> Callable[[dict[str, Any]], None]:
+            return lambda h: h["__metadata__"].__setitem__(key, value)
+
+        for name, edit in (("dtypes", tensor("dtype", ["F64"])), ("huge", tensor("shape", [2**70, 0])),
+                           ("dims", tensor("shape", [1] * 65)), ("nullsizes", meta("sizes", "null")),
+                           ("bigsizes", meta("sizes", "[10000, 20000, 1]")), ("surrogate", meta("model", "\ud800"))):
+            hostile[name].write_bytes(_resigned(raw, edit))
+        ckpt = d / "run.safetensors"
+        ng.fit(_net(), XOR_X, XOR_Y, epochs=1, batch_size=2, verbose=False, checkpoint_every=1, checkpoint_path=ckpt)
+        for name, edit in (("epoch", _state("epoch", "abc")), ("history", _state("history", 3)),
+                           ("steps", _state("optimizer", {"steps": "abc"}))):
+            hostile[name].write_bytes(_resigned(ckpt.read_bytes(), edit))
+        fifo = d / "pipe.safetensors"
+        os.mkfifo(fifo)
+        idxdims = d / "dims.idx"
+        idxdims.write_bytes(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16))
+        bomb = d / "labels.idx.gz"
+        bomb.write_bytes(gzip.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(16 << 20)))
+        return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx,
+                   fifo=fifo, idxdims=idxdims, bomb=bomb, **hostile)
+
+
+def _resigned(raw: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
+    """A safetensors file with its header edited and both checksums recomputed."""
+    n = int.from_bytes(raw[:8], "little")
+    header, data = json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    edit(header)
+    meta = header["__metadata__"]
+    meta["data_sha256"] = hashlib.sha256(data).hexdigest()
+    with contextlib.suppress(UnicodeEncodeError):  # (a lone surrogate cannot be hashed)
+        meta["header_sha256"] = hashlib.sha256(ng.io._canonical(header)).hexdigest()
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def _state(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit of one entry of a checkpoint's training state."""
+    def edit(header: dict[str, Any]) -> None:
+        state = json.loads(header["__metadata__"]["checkpoint"])
+        state[key] = value
+        header["__metadata__"]["checkpoint"] = json.dumps(state)
+
+    return edit
 
 
 Call = Callable[[Files], Any] | list[str]
@@ -97,10 +169,12 @@ XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0, 1, 1, 0])
 
 
-def _fit(**kw: Any) -> Callable[[Files], Any]:
-    def call(_: Files) -> Any:
+def _fit(resume_from_file: str | None = None, **kw: Any) -> Callable[[Files], Any]:
+    def call(f: Files) -> Any:
         args: dict[str, Any] = {"X": XOR_X, "Y": XOR_Y, "epochs": 1, "batch_size": 2, "verbose": False}
         args.update(kw)
+        if resume_from_file is not None:  # a path of the Files fixture
+            args["resume_from"] = getattr(f, resume_from_file)
         return ng.fit(_net(), **args)
 
     return call
@@ -318,6 +392,39 @@ CATALOGUE: list[Entry] = [
           ng.ConfigError, r"Diagram.png: dpi must be a positive number \(96 is the default\), got '300'"),
     Entry("render with max_pixels 0", lambda f: ng.viz.render((ng.Tensor(np.ones(3), requires_grad=True) * 2.0).sum(), f.dir / "g.png", max_pixels=0),
           ng.ConfigError, r"render: max_pixels must be a positive integer \(width × height; the default is 32,000,000\), got 0"),
+    # --- hostile weight files, checkpoints and IDX files
+    Entry("load a file whose header JSON nests 1,000 deep", lambda f: ng.load(f.deep),
+          ng.FileFormatError, r"deep.safetensors': the header nests JSON 1001 levels deep; at most 64 are allowed"),
+    Entry("load a 2 MB header of a million and one JSON values", lambda f: ng.load(f.many),
+          ng.FileFormatError, r"many.safetensors': the header holds 1000001 JSON values; at most 1000000 are allowed"),
+    Entry("load a file whose tensor dtype is a list", lambda f: ng.load(f.dtypes),
+          ng.FileFormatError, r"tensor 'W2' has dtype \['F64'\]; supported here: F64, F32"),
+    Entry("load a file whose tensor shape is [2**70, 0]", lambda f: ng.load(f.huge),
+          ng.FileFormatError, r"tensor 'W2': shape \(1180591620717411303424, 0\) of F64 needs 0 bytes but data_offsets \[0, 48\] span 48"),
+    Entry("load a file whose tensor has 65 dimensions", lambda f: ng.load(f.dims),
+          ng.FileFormatError, r"tensor 'W2' has 65 dimensions; at most 32 are supported"),
+    Entry("load a file whose metadata sizes is null", lambda f: ng.load(f.nullsizes),
+          ng.FileFormatError, r"__metadata__ sizes 'null' is not a JSON list of at least two positive integers"),
+    Entry("load a 1 KB file declaring sizes [10000, 20000, 1]", lambda f: ng.load(f.bigsizes),
+          ng.FileFormatError, r"__metadata__ sizes \[10000, 20000, 1\] need W2 of shape \(20000, 10000\) but the file holds W2 of shape \(3, 2\); the metadata does not describe the tensors"),
+    Entry("load a file with a lone surrogate in its metadata", lambda f: ng.load(f.surrogate),
+          ng.FileFormatError, r"the header holds the string '\\ud800' with a lone surrogate"),
+    Entry("load a FIFO (named pipe)", lambda f: ng.load(f.fifo),
+          ng.FileFormatError, r"load: '.*pipe.safetensors' is a FIFO \(named pipe\), not a regular file; give the path of a file"),
+    Entry("load /dev/zero", lambda f: ng.load("/dev/zero"),
+          ng.FileFormatError, r"load: '/dev/zero' is a character device, not a regular file"),
+    Entry("load_into from a directory", lambda f: ng.io.load_into(_net(), f.dir),
+          IsADirectoryError, r"load_into: is a directory, not a file"),
+    Entry("resume from a checkpoint whose epoch is 'abc'", _fit(resume_from_file="epoch"),
+          ng.FileFormatError, r"fit: the checkpoint .*epoch.safetensors' is malformed: its epoch count is 'abc', expected a non-negative integer"),
+    Entry("resume from a checkpoint whose history is a number", _fit(resume_from_file="history"),
+          ng.FileFormatError, r"is malformed: its history is int, expected a JSON object"),
+    Entry("resume from a checkpoint whose optimizer steps are 'abc'", _fit(resume_from_file="steps"),
+          ng.FileFormatError, r"is malformed: its optimizer state has steps=abc, expected a non-negative integer"),
+    Entry("IDX file whose dimensions (65536,)*4 overflow int64", lambda f: ng.data.read_idx(f.idxdims),
+          ng.FileFormatError, r"read_idx: .*dims.idx' is truncated: dimensions \(65536, 65536, 65536, 65536\) of uint8 need 18446744073709551636 bytes, the file has 36"),
+    Entry("gzip IDX that inflates far beyond its header (a gzip bomb)", lambda f: ng.data.read_idx(f.bomb),
+          ng.FileFormatError, r"labels.idx.gz' is longer than its header says: dimensions \(5,\) of uint8 need 13 bytes, the decompressed file has more"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
@@ -373,6 +480,13 @@ CATALOGUE: list[Entry] = [
           r"--json r.txt: results are written as .json, chosen by the file's extension; got '.txt'"),
     Entry("CLI: bench --hidden that is not widths", ["bench", "--hidden", "4,a"], 2,
           r"bench: error: --hidden must be comma-separated positive widths such as 4,16,64, got '4,a'"),
+    # --- hostile weight files on the command line
+    Entry("CLI: check a FIFO given as a model", ["check", "{fifo}", "--data", "xor"], 2,
+          r"check: error: load: .*pipe.safetensors' is a FIFO \(named pipe\), not a regular file"),
+    Entry("CLI: graph a model file nested 1,000 deep", ["graph", "{deep}", "--data", "xor", "-o", "graph.svg"], 2,
+          r"graph: error: .*deep.safetensors': the header nests JSON 1001 levels deep"),
+    Entry("CLI: check a 1 KB file declaring sizes [10000, 20000, 1]", ["check", "{bigsizes}", "--data", "xor"], 2,
+          r"check: error: .*__metadata__ sizes \[10000, 20000, 1\] need W2 of shape \(20000, 10000\)"),
 ]
 
 
@@ -488,7 +602,10 @@ def render(files: Files) -> str:
         "The files: `net.safetensors` is a saved `[2, 3, 1]` network, `other.safetensors` a "
         "`[2, 4, 1]` one, `truncated.safetensors` the first half of the former, "
         "`edited.safetensors` the former with one data byte changed, `notes.safetensors` a text "
-        "file, `absent.safetensors` does not exist.",
+        "file, `absent.safetensors` does not exist. The hostile files (`deep`, `many`, `dtypes`, `huge`, "
+        "`dims`, `nullsizes`, `bigsizes`, `surrogate`, and the checkpoints `epoch`, `history`, "
+        "`steps`) are valid files with one header or state entry changed and both checksums "
+        "recomputed, as a deliberate edit would be; `pipe.safetensors` is a FIFO.",
         "",
         "| # | bad input | call | error | message |",
         "| --- | --- | --- | --- | --- |",

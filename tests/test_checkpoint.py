@@ -9,6 +9,8 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -248,3 +250,93 @@ def test_optimizer_state_round_trips(kind: str, flat: bool) -> None:
     assert ob.steps == oa.steps == 3
     if kind == "adam":
         assert ob.t == oa.t
+
+
+# ------------------------------------------------------------------ malformed state
+def _with_state(raw: bytes, edit: Any) -> bytes:
+    """The checkpoint ``raw`` with its state changed by ``edit(state)``, checksums recomputed."""
+    n = int.from_bytes(raw[:8], "little")
+    header, data = json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    meta = header["__metadata__"]
+    state = json.loads(meta["checkpoint"])
+    text = edit(state)
+    meta["checkpoint"] = text if isinstance(text, str) else json.dumps(state)
+    meta["header_sha256"] = hashlib.sha256(ng.io._canonical(header)).hexdigest()
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-(8 + len(head)) % 8)
+    return len(head).to_bytes(8, "little") + head + data
+
+
+def _put(*path_and_value: Any) -> Any:
+    *path, value = path_and_value
+
+    def edit(state: dict[str, Any]) -> None:
+        obj = state
+        for k in path[:-1]:
+            obj = obj[k]
+        obj[path[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "message"),
+    [
+        (_put("epoch", "abc"), ng.FileFormatError, r"fit: the checkpoint .* is malformed: its epoch count is 'abc', expected a non-negative integer"),
+        (_put("epoch", True), ng.FileFormatError, r"its epoch count is 'True'"),
+        (_put("history", 3), ng.FileFormatError, r"malformed: its history is int, expected a JSON object"),
+        (_put("history", "train_cost", None), ng.FileFormatError, r"its history has train_cost=NoneType, expected a list"),
+        (_put("history", "epoch", "abc"), ng.FileFormatError, r"its history has epoch=str, expected a list"),
+        (_put("history", "epoch", [1, 2, 7]), ng.FileFormatError, r"its history lists the epochs \[1, 2, 7\], expected 1 … 3"),
+        (_put("history", "val_cost", [0.5, "x", 0.1]), ng.FileFormatError, r"its history has val_cost \[0.5, 'x', 0.1\]; expected 3 numbers or nulls"),
+        (_put("history", "seconds", [0.1]), ng.FileFormatError, r"its history has seconds \[0.1\]; expected 3 numbers"),
+        (_put("history", "diagnostics", [{}] * 9), ng.FileFormatError, r"its history has 9 diagnostics for 3 epochs"),
+        (_put("optimizer", [1]), ng.FileFormatError, r"its optimizer state is list, expected a JSON object"),
+        (_put("optimizer", "steps", "abc"), ng.FileFormatError, r"its optimizer state has steps=abc, expected a non-negative integer"),
+        (_put("optimizer", "steps", -3), ng.FileFormatError, r"steps=-3"),
+        (_put("optimizer", "flat", False), ng.ConfigError, r"SGD.load_state_dict: the saved state has flat=False but this optimizer has flat=True"),
+        (_put("run", None), ng.FileFormatError, r"its run settings are NoneType, expected a JSON object"),
+        (_put("rng", "state", "state", "x"), ng.ConfigError, r"the shuffling RNG state in .* does not fit a PCG64 generator"),
+        (_put("rng", 5), ng.ConfigError, r"does not fit a PCG64 generator"),
+        (_put("format", 99), ng.ConfigError, r"holds checkpoint format 99; this version of nablagraph reads format 1"),
+        (lambda s: "[" * 1000 + "]" * 1000, ng.FileFormatError, r"the checkpoint state nests JSON 1000 levels deep; at most 64"),
+        (lambda s: json.dumps({**s, "note": "\ud800"}), ng.FileFormatError, r"the checkpoint state holds the string '\\ud800' with a lone surrogate"),
+        (lambda s: "[1, 2]", ng.FileFormatError, r"the checkpoint state is not a JSON object"),
+    ],
+)
+def test_a_malformed_checkpoint_state_is_refused_before_anything_changes(
+    edit: Any, error: type[Exception], message: str, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "run.safetensors"
+    kw = dict(SETTINGS["sgd-momentum-flat"])
+    _fit(_net(), K, seed=1, kw=kw, checkpoint_every=K, checkpoint_path=ckpt)
+    ckpt.write_bytes(_with_state(ckpt.read_bytes(), edit))
+    X, y, Xv, yv = _data()
+    net = _net(seed=5)
+    opt = ng.SGD(net, lr=0.5, momentum=0.9, flat=True)
+    opt.zero_grad()
+    (net(X) * net(X)).sum().backward()
+    opt.step()  # the optimizer has state of its own to lose
+    arrays, scalars = opt.state_dict()
+    before = _params(net)
+    with pytest.raises(error, match=message):
+        ng.fit(net, X, y, epochs=2 * K, batch_size=7, validation_data=(Xv, yv), optimizer=opt,
+               verbose=False, resume_from=ckpt)
+    assert _params(net) == before
+    arrays2, scalars2 = opt.state_dict()
+    assert scalars2 == scalars and arrays2.keys() == arrays.keys()
+    assert all(np.array_equal(arrays[k], arrays2[k]) for k in arrays)
+
+
+def test_state_arrays_with_odd_names_are_refused(tmp_path: Path) -> None:
+    ckpt = tmp_path / "run.safetensors"
+    X, y, _, _ = _data()
+    net = _net()
+    ng.fit(net, X, y, epochs=1, batch_size=7, verbose=False, optimizer="sgd", lr=0.5, momentum=0.9,
+           checkpoint_every=1, checkpoint_path=ckpt)
+    state = json.loads(ng.io.read_metadata(ckpt)["checkpoint"])
+    velocity = ng.io.load_file(ckpt)["fit/velocity.0"]
+    ng.io.save_checkpoint(net, ckpt, {"velocity.²": velocity}, state)
+    with pytest.raises(ng.FileFormatError, match=r"it holds the state array 'fit/velocity.²'; expected fit/<buffer>.<index>"):
+        ng.fit(_net(seed=3), X, y, epochs=2, batch_size=7, verbose=False, optimizer="sgd", lr=0.5,
+               momentum=0.9, resume_from=ckpt)

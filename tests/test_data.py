@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import struct
+import subprocess
 import sys
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +233,82 @@ def test_bad_idx_files_are_refused_with_what_was_expected(
         load_mnist_idx(ip, four)
     with pytest.raises(FileNotFoundError, match=r"load_mnist_idx: no such file: .*missing"):
         load_mnist_idx(tmp_path / "missing", lp)
+
+
+# ------------------------------------------------------------------ hostile IDX files
+def test_hostile_idx_headers_are_refused_before_anything_is_allocated(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    cases = [
+        (b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16),
+         r"is truncated: dimensions \(65536, 65536, 65536, 65536\) of uint8 need 18446744073709551636 bytes, the file has 36"),
+        (b"\0\0\x08\x21" + bytes(4 * 33), r"declares 33 dimensions; at most 32 are supported"),
+        (b"\0\0\x0e\x03" + (2**32 - 1).to_bytes(4, "big") * 2 + bytes(4),
+         r"declares dimensions \(4294967295, 4294967295, 0\) of float64, beyond what an array can hold"),
+        (b"\0\0\x0e\x02" + (2**32 - 1).to_bytes(4, "big") * 2,
+         r"is truncated: dimensions \(4294967295, 4294967295\) of float64 need \d+ bytes, the file has 12"),
+        (gzip.compress(b"\0\0\x08\x02" + (2**31).to_bytes(4, "big") * 2),
+         r"is truncated: dimensions \(2147483648, 2147483648\) of uint8 need \d+ bytes, more than its \d+ compressed bytes can hold \(deflate expands at most 1032:1\)"),
+        (gzip.compress(b"\0\0\x08\x03" + (2).to_bytes(4, "big") * 3 + bytes(5)),
+         r"is truncated: dimensions \(2, 2, 2\) of uint8 need 24 bytes, the decompressed file has 21"),
+        (gzip.compress(b"\0\0\x08"), r"has 3 bytes, too short for an IDX header"),
+        (gzip.compress(b"\0\0\x08\x03\0\0"), r"is truncated: 6 bytes once decompressed, but its header alone needs 16"),
+    ]
+    tracemalloc.start()
+    try:
+        for content, match in cases:
+            bad.write_bytes(content)
+            with pytest.raises(FileFormatError, match=match):
+                read_idx(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20
+
+
+def test_a_gzip_bomb_is_decompressed_only_as_far_as_its_header_declares(tmp_path: Path) -> None:
+    """5 labels declared, 64 MB of zeros behind them (64 kB compressed): refused after 14 bytes."""
+    bomb = tmp_path / "labels.gz"
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(5))]
+    parts += [comp.compress(bytes(1 << 20)) for _ in range(64)]
+    bomb.write_bytes(b"".join(parts) + comp.flush())
+    assert bomb.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError, match=r"labels.gz' is longer than its header says: dimensions \(5,\) of uint8 need 13 bytes, the decompressed file has more"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20  # not the 64 MB the stream inflates to
+
+
+def test_a_corrupt_gzip_trailer_is_caught(tmp_path: Path, mnist_like: tuple[Path, Path, np.ndarray, np.ndarray]) -> None:
+    ip, lp, _, _ = mnist_like
+    z = bytearray(gzip.compress(ip.read_bytes()))
+    z[-8] ^= 0xFF  # the CRC-32 of the data
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(bytes(z))
+    with pytest.raises(FileFormatError, match=r"is a gzip file but could not be decompressed \(truncated or corrupt: CRC check failed"):
+        load_mnist_idx(bad, lp)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs and /dev/zero")
+def test_idx_readers_refuse_fifos_devices_and_directories(tmp_path: Path) -> None:
+    fifo = tmp_path / "images.fifo"
+    os.mkfifo(fifo)
+    script = (
+        "import nablagraph as ng\n"
+        f"for p in ({str(fifo)!r}, '/dev/zero'):\n"
+        "    try:\n"
+        "        ng.data.read_idx(p)\n"
+        "    except ng.FileFormatError as exc:\n"
+        "        print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].endswith("images.fifo' is a FIFO (named pipe), not a regular file; give the path of a file")
+    assert lines[1] == "read_idx: '/dev/zero' is a character device, not a regular file; give the path of a file"
+    with pytest.raises(IsADirectoryError, match=r"load_mnist_idx: is a directory, not a file"):
+        load_mnist_idx(tmp_path, tmp_path)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import pickle
+import re
 import struct
+import subprocess
+import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +339,155 @@ def test_a_network_with_a_custom_activation_needs_load_into(tmp_path: Path) -> N
     same = Network([3, 4, 2], activation=swish, seed=1)
     io.load_into(same, path)
     assert _snapshot(same) == _snapshot(net)
+
+
+# ------------------------------------------------------------------ hostile files
+def _signed(raw: bytes, edit: Any) -> bytes:
+    """``raw`` with its header JSON changed by ``edit(header)`` and both checksums recomputed
+    (so the edit reaches the checks behind them, as a deliberate attacker's would)."""
+    n = _header_len(raw)
+    header, data = json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    edit(header)
+    meta = header.get("__metadata__")
+    if isinstance(meta, dict) and "header_sha256" in meta:
+        meta["data_sha256"] = hashlib.sha256(data).hexdigest()
+        with contextlib.suppress(UnicodeEncodeError):  # (a lone surrogate cannot be hashed)
+            meta["header_sha256"] = hashlib.sha256(io._canonical(header)).hexdigest()
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def _meta(key: str, value: Any) -> Any:
+    return lambda h: h["__metadata__"].__setitem__(key, value)
+
+
+def _tensor(field: str, value: Any) -> Any:
+    return lambda h: h["W2"].__setitem__(field, value)
+
+
+def _deep_header(raw: bytes) -> bytes:
+    text = b'{"a":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    return len(text).to_bytes(8, "little") + text
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "match"),
+    [
+        (_deep_header, r"the header nests JSON 1001 levels deep; at most 64 are allowed"),
+        (lambda raw: _signed(raw, _meta("sizes", "[" * 1000 + "]" * 1000)),
+         r"__metadata__ sizes nests JSON 1000 levels deep"),
+        (lambda raw: _signed(raw, _tensor("dtype", ["F64"])), r"tensor 'W2' has dtype \['F64'\]; supported here: F64"),
+        (lambda raw: _signed(raw, _tensor("shape", [2**70, 0])),
+         r"tensor 'W2': shape \(1180591620717411303424, 0\) of F64 needs 0 bytes but data_offsets \[0, 64\] span 64"),
+        (lambda raw: _signed(raw, _tensor("shape", [1] * 65)), r"tensor 'W2' has 65 dimensions; at most 32 are supported"),
+        (lambda raw: _signed(raw, lambda h: h["W2"].update(shape=[2**70, 0], data_offsets=[0, 0])),
+         r"tensor 'W2' has shape \(1180591620717411303424, 0\), beyond what an array can hold"),
+        (lambda raw: _signed(raw, _tensor("shape", [4, True])), r"tensor 'W2' has shape \[4, True\]; expected a list of non-negative integers"),
+        (lambda raw: _signed(raw, _tensor("data_offsets", [0, 2**64])), r"shape \(4, 2\) of F64 needs 64 bytes but data_offsets \[0, 18446744073709551616\] span"),
+        (lambda raw: _signed(raw, _meta("sizes", "null")), r"__metadata__ sizes 'null' is not a JSON list of at least two positive integers"),
+        (lambda raw: _signed(raw, _meta("sizes", "[2, true, 1]")), r"__metadata__ sizes '\[2, true, 1\]' is not a JSON list"),
+        (lambda raw: _signed(raw, _meta("sizes", 7)), r"__metadata__ must map strings to strings"),
+        (lambda raw: _signed(raw, _meta("model", "\ud800")), r"the header holds the string '\\ud800' with a lone surrogate"),
+        (lambda raw: _signed(raw, lambda h: h.__setitem__("\udfff", h.pop("b3"))), r"lone surrogate"),
+        (lambda raw: _signed(raw, _meta("sizes", "[10000, 20000, 1]")),
+         r"__metadata__ sizes \[10000, 20000, 1\] need W2 of shape \(20000, 10000\) but the file holds W2 of shape \(4, 2\)"),
+        (lambda raw: _signed(raw, _meta("sizes", "[2, 4, 1, 1]")),
+         r"__metadata__ sizes \[2, 4, 1, 1\] need the parameters W2, b2, W3, b3, W4, b4 but the file holds W2, b2, W3, b3"),
+        (lambda raw: _signed(raw, _meta("dtype", "object")), r"__metadata__ dtype 'object' does not match the tensors \(float64\)"),
+        (lambda raw: _signed(raw, lambda h: h.__setitem__("W2", [1, 2])), r"tensor 'W2': expected an entry with exactly dtype, shape and data_offsets, got \[1, 2\]"),
+        (lambda raw: (10 * 10**9).to_bytes(8, "little") + raw[8:],
+         r"the first 8 bytes give a header length of 10000000000 bytes but \d+ bytes follow"),
+    ],
+)
+def test_hostile_files_raise_file_format_errors_and_leave_the_model_alone(
+    saved: tuple[Network, Path, bytes], corrupt: Any, match: str
+) -> None:
+    _, path, raw = saved
+    path.write_bytes(corrupt(raw))
+    target = Network([2, 4, 1], activation="tanh", output_activation="sigmoid",
+                     cost="binary_cross_entropy", seed=7)
+    before = _snapshot(target)
+    with pytest.raises(FileFormatError, match=match):
+        io.load(path)
+    if "sizes" not in match and "dtype '" not in match:  # (load_into trusts the model's own sizes)
+        with pytest.raises(FileFormatError, match=match):
+            io.load_into(target, path)
+    assert _snapshot(target) == before
+
+
+def test_a_small_file_declaring_a_huge_network_costs_no_memory(saved: tuple[Network, Path, bytes]) -> None:
+    """The declared sizes are checked against the tensors present before a Network is built."""
+    _, path, raw = saved
+    path.write_bytes(_signed(raw, _meta("sizes", "[10000, 20000, 1]")))
+    assert path.stat().st_size < 1200
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError, match=r"the metadata does not describe the tensors"):
+            io.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # the network it declares would take 1.6 GB
+
+
+def test_sizes_are_checked_against_the_file_size_before_reading(tmp_path: Path) -> None:
+    """A sparse 1 GB file declaring a 10 GB header, or a 1 KB file declaring a 12.8 GB tensor."""
+    sparse = tmp_path / "sparse.safetensors"
+    with open(sparse, "wb") as f:
+        f.write((10 * 10**9).to_bytes(8, "little"))
+        f.truncate(10**9)
+    head = json.dumps({"W2": {"dtype": "F64", "shape": [40000, 40000], "data_offsets": [0, 12_800_000_000]}}).encode()
+    small = tmp_path / "small.safetensors"
+    small.write_bytes(len(head).to_bytes(8, "little") + head + bytes(1024 - 8 - len(head)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError, match=r"header length of 10000000000 bytes but 999999992 bytes follow"):
+            io.read_file(sparse)
+        with pytest.raises(FileFormatError, match=r"the header describes 12800000000 bytes of tensor data but the file holds \d+; the file is truncated"):
+            io.load(small)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs and /dev/zero")
+def test_fifos_devices_and_directories_are_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    # In a subprocess: a reader that blocked on the FIFO (no writer) would hang the suite.
+    script = (
+        "import nablagraph as ng\n"
+        f"for p in ({str(fifo)!r}, '/dev/zero'):\n"
+        "    try:\n"
+        "        ng.load(p)\n"
+        "    except ng.FileFormatError as exc:\n"
+        "        print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert re.fullmatch(r"load: '.*pipe.safetensors' is a FIFO \(named pipe\), not a regular file; give the path of a file", lines[0])
+    assert lines[1] == "load: '/dev/zero' is a character device, not a regular file; give the path of a file"
+    with pytest.raises(IsADirectoryError, match=r"load_into: is a directory, not a file"):
+        io.load_into(Network([2, 4, 1], seed=0), tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: .*absent"):
+        io.read_file(tmp_path / "absent")
+
+
+def test_duplicate_header_keys_and_long_values_are_reported_briefly(saved: tuple[Network, Path, bytes]) -> None:
+    _, path, raw = saved
+    path.write_bytes(_signed(raw, _tensor("shape", list(range(1, 30)))))
+    with pytest.raises(FileFormatError) as info:
+        io.read_file(path)
+    assert len(str(info.value)) < 400 and "…" in str(info.value)
+
+
+def test_a_header_of_too_many_json_values_is_refused_before_parsing(tmp_path: Path) -> None:
+    body = b'{"a":[' + b"0," * io.MAX_JSON_ITEMS + b"0]}"
+    body += b" " * (-(8 + len(body)) % 8)
+    path = tmp_path / "many.safetensors"
+    path.write_bytes(len(body).to_bytes(8, "little") + body)
+    with pytest.raises(FileFormatError, match=r"many.safetensors': the header holds 1000001 JSON values; at most 1000000 are allowed"):
+        io.load(path)

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nablagraph.errors import ConfigError, DataError, LabelError, ShapeError
-from nablagraph.io import FileFormatError
+from nablagraph.io import MAX_DIMS, FileFormatError, open_regular, shape_too_big
 
 __all__ = [
     "Split", "xor", "digits", "load_mnist_idx", "read_idx", "one_hot", "from_one_hot",
@@ -254,21 +254,67 @@ _IDX_TYPES: dict[int, np.dtype[Any]] = {
 }
 
 
-def _read_bytes(path: PathLike, what: str) -> bytes:
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what}: no such file: {str(p)!r}") from None
-    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
+#: Deflate expands at most about 1032:1; a gzip file declaring more data than this
+#: times its own size (plus slack for a small file) cannot be complete.
+_DEFLATE_RATIO = 1032
+
+
+class _Source:
+    """An open IDX file: plain bytes or a gzip stream, read with a known bound."""
+
+    def __init__(self, path: PathLike, what: str) -> None:
+        self.name, self.what = repr(str(path)), what
         try:
-            return gzip.decompress(raw)
+            self.raw, self.size = open_regular(path, what)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{what}: no such file: {str(path)!r}") from None
+        self.stream: Any = self.raw
+        magic = self.raw.read(2)
+        self.raw.seek(0)
+        self.gzip = magic == b"\x1f\x8b"  # gzip magic, whatever the file is called
+        if self.gzip:
+            self.stream = gzip.GzipFile(fileobj=self.raw, mode="rb")
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.gzip:
+            self.stream.close()
+        self.raw.close()
+
+    def _corrupt(self, exc: BaseException) -> FileFormatError:
+        return FileFormatError(
+            f"{self.what}: {self.name} is a gzip file but could not be decompressed "
+            f"(truncated or corrupt: {exc})"
+        )
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes (fewer only at the end)."""
+        out = bytearray()
+        try:
+            while len(out) < n:
+                chunk = self.stream.read(min(n - len(out), 1 << 20))
+                if not chunk:
+                    break
+                out += chunk
         except (OSError, EOFError, zlib.error) as exc:
-            raise FileFormatError(
-                f"{what}: {str(p)!r} is a gzip file but could not be decompressed "
-                f"(truncated or corrupt: {exc})"
-            ) from None
-    return raw
+            raise self._corrupt(exc) from None
+        return bytes(out)
+
+    def readinto(self, buf: np.ndarray) -> int:
+        """Fill ``buf`` (bytes) as far as the data goes; return the count read."""
+        view = buf.data
+        pos = 0
+        try:
+            while pos < len(view):
+                got = self.stream.readinto(view[pos : pos + (1 << 20)])
+                if not got:
+                    break
+                pos += got
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._corrupt(exc) from None
+        return pos
 
 
 def read_idx(path: PathLike) -> np.ndarray:
@@ -276,7 +322,11 @@ def read_idx(path: PathLike) -> np.ndarray:
 
     The magic number, the element type, the dimensions and the file size are all
     checked: a truncated, padded or non-IDX file raises
-    :class:`~nablagraph.io.FileFormatError` naming what was expected.
+    :class:`~nablagraph.io.FileFormatError` naming what was expected.  The data size
+    ``prod(dims) · itemsize`` is computed exactly (Python integers) and compared with
+    the file's real size before anything is allocated; a gzip file is decompressed as a
+    stream only as far as its IDX header declares (one byte more, to detect a longer
+    file), so a gzip bomb costs no more memory than the array it claims to hold.
 
     Parameters
     ----------
@@ -287,24 +337,38 @@ def read_idx(path: PathLike) -> np.ndarray:
     -------
     numpy.ndarray
         In native byte order.
+
+    Raises
+    ------
+    FileFormatError
+        Not IDX, truncated, padded, a corrupt gzip stream, more than 32 dimensions, or
+        not a regular file (a FIFO, a device).
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``).
     """
     return _read_idx(path, "read_idx")
 
 
 def _read_idx(path: PathLike, what: str) -> np.ndarray:
-    buf = _read_bytes(path, what)
-    name = repr(str(path))
-    if len(buf) < 4:
+    with _Source(path, what) as src:
+        return _parse_idx(src, what)
+
+
+def _parse_idx(src: _Source, what: str) -> np.ndarray:
+    name = src.name
+    head4 = src.read(4)
+    if len(head4) < 4:
         raise FileFormatError(
-            f"{what}: {name} has {len(buf)} bytes, too short for an IDX header (4-byte magic "
+            f"{what}: {name} has {len(head4)} bytes, too short for an IDX header (4-byte magic "
             "number, then the dimensions)"
         )
-    if buf[0] != 0 or buf[1] != 0:
+    if head4[0] != 0 or head4[1] != 0:
         raise FileFormatError(
             f"{what}: {name} is not an IDX file: its magic number starts with bytes "
-            f"0x{buf[0]:02x} 0x{buf[1]:02x}, expected 0x00 0x00"
+            f"0x{head4[0]:02x} 0x{head4[1]:02x}, expected 0x00 0x00"
         )
-    code, ndim = buf[2], buf[3]
+    code, ndim = head4[2], head4[3]
     if code not in _IDX_TYPES:
         raise FileFormatError(
             f"{what}: {name} has IDX type code 0x{code:02x}; expected one of "
@@ -312,23 +376,53 @@ def _read_idx(path: PathLike, what: str) -> np.ndarray:
         )
     if ndim == 0:
         raise FileFormatError(f"{what}: {name} declares 0 dimensions")
+    if ndim > MAX_DIMS:
+        raise FileFormatError(f"{what}: {name} declares {ndim} dimensions; at most {MAX_DIMS} are supported")
     head = 4 + 4 * ndim
-    if len(buf) < head:
+    rest = src.read(4 * ndim)
+    if len(rest) < 4 * ndim:
+        have = (f"{4 + len(rest)} bytes" if not src.gzip
+                else f"{4 + len(rest)} bytes once decompressed")
         raise FileFormatError(
-            f"{what}: {name} is truncated: {len(buf)} bytes, but its header alone needs {head} "
+            f"{what}: {name} is truncated: {have}, but its header alone needs {head} "
             f"for {ndim} dimensions"
         )
-    dims = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
+    dims = tuple(int.from_bytes(rest[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
     dt = _IDX_TYPES[code]
-    expected = head + int(np.prod(dims, dtype=np.int64)) * dt.itemsize
-    if len(buf) != expected:
-        state = "truncated" if len(buf) < expected else "longer than its header says"
+    body = math.prod(dims) * dt.itemsize  # Python ints: no overflow
+    expected = head + body
+    if not src.gzip:
+        # Checked against the real size (fstat) before anything is allocated.
+        if src.size != expected:
+            state = "truncated" if src.size < expected else "longer than its header says"
+            raise FileFormatError(
+                f"{what}: {name} is {state}: dimensions {dims} of {dt.name} need {expected} bytes, "
+                f"the file has {src.size}"
+            )
+    elif body > _DEFLATE_RATIO * src.size + (1 << 16):
         raise FileFormatError(
-            f"{what}: {name} is {state}: dimensions {dims} of {dt.name} need {expected} bytes, "
-            f"the file has {len(buf)}"
+            f"{what}: {name} is truncated: dimensions {dims} of {dt.name} need {expected} bytes, "
+            f"more than its {src.size} compressed bytes can hold (deflate expands at most "
+            f"{_DEFLATE_RATIO}:1)"
         )
-    arr = np.frombuffer(buf, dtype=dt, offset=head).reshape(dims)
-    return arr.astype(dt.newbyteorder("="))
+    if shape_too_big(dims, dt.itemsize):
+        raise FileFormatError(
+            f"{what}: {name} declares dimensions {dims} of {dt.name}, beyond what an array can "
+            "hold (its dimensions other than 0 multiply to more than 2**62 bytes)"
+        )
+    arr = np.empty(dims, dtype=dt)
+    got = src.readinto(arr.reshape(-1).view(np.uint8)) if body else 0
+    if got < body:
+        raise FileFormatError(
+            f"{what}: {name} is truncated: dimensions {dims} of {dt.name} need {expected} bytes, "
+            f"the {'decompressed ' if src.gzip else ''}file has {head + got}"
+        )
+    if src.read(1):  # decompression stops one byte past what the header declares
+        raise FileFormatError(
+            f"{what}: {name} is longer than its header says: dimensions {dims} of {dt.name} need "
+            f"{expected} bytes, the {'decompressed ' if src.gzip else ''}file has more"
+        )
+    return arr.astype(dt.newbyteorder("="), copy=False)
 
 
 def load_mnist_idx(
@@ -361,6 +455,14 @@ def load_mnist_idx(
     -------
     (X, y)
         Images and integer labels (``int64``, shape ``(n,)``).
+
+    Raises
+    ------
+    FileFormatError
+        Either file is malformed (see :func:`read_idx`), or they are not MNIST images and
+        labels of the same count.
+    OSError
+        From the file system.
     """
     what = "load_mnist_idx"
     images = _read_idx(images_path, what)

@@ -26,18 +26,28 @@ target with :func:`os.replace`, so a crash leaves either the old file or the new
 match with the model before writing a single value, so on any error the model is
 left untouched.
 
+Reading is safe on hostile files: non-regular files are refused without blocking,
+every size is checked against the file's real size before anything is read or
+allocated, JSON nesting is bounded and every field type-checked, so a reader raises
+only :class:`FileFormatError` (malformed content), ``ShapeError`` / ``DTypeError`` /
+``ConfigError`` (a valid file that does not fit) or ``OSError`` (the file system).
+
 Imports: ``errors``, ``tensor``, ``nn``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
+import re
 import secrets
+import stat
 from collections.abc import Iterable, Mapping
+from io import FileIO
 from pathlib import Path
 from typing import Any
 
@@ -216,50 +226,205 @@ def save_file(
 
 
 # ------------------------------------------------------------------ low level: read
+#: Deepest nesting of JSON arrays/objects accepted in a header or in the checkpoint state.
+MAX_JSON_DEPTH = 64
+#: Most dimensions a tensor (or an IDX array) may declare.
+MAX_DIMS = 32
+#: Most values (array elements and object members, counted by their separators) in
+#: a header or a checkpoint state: bounds the memory of the parsed JSON.
+MAX_JSON_ITEMS = 1_000_000
+_CHUNK = 1 << 20
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
 def _fail(path: str, why: str) -> FileFormatError:
     return FileFormatError(f"{path}: {why}")
+
+
+#: NumPy refuses a shape whose dimensions other than 0 multiply (times the item size)
+#: beyond this, even for an empty array such as ``(2**70, 0)``.
+MAX_EXTENT = 2**62
+
+
+def shape_too_big(shape: Iterable[int], itemsize: int) -> bool:
+    """Whether NumPy would refuse to create an array of this shape (exact integers)."""
+    return math.prod(max(d, 1) for d in shape) * itemsize > MAX_EXTENT
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (hostile headers hold huge values)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    return _cut(repr(value), limit)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise ValueError(f"duplicate key {k!r}")
+            raise ValueError(f"duplicate key {_short(k)}")
         out[k] = v
     return out
 
 
-def _read_header(path: PathLike, buf: bytes | None = None) -> tuple[dict[str, Any], int, bytes | None]:
-    """Parse and validate the header; return it, the data start and the buffer."""
-    where = repr(str(path))
-    if buf is None:
-        with open(path, "rb") as f:
-            buf = f.read()
-    size = len(buf)
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_irregular(mode: int, path: PathLike, what: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"{what}: is a directory, not a file", str(path))
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+        raise FileFormatError(f"{what}: {str(path)!r} is {kind}, not a regular file; give the "
+                              "path of a file")
+
+
+def open_regular(path: PathLike, what: str) -> tuple[FileIO, int]:
+    """Open a regular file for reading, without blocking: ``(file, size in bytes)``.
+
+    The path is checked with ``stat`` first, so FIFOs, devices (``/dev/zero``) and
+    sockets are refused without being opened; then it is opened with ``O_NONBLOCK``
+    (should it have been replaced by a FIFO meanwhile, the open does not block) and
+    checked again with ``fstat`` on the open descriptor.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, IsADirectoryError, OSError
+        From the file system.
+    FileFormatError
+        The path is not a regular file.
+    """
+    _refuse_irregular(os.stat(path).st_mode, path, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        _refuse_irregular(st.st_mode, path, what)
+        return FileIO(fd, "rb", closefd=True), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_into(f: FileIO, out: Any, where: str, h: Any = None) -> None:
+    """Fill the writable buffer ``out`` from ``f`` in chunks (hashing them into ``h``)."""
+    view = memoryview(out).cast("B")
+    pos, n = 0, len(view)
+    while pos < n:
+        got = f.readinto(view[pos : min(n, pos + _CHUNK)])
+        if not got:
+            raise _fail(where, f"the file ended after {pos} of {n} bytes it was expected to hold "
+                               "(it shrank while being read)")
+        if h is not None:
+            h.update(view[pos : pos + got])
+        pos += got
+
+
+def json_shape(raw: bytes | bytearray) -> tuple[int, int]:
+    """``(depth, items)`` of UTF-8 JSON text, strings skipped, without recursion: the
+    deepest nesting of ``[`` / ``{`` and the number of ``,`` separators (values after
+    the first).  (UTF-8 never uses the bytes of ``"`` or ``\\`` inside a character.)"""
+    body = _STRING.sub(b'""', raw)
+    depth = peak = items = 0
+    for i in range(0, len(body), _CHUNK):
+        c = np.frombuffer(body, np.uint8, count=min(_CHUNK, len(body) - i), offset=i)
+        step = (c == 0x5B).astype(np.int64) + (c == 0x7B) - (c == 0x5D) - (c == 0x7D)
+        run = np.cumsum(step) + depth
+        peak = max(peak, int(run.max()))
+        depth = int(run[-1])
+        items += int(np.count_nonzero(c == 0x2C))
+    return peak, items
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_strings(value: Any, where: str, what: str) -> None:
+    """Every string of parsed JSON (keys too) must be valid Unicode (no lone surrogates)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and _SURROGATE.search(v):
+            raise _fail(where, f"{what} holds the string {_short(v)} with a lone surrogate "
+                               "(\\ud800-\\udfff escape); not valid Unicode")
+
+
+def _check_json_shape(raw: bytes | bytearray, where: str, what: str) -> None:
+    depth, items = json_shape(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise _fail(where, f"{what} nests JSON {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+    if items >= MAX_JSON_ITEMS:
+        raise _fail(where, f"{what} holds {items + 1} JSON values; at most {MAX_JSON_ITEMS} are allowed")
+
+
+def _loads(text: str, where: str, what: str) -> Any:
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as exc:
+        raise _fail(where, f"{what} is not valid JSON ({_cut(str(exc), 200)}); the file is "
+                           "corrupt or was edited") from None
+    if _SURROGATE_ESCAPE.search(text):  # lone surrogates can only come from \uXXXX escapes
+        _check_strings(value, where, what)
+    return value
+
+
+def parse_json(text: str, where: str, what: str) -> Any:
+    """``json.loads`` with the nesting and the size bounded, duplicate keys refused and
+    strings checked.
+
+    At most :data:`MAX_JSON_DEPTH` levels and :data:`MAX_JSON_ITEMS` values, both
+    counted before parsing, so memory stays a small multiple of the text's size.
+    Raises :class:`FileFormatError` (never ``RecursionError`` or ``UnicodeError``).
+    """
+    _check_json_shape(text.encode("utf-8", "surrogatepass"), where, what)
+    return _loads(text, where, what)
+
+
+def _read_header(f: FileIO, size: int, where: str) -> tuple[dict[str, Any], int]:
+    """Parse and validate the header of an open file of ``size`` bytes; return it and the data start.
+
+    The header length is checked against the file's real size before it is read.
+    """
     if size < 8:
         raise _fail(where, f"{size} bytes is too short for a safetensors file (it starts with an "
                            "8-byte header length); the file is truncated or not safetensors")
-    n = int.from_bytes(buf[:8], "little")
+    first = bytearray(8)
+    read_into(f, first, where)
+    n = int.from_bytes(first, "little")
     if n > _MAX_HEADER or n > size - 8:
         raise _fail(where, f"the first 8 bytes give a header length of {n} bytes but "
                            f"{size - 8} bytes follow; this is not a safetensors file, or it is truncated")
-    raw = buf[8 : 8 + n]
+    raw = bytearray(n)
+    read_into(f, raw, where)
     try:
+        if not raw.startswith(b"{"):
+            raw.decode("utf-8")  # (to say which of the two it is)
+            raise _fail(where, "the header does not start with '{'; not a safetensors file, or corrupt")
+        _check_json_shape(raw, where, "the header")  # before decoding: one copy less
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(where, f"the header is not UTF-8 ({exc}); not a safetensors file, or corrupt") from None
-    if not text.startswith("{"):
-        raise _fail(where, "the header does not start with '{'; not a safetensors file, or corrupt")
-    try:
-        header = json.loads(text, object_pairs_hook=_no_duplicates)
-    except ValueError as exc:
-        raise _fail(where, f"the header is not valid JSON ({exc}); the file is corrupt or was edited") from None
+    del raw
+    header = _loads(text, where, "the header")
     if not isinstance(header, dict):
         raise _fail(where, "the header is not a JSON object")
-    return header, 8 + n, buf
+    return header, 8 + n
 
 
 def _validate(header: dict[str, Any], data_len: int, where: str) -> list[tuple[str, np.dtype[Any], tuple[int, ...], int, int]]:
+    """Check every entry's types, sizes and byte range against the data section's real length."""
     meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise _fail(where, "__metadata__ must map strings to strings")
@@ -267,30 +432,40 @@ def _validate(header: dict[str, Any], data_len: int, where: str) -> list[tuple[s
     for name, e in header.items():
         if name == "__metadata__":
             continue
+        if not name:
+            raise _fail(where, "a tensor has an empty name")
         if not isinstance(e, dict) or set(e) != {"dtype", "shape", "data_offsets"}:
-            raise _fail(where, f"tensor {name!r}: expected an entry with exactly dtype, shape and "
-                               f"data_offsets, got {e!r}")
+            raise _fail(where, f"tensor {_short(name)}: expected an entry with exactly dtype, shape and "
+                               f"data_offsets, got {_short(e)}")
         code, shape, offs = e["dtype"], e["shape"], e["data_offsets"]
-        if code not in DTYPES:
-            raise _fail(where, f"tensor {name!r} has dtype {code!r}; supported here: "
-                               f"{', '.join(DTYPES)} (NumPy has no {code!r})")
+        if not isinstance(code, str) or code not in DTYPES:
+            raise _fail(where, f"tensor {_short(name)} has dtype {_short(code)}; supported here: "
+                               f"{', '.join(DTYPES)} (NumPy has no {_short(code)})")
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-            raise _fail(where, f"tensor {name!r} has shape {shape!r}; expected a list of non-negative integers")
+            raise _fail(where, f"tensor {_short(name)} has shape {_short(shape)}; expected a list of "
+                               "non-negative integers")
+        if len(shape) > MAX_DIMS:
+            raise _fail(where, f"tensor {_short(name)} has {len(shape)} dimensions; at most {MAX_DIMS} "
+                               "are supported")
         if (not isinstance(offs, list) or len(offs) != 2 or not all(type(o) is int for o in offs)
                 or not 0 <= offs[0] <= offs[1]):
-            raise _fail(where, f"tensor {name!r} has data_offsets {offs!r}; expected [begin, end] "
+            raise _fail(where, f"tensor {_short(name)} has data_offsets {_short(offs)}; expected [begin, end] "
                                "with 0 <= begin <= end")
         dt = DTYPES[code]
-        nbytes = math.prod(shape) * dt.itemsize
+        nbytes = math.prod(shape) * dt.itemsize  # Python ints: no overflow
         if offs[1] - offs[0] != nbytes:
-            raise _fail(where, f"tensor {name!r}: shape {tuple(shape)} of {code} needs {nbytes} bytes "
-                               f"but data_offsets {offs} span {offs[1] - offs[0]}; the header was edited or is corrupt")
+            raise _fail(where, f"tensor {_short(name)}: shape {_short(tuple(shape))} of {code} needs "
+                               f"{nbytes} bytes but data_offsets {_short(offs)} span {offs[1] - offs[0]}; "
+                               "the header was edited or is corrupt")
+        if shape_too_big(shape, dt.itemsize):
+            raise _fail(where, f"tensor {_short(name)} has shape {_short(tuple(shape))}, beyond what an "
+                               "array can hold (its dimensions other than 0 multiply to more than 2**62 bytes)")
         entries.append((name, dt, tuple(shape), offs[0], offs[1]))
     pos = 0
     for name, _, _, b, e in sorted(entries, key=lambda t: (t[3], t[4])):
         if b != pos:
             what = "overlaps the previous tensor" if b < pos else f"leaves a gap of {b - pos} bytes"
-            raise _fail(where, f"tensor {name!r} starts at byte {b} of the data section and {what}; "
+            raise _fail(where, f"tensor {_short(name)} starts at byte {b} of the data section and {what}; "
                                "tensors must be back to back")
         pos = e
     if pos != data_len:
@@ -299,10 +474,11 @@ def _validate(header: dict[str, Any], data_len: int, where: str) -> list[tuple[s
                                f"{data_len}; the file is truncated")
         raise _fail(where, f"the file holds {data_len - pos} bytes after the last tensor; it is "
                            "corrupt or not a plain safetensors file")
+    entries.sort(key=lambda t: t[3])  # file order
     return entries
 
 
-def _verify(header: dict[str, Any], data: memoryview, where: str) -> None:
+def _verify_header(header: dict[str, Any], where: str) -> None:
     meta = header.get("__metadata__", {})
     if meta.get("library") == "nablagraph" and not ("data_sha256" in meta and "header_sha256" in meta):
         raise _fail(where, "written by nablagraph but its checksums (data_sha256, header_sha256) are "
@@ -312,44 +488,71 @@ def _verify(header: dict[str, Any], data: memoryview, where: str) -> None:
         if got != meta["header_sha256"]:
             raise _fail(where, f"header checksum mismatch (stored {meta['header_sha256'][:16]}…, "
                                f"computed {got[:16]}…): the header was edited or is corrupt")
-    if "data_sha256" in meta:
-        got = hashlib.sha256(data).hexdigest()
-        if got != meta["data_sha256"]:
-            raise _fail(where, f"data checksum mismatch (stored {meta['data_sha256'][:16]}…, computed "
-                               f"{got[:16]}…): the tensor bytes were changed or are corrupt")
+
+
+def _verify_data(header: dict[str, Any], digest: str, where: str) -> None:
+    meta = header.get("__metadata__", {})
+    if "data_sha256" in meta and digest != meta["data_sha256"]:
+        raise _fail(where, f"data checksum mismatch (stored {meta['data_sha256'][:16]}…, computed "
+                           f"{digest[:16]}…): the tensor bytes were changed or are corrupt")
 
 
 def read_file(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read a safetensors file: ``(tensors, metadata)``, after validating all of it.
 
-    Checksums in the metadata (``data_sha256``, ``header_sha256``) are verified when
-    present.  Arrays come back writeable, in native byte order, in file order.
+    Every size is checked against the file's real size before anything is read or
+    allocated: the 8-byte header length ``N <= size - 8`` (and ``N <=`` 100 MiB), the
+    header's JSON nesting (at most :data:`MAX_JSON_DEPTH`), each tensor's
+    ``prod(shape) · itemsize = end - begin`` (exact integers, at most
+    :data:`MAX_DIMS` dimensions) and the byte ranges, which must tile the data section
+    ``[0, size - 8 - N)`` exactly.  Memory is then at most the file's size.  Checksums in
+    the metadata (``data_sha256``, ``header_sha256``) are verified when present.
+    Arrays come back writeable, in native byte order, in file order.
 
     Raises
     ------
     FileFormatError
-        The file is truncated, corrupt, edited or not safetensors.
+        The file is truncated, corrupt, edited, not safetensors, or not a regular file
+        (a FIFO, a device such as ``/dev/zero``).
+    OSError
+        From the file system: ``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``, …
     """
+    return _read_file(path, "read_file")
+
+
+def _read_file(path: PathLike, what: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     where = repr(str(path))
-    header, start, buf = _read_header(path)
-    assert buf is not None
-    entries = _validate(header, len(buf) - start, where)
-    data = memoryview(buf)[start:]
-    _verify(header, data, where)
-    tensors: dict[str, np.ndarray] = {}
-    for name, dt, shape, b, e in entries:
-        arr = np.frombuffer(buf, dtype=dt, count=(e - b) // dt.itemsize, offset=start + b)
-        tensors[name] = arr.reshape(shape).astype(dt.newbyteorder("="), copy=True)
-    return tensors, dict(header.get("__metadata__", {}))
+    f, size = open_regular(path, what)
+    with f:
+        header, start = _read_header(f, size, where)
+        entries = _validate(header, size - start, where)
+        _verify_header(header, where)
+        h = hashlib.sha256()
+        tensors: dict[str, np.ndarray] = {}
+        for name, dt, shape, _, _ in entries:
+            arr = np.empty(shape, dtype=dt)
+            if arr.nbytes:
+                read_into(f, arr.reshape(-1).view(np.uint8), where, h)
+            tensors[name] = arr.astype(dt.newbyteorder("="), copy=False)
+    _verify_data(header, h.hexdigest(), where)
+    by_name = {name: tensors[name] for name in header if name != "__metadata__"}
+    return by_name, dict(header.get("__metadata__", {}))
 
 
 def load_file(path: PathLike) -> dict[str, np.ndarray]:
-    """The arrays of a safetensors file by name (like ``safetensors.numpy.load_file``)."""
+    """The arrays of a safetensors file by name (like ``safetensors.numpy.load_file``).
+
+    Validated as by :func:`read_file`, and raises what it raises.
+    """
     return read_file(path)[0]
 
 
 def read_metadata(path: PathLike) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file (checksums verified)."""
+    """The ``__metadata__`` of a safetensors file (checksums verified).
+
+    Validated as by :func:`read_file`, and raises what it raises.
+    """
     return read_file(path)[1]
 
 
@@ -427,27 +630,61 @@ def _describe(meta: Mapping[str, str]) -> str:
     return meta.get("model", "an unknown model")
 
 
+def _meta_sizes(meta: Mapping[str, str], where: str) -> list[int]:
+    """The ``sizes`` of the metadata: a JSON list of at least two positive integers."""
+    sizes = parse_json(meta["sizes"], where, "__metadata__ sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(type(n) is int and n >= 1 for n in sizes)):
+        raise _fail(where, f"__metadata__ sizes {_short(meta['sizes'])} is not a JSON list of at least "
+                           "two positive integers")
+    return sizes
+
+
+def _check_declared(sizes: list[int], tensors: Mapping[str, np.ndarray], meta: Mapping[str, str], where: str) -> None:
+    """The architecture the metadata declares must be the tensors present (before building it)."""
+    want: dict[str, tuple[int, ...]] = {}
+    for l in range(2, len(sizes) + 1):
+        want[f"W{l}"] = (sizes[l - 1], sizes[l - 2])
+        want[f"b{l}"] = (sizes[l - 1],)
+        if len(want) > len(tensors):
+            break
+    if set(want) != set(tensors):
+        raise _fail(where, f"__metadata__ sizes {_short(sizes)} need the parameters "
+                           f"{_cut(', '.join(want), 80)} but the file holds {_cut(', '.join(tensors), 80)}; "
+                           "the metadata does not describe the tensors")
+    for k, shape in want.items():
+        if tensors[k].shape != shape:
+            raise _fail(where, f"__metadata__ sizes {_short(sizes)} need {k} of shape {shape} but the "
+                               f"file holds {k} of shape {tensors[k].shape}; the metadata does not "
+                               "describe the tensors")
+    dtype = meta.get("dtype", "float64")
+    if dtype not in _FLOAT_NAMES or any(t.dtype.name != dtype for t in tensors.values()):
+        found = sorted({t.dtype.name for t in tensors.values()})
+        raise _fail(where, f"__metadata__ dtype {_short(dtype)} does not match the tensors ({', '.join(found)}); "
+                           f"a Network holds one of {', '.join(_FLOAT_NAMES)}")
+
+
+_FLOAT_NAMES = ("float16", "float32", "float64")
+
+
 def _check_match(model: Module, tensors: Mapping[str, np.ndarray], meta: Mapping[str, str], where: str) -> None:
     """Everything that must hold before a single value is copied."""
     if isinstance(model, Network) and "sizes" in meta:
-        try:
-            sizes = json.loads(meta["sizes"])
-        except ValueError:
-            raise _fail(where, f"__metadata__ sizes {meta['sizes']!r} is not a JSON list") from None
+        sizes = _meta_sizes(meta, where)
         if sizes != model.sizes:
-            raise ShapeError(f"load_into: {where} holds a Network with sizes {sizes}, the model has "
-                             f"sizes {model.sizes}")
+            raise ShapeError(f"load_into: {where} holds a Network with sizes {_short(sizes, 200)}, the "
+                             f"model has sizes {model.sizes}")
         for key, have in (("activation", model.hidden_activation),
                           ("output_activation", model.output_activation), ("cost", model.cost_name)):
             if key in meta and meta[key] != have:
-                raise ConfigError(f"load_into: {where} was saved from {_describe(meta)} but the model "
-                                  f"has {key}={have}; build the model with {key}={meta[key]!r}")
+                raise ConfigError(f"load_into: {where} was saved from {_cut(_describe(meta), 300)} but "
+                                  f"the model has {key}={have}; build the model with {key}={_short(meta[key])}")
     params = dict(model.named_parameters())
     missing = [k for k in params if k not in tensors]
     unexpected = [k for k in tensors if k not in params]
     if missing or unexpected:
-        parts = ([f"missing from the file: {', '.join(missing)}"] if missing else []) + (
-            [f"not in the model: {', '.join(unexpected)}"] if unexpected else [])
+        parts = ([f"missing from the file: {_cut(', '.join(missing), 200)}"] if missing else []) + (
+            [f"not in the model: {_cut(', '.join(unexpected), 200)}"] if unexpected else [])
         raise ConfigError(f"load_into: the parameters of {where} do not match the model "
                           f"({type(model).__name__}): {'; '.join(parts)}")
     for k, t in params.items():
@@ -513,24 +750,24 @@ def read_checkpoint(
     """Read and validate a checkpoint for ``model``: ``(parameters, arrays, state)``.
 
     Nothing is copied into the model (call :func:`copy_parameters` when the rest of the
-    state has been accepted too).
+    state has been accepted too).  The state JSON is parsed with its nesting bounded
+    and its strings checked, like the header.
 
     Raises
     ------
     FileFormatError
-        Not a checkpoint, or truncated, corrupt, edited.
+        Not a checkpoint, or truncated, corrupt, edited, malformed, not a regular file.
     ShapeError, DTypeError, ConfigError
         The checkpoint holds a different architecture.
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``, …).
     """
-    tensors, meta = read_file(path)
+    tensors, meta = _read_file(path, "read_checkpoint")
     where = repr(str(path))
     if "checkpoint" not in meta:
         raise _fail(where, "it is a model file without training state (no 'checkpoint' in "
                            "__metadata__); resume from a file written by fit(checkpoint_every=...)")
-    try:
-        state = json.loads(meta["checkpoint"])
-    except ValueError as exc:
-        raise _fail(where, f"the checkpoint state is not valid JSON ({exc})") from None
+    state = parse_json(meta["checkpoint"], where, "the checkpoint state")
     if not isinstance(state, dict):
         raise _fail(where, "the checkpoint state is not a JSON object")
     params = _parameters_only(tensors)
@@ -555,13 +792,18 @@ def load_into(model: Module, path: PathLike) -> None:
     Raises
     ------
     FileFormatError
-        The file is truncated, corrupt, edited or not safetensors.
+        The file is truncated, corrupt, edited, malformed, not safetensors, or not a
+        regular file (a FIFO, a device).
     ShapeError, DTypeError, ConfigError
-        The file holds a different architecture.
+        A valid file of a different architecture (sizes, shapes, dtype, activations,
+        parameter names).
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``, …).
     """
     if not isinstance(model, Module):
         raise ConfigError(f"load_into: expected a nablagraph Module, got {type(model).__name__}")
-    tensors, meta = read_file(path)
+    tensors, meta = _read_file(path, "load_into")
     tensors = _parameters_only(tensors)
     _check_match(model, tensors, meta, repr(str(path)))
     _copy_in(model, tensors)
@@ -573,25 +815,46 @@ def load(path: PathLike) -> Network:
     The architecture comes from ``__metadata__`` (sizes, activations, cost, dtype);
     the weights are the file's, bit for bit.  For any other module, build it and use
     :func:`load_into`.
+
+    The declared architecture is checked against the tensors actually in the file
+    (``W{l}`` of shape ``(n_l, n_{l-1})`` and ``b{l}`` of shape ``(n_l,)`` for
+    ``l = 2 … L``, and the dtype) *before* any ``Network`` is built, so memory stays
+    within the file's size whatever the metadata claims.
+
+    Raises
+    ------
+    FileFormatError
+        The file is truncated, corrupt, edited, malformed (including metadata that does
+        not describe its tensors), not safetensors, or not a regular file.
+    ConfigError
+        A valid file that holds no nablagraph ``Network`` (use :func:`load_into`), a
+        custom activation, or an architecture ``Network`` refuses (an unknown cost).
+    OSError
+        From the file system (``FileNotFoundError``, ``PermissionError``,
+        ``IsADirectoryError``, …).
     """
-    tensors, meta = read_file(path)
+    tensors, meta = _read_file(path, "load")
     tensors = _parameters_only(tensors)
     where = repr(str(path))
     if meta.get("library") != "nablagraph" or "sizes" not in meta:
         saved = meta.get("model")
-        hint = (f"it holds a {saved}, not a Network" if saved and saved != "Network"
+        hint = (f"it holds a {_cut(saved)}, not a Network" if saved and saved != "Network"
                 else "it has no nablagraph Network metadata")
         raise ConfigError(f"load: cannot rebuild a model from {where}: {hint}; build the model "
                           "yourself and call load_into(model, path)")
-    try:
-        sizes = json.loads(meta["sizes"])
-        kwargs = {k: meta[k] for k in ("activation", "output_activation", "cost")}
-        dtype = np.dtype(meta.get("dtype", "float64"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise _fail(where, f"the Network metadata is incomplete or malformed ({exc})") from None
+    missing = [k for k in ("activation", "output_activation", "cost") if k not in meta]
+    if missing:
+        raise _fail(where, f"the Network metadata is incomplete: {', '.join(missing)} missing from "
+                           "__metadata__")
+    kwargs = {k: meta[k] for k in ("activation", "output_activation", "cost")}
+    sizes = _meta_sizes(meta, where)
+    # The declared architecture must be the tensors present before anything is built,
+    # so a small file cannot make us allocate a huge network.
+    _check_declared(sizes, tensors, meta, where)
+    dtype = np.dtype(meta.get("dtype", "float64"))
     for key in ("activation", "output_activation"):
         if kwargs[key] not in ACTIVATION_NAMES:
-            raise ConfigError(f"load: {where} uses the custom activation {kwargs[key]!r} ({key}); "
+            raise ConfigError(f"load: {where} uses the custom activation {_short(kwargs[key])} ({key}); "
                               "build the Network with that function and call load_into(model, path)")
     net = Network(sizes, dtype=dtype, seed=0, **kwargs)
     _check_match(net, tensors, meta, where)
