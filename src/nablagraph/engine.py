@@ -113,7 +113,7 @@ def _run(
 
     # Pass 2: process each tensor once all its consumers have contributed.
     clock = _t._clock  # anything changed in place since a node's stamp is checked
-    anomaly = _t._anomaly
+    anomaly = _t._get_mode() & _t.ANOMALY
     ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
     pop = grads.pop
     while ready:
@@ -265,7 +265,7 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    with _t._set_grad_enabled(create_graph):
+    with _t._GradMode(create_graph):  # this thread only
         _run([root], [seed], retain, create_graph, None)
 
 
@@ -333,7 +333,7 @@ def grad(
         seeds.append(_seed(o, go, create_graph, "grad"))
     retain = create_graph if retain_graph is None else retain_graph
     capture: dict[Tensor, Any] = {x: None for x in ins}
-    with _t._set_grad_enabled(create_graph):
+    with _t._GradMode(create_graph):  # this thread only
         _run(roots, seeds, retain, create_graph, capture)
     result: list[Tensor | None] = []
     for i, x in enumerate(ins):
