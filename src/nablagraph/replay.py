@@ -50,7 +50,7 @@ import numpy as np
 from nablagraph import engine
 from nablagraph.errors import GraphError
 from nablagraph.ops import RAW, Op, sum_to
-from nablagraph.tensor import Tensor, _new, enable_grad
+from nablagraph.tensor import Tensor, _new, _unshared, enable_grad
 
 __all__ = ["compile_step", "CompiledStep"]
 
@@ -276,7 +276,7 @@ def _kept_buffer(p: Tensor) -> np.ndarray | None:
     buf = meta.get("gradbuf")
     if buf is None or buf.shape != p._data.shape or buf.dtype != p._data.dtype:
         return None
-    return buf
+    return buf if _unshared(buf, meta, 2) else None  # meta's entry and `buf`
 
 
 def _substitute(params: tuple[Any, ...], subs: tuple[tuple[int, int], ...], arrays: list[np.ndarray]) -> tuple[Any, ...]:

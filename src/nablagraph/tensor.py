@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Union
@@ -62,6 +63,24 @@ _clock = 0
 _clock_lock = threading.Lock()
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+_refcount = sys.getrefcount
+
+
+def _unshared(buf: np.ndarray, meta: dict[str, Any] | None, held: int) -> bool:
+    """Whether the library may write into gradient buffer ``buf``: nobody else holds it.
+
+    ``held`` counts the references the caller knows of (its locals, the ``gradbuf``
+    entry, a tensor's ``_data``).  Any other reference means a user kept the array, a
+    tensor around it or a view of it (a view references its base), and the library
+    then hands out a fresh array instead of changing the one the user has.  A buffer
+    that is a view is reused only when its owner (``meta["gradowner"]``, a flat
+    optimizer) holds it and says no other view of its memory exists.
+    """
+    if buf.base is None:
+        return _refcount(buf) <= held + 2  # + this function's argument + getrefcount's
+    owner = meta.get("gradowner") if meta else None
+    return owner is not None and _refcount(buf) <= held + 3 and bool(owner.unshared(buf))
 
 # Filled by nablagraph.functional when it is imported (see _bind).
 _F: Any = None
@@ -654,8 +673,11 @@ class Tensor:
 
         By default ``.grad`` becomes ``None`` and its buffer is kept: the next
         backward writes the new gradient straight into it, so a training loop neither
-        allocates gradient buffers nor spends a pass zeroing them.  With
-        ``set_to_none=False`` the gradient is zeroed in place instead.
+        allocates gradient buffers nor spends a pass zeroing them.  The buffer is
+        reused only if nothing else holds it: a gradient tensor or array you kept
+        (``g = W.grad`` before ``zero_grad()``) is never changed by the library; the
+        next gradient then goes into a new array.  With ``set_to_none=False`` the
+        gradient is zeroed in place instead (you asked for that change).
         """
         g = self.grad
         if g is None:
