@@ -124,6 +124,10 @@ def _chain(_: Files) -> Any:
     return Sequential(Dense(2, 3), Dense(4, 1))(np.ones((5, 2)))
 
 
+async def _coroutine_function() -> None:
+    """An ``async def`` (for the no_grad decorator entry)."""
+
+
 CATALOGUE: list[Entry] = [
     # ------------------------------------------------------------------ ops
     Entry("matmul of misaligned matrices (forgot W.T)",
@@ -243,6 +247,13 @@ CATALOGUE: list[Entry] = [
     Entry("MNIST loader given a file that is not IDX",
           lambda f: ng.data.load_mnist_idx(f.idx, f.idx),
           ng.FileFormatError, r"load_mnist_idx: .*images.idx' is not an IDX file: its magic number starts with bytes 0x6e 0x6f"),
+    # --- threads and gradient state
+    Entry("set_grad_enabled given a string", lambda f: ng.set_grad_enabled("no"),  # type: ignore[arg-type]
+          ng.ConfigError, r"set_grad_enabled: mode must be True or False, got 'no' \(str\)"),
+    Entry("no_grad used as a decorator on a value", lambda f: ng.no_grad()(3),  # type: ignore[type-var]
+          ng.ConfigError, r"no_grad: used as a decorator on int; expected a function"),
+    Entry("no_grad decorating an async def", lambda f: ng.no_grad()(_coroutine_function),
+          ng.ConfigError, r"no_grad: cannot decorate the coroutine function '_coroutine_function': its body runs later"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

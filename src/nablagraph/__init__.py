@@ -80,7 +80,12 @@ from nablagraph.nn import SGD, Adam, fit
 from nablagraph.parallel import get_num_threads, set_num_threads
 from nablagraph.replay import CompiledStep, compile_step
 from nablagraph.tensor import (
-    RemovableHandle, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled,
+    RemovableHandle,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
 )
 
 __version__ = "0.1.0"
