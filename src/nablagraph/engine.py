@@ -182,6 +182,8 @@ def _dest(p: Tensor, deps: dict[Tensor, int]) -> Any:
         return None
     if buf.shape != p._data.shape or buf.dtype != p._data.dtype:
         return None
+    if buf.base is None:  # tensor._unshared's common case, inlined
+        return buf if _refcount(buf) <= 3 else None  # meta's entry, `buf`, the call
     return buf if _unshared(buf, meta, 2) else None  # meta's entry and `buf`
 
 

@@ -57,8 +57,9 @@ _scope: contextvars.ContextVar[Any] = contextvars.ContextVar("nablagraph_scope",
 # (``_stamp``). A parent whose version is newer than its consumer's stamp was changed
 # after being used. One integer per node, no per-parent bookkeeping on the hot path.
 # The clock is shared by all threads (a tensor may be shared by them) and only moves
-# forward: ticks take a lock, as ``_clock += 1`` from two threads could lose a tick
-# or move the clock back (a change then missed, or a false alarm).
+# forward: ticks take a lock, as ``_clock += 1`` interleaved by two threads would lose
+# a tick or move the clock back (a change then missed, or a false alarm). CPython 3.11
+# does not switch threads inside that statement, free-threaded builds may.
 _clock = 0
 _clock_lock = threading.Lock()
 
@@ -77,10 +78,12 @@ def _unshared(buf: np.ndarray, meta: dict[str, Any] | None, held: int) -> bool:
     that is a view is reused only when its owner (``meta["gradowner"]``, a flat
     optimizer) holds it and says no other view of its memory exists.
     """
-    if buf.base is None:
+    base = buf.base
+    if base is None:
         return _refcount(buf) <= held + 2  # + this function's argument + getrefcount's
     owner = meta.get("gradowner") if meta else None
-    return owner is not None and _refcount(buf) <= held + 3 and bool(owner.unshared(buf))
+    return (owner is not None and base is owner.G and _refcount(buf) <= held + 3
+            and _refcount(base) <= owner.refs + 1)  # + the local `base`
 
 # Filled by nablagraph.functional when it is imported (see _bind).
 _F: Any = None

@@ -89,21 +89,15 @@ class _FlatGrads:
     def _count(self) -> int:
         return sys.getrefcount(self.G)
 
-    def unshared(self, view: np.ndarray) -> bool:
-        """Whether ``view`` is one of this buffer's and no other view of it is held."""
-        return view.base is self.G and self._count() <= self.refs
-
-    def writable(self, params: list[Tensor]) -> bool:
-        """Whether ``step()`` may write into the views of the parameters that need it."""
+    def writable(self, params: list[Tensor], todo: list[int]) -> bool:
+        """Whether ``step()`` may write into the views ``todo`` (parameters whose
+        gradient is not in its view already): nobody holds them or a view of ``G``."""
         if self._count() > self.refs:
             return False
-        for p, g in zip(params, self.views):
-            pg = p.grad
-            if pg is not None and pg._data is g:
-                continue  # the gradient is already there: step() only reads it
-            meta = p._meta
+        for i in todo:
+            g = self.views[i]
+            meta = params[i]._meta
             kept = 1 if meta is not None and meta.get("gradbuf") is g else 0
-            del pg
             if sys.getrefcount(g) > 3 + kept:  # views, `g`, the call (+ gradbuf)
                 return False
         return True
@@ -204,12 +198,13 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient (see :meth:`Tensor.zero_grad`: the buffers
         are kept and the next backward writes into them)."""
-        for p in self.params:
-            p.zero_grad(set_to_none)
         if self._flat is not None and set_to_none:
             for p, g in zip(self.params, self._flat[1].views):
-                assert p._meta is not None
-                p._meta["gradbuf"] = g  # back to the flat buffer (unless a user holds it)
+                p.grad = None
+                p._meta["gradbuf"] = g  # type: ignore[index]  # the flat buffer's view
+            return  # (the engine writes there only if nobody holds the view or G)
+        for p in self.params:
+            p.zero_grad(set_to_none)
 
     def _grads(self) -> list[np.ndarray | None]:
         grads: list[np.ndarray | None] = []
@@ -251,19 +246,24 @@ class Optimizer:
     def _flat_step(self) -> None:
         assert self._flat is not None
         flat, fg = self._flat
-        if not fg.writable(self.params):  # a user holds part of it: take a new buffer
-            fg = _FlatGrads(self.params, fg.G.dtype, fg.G.size)
+        params = self.params
+        # The views to write: no gradient (a zero gradient in flat mode), or a gradient
+        # that lives elsewhere (set by hand, or a new array because a view was held).
+        todo = [i for i, (p, g) in enumerate(zip(params, fg.views))
+                if p.grad is None or p.grad._data is not g]
+        if not fg.writable(params, todo):  # a user holds part of it: take a new buffer
+            fg = _FlatGrads(params, fg.G.dtype, fg.G.size)
             self._flat = (flat, fg)
-        G, views = fg.G, fg.views
-        seen = False
-        for p, g in zip(self.params, views):
-            pg = p.grad
+            todo = list(range(len(params)))
+        G = fg.G
+        seen = len(todo) < len(params)
+        for i in todo:
+            pg = params[i].grad
             if pg is None:
-                g[...] = 0  # no gradient: treated as a zero gradient in flat mode
+                fg.views[i][...] = 0
             else:
                 seen = True
-                if pg._data is not g:  # the gradient lives elsewhere (e.g. set by hand)
-                    g[...] = pg._data
+                fg.views[i][...] = pg._data
         if not seen:
             raise GraphError(
                 f"{type(self).__name__}.step: no parameter has a gradient; call backward() on "
