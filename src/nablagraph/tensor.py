@@ -118,7 +118,7 @@ def mark_changed(tensors: Sequence[Tensor]) -> None:
         t._version = now
 
 
-def _with_grad_bit(mode: int, on: bool) -> int:
+def _with_grad_bit(mode: int, on: int) -> int:
     return mode | GRAD if on else mode & ~GRAD
 
 
@@ -134,15 +134,17 @@ class _GradMode:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.prev = True
+        self.prev = GRAD
 
+    # (the bit arithmetic is written out: these run at every optimizer step)
     def __enter__(self) -> None:
         m = _get_mode()
-        self.prev = bool(m & GRAD)
-        _set_mode(_with_grad_bit(m, self.enabled))
+        self.prev = m & GRAD
+        _set_mode(m | GRAD if self.enabled else m & ~GRAD)
 
     def __exit__(self, *exc: object) -> None:
-        _set_mode(_with_grad_bit(_get_mode(), self.prev))
+        m = _get_mode()
+        _set_mode(m | GRAD if self.prev else m & ~GRAD)
 
     def __call__(self, fn: _Fn) -> _Fn:
         """Use as a decorator: ``fn`` runs in this grad mode at every call.
@@ -233,11 +235,11 @@ class no_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 
     def __new__(cls, fn: Any = None) -> Any:
         if fn is None:
-            return super().__new__(cls)
+            return object.__new__(cls)
         return _decorate(fn, False, "no_grad")  # bare @no_grad
 
     def __init__(self, fn: Any = None) -> None:
-        super().__init__(False)
+        self.enabled = False
 
 
 class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
@@ -247,11 +249,11 @@ class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
 
     def __new__(cls, fn: Any = None) -> Any:
         if fn is None:
-            return super().__new__(cls)
+            return object.__new__(cls)
         return _decorate(fn, True, "enable_grad")  # bare @enable_grad
 
     def __init__(self, fn: Any = None) -> None:
-        super().__init__(True)
+        self.enabled = True
 
 
 class set_grad_enabled(_GradMode):  # noqa: N801 - named as in PyTorch
