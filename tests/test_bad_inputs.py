@@ -207,6 +207,10 @@ def _chain(_: Files) -> Any:
     return Sequential(Dense(2, 3), Dense(4, 1))(np.ones((5, 2)))
 
 
+async def _coroutine_function() -> None:
+    """An ``async def`` (for the no_grad decorator entry)."""
+
+
 CATALOGUE: list[Entry] = [
     # ------------------------------------------------------------------ ops
     Entry("matmul of misaligned matrices (forgot W.T)",
@@ -425,6 +429,13 @@ CATALOGUE: list[Entry] = [
           ng.FileFormatError, r"read_idx: .*dims.idx' is truncated: dimensions \(65536, 65536, 65536, 65536\) of uint8 need 18446744073709551636 bytes, the file has 36"),
     Entry("gzip IDX that inflates far beyond its header (a gzip bomb)", lambda f: ng.data.read_idx(f.bomb),
           ng.FileFormatError, r"labels.idx.gz' is longer than its header says: dimensions \(5,\) of uint8 need 13 bytes, the decompressed file has more"),
+    # --- threads and gradient state
+    Entry("set_grad_enabled given a string", lambda f: ng.set_grad_enabled("no"),  # type: ignore[arg-type]
+          ng.ConfigError, r"set_grad_enabled: mode must be True or False, got 'no' \(str\)"),
+    Entry("no_grad used as a decorator on a value", lambda f: ng.no_grad()(3),  # type: ignore[type-var]
+          ng.ConfigError, r"no_grad: used as a decorator on int; expected a function"),
+    Entry("no_grad decorating an async def", lambda f: ng.no_grad()(_coroutine_function),
+          ng.ConfigError, r"no_grad: cannot decorate the coroutine function '_coroutine_function': its body runs later"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

@@ -80,13 +80,21 @@ from nablagraph.io import load, save
 from nablagraph.nn import SGD, Adam, fit
 from nablagraph.parallel import get_num_threads, set_num_threads
 from nablagraph.replay import CompiledStep, compile_step
-from nablagraph.tensor import Tensor, enable_grad, is_grad_enabled, no_grad
+from nablagraph.tensor import (
+    RemovableHandle,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "get_num_threads", "set_num_threads",
-    "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled",
+    "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+    "RemovableHandle",
     "gradcheck", "numerical_grad", "GradcheckReport",
     "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",

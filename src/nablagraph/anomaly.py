@@ -7,6 +7,9 @@ it was recorded inside a ``Dense`` layer), the tensors involved, and the line of
 code that recorded the op — the forward stack is captured for each op while the mode
 is on, which is why it is opt-in (it slows every op down).
 
+Like grad mode, the detection mode belongs to the thread (and asyncio task) that
+enters the block: ops and backward passes run by other threads are not checked.
+
 Imports: ``tensor``, ``errors``, ``ops``.
 """
 
@@ -43,19 +46,20 @@ class detect_anomaly:  # noqa: N801 - used like a function, as in PyTorch
     """
 
     def __init__(self) -> None:
-        self.prev = False
+        self.prev = 0
 
     def __enter__(self) -> None:
-        self.prev = _t._anomaly
-        _t._anomaly = True
+        m = _t._get_mode()
+        self.prev = m & _t.ANOMALY
+        _t._set_mode(m | _t.ANOMALY)
 
     def __exit__(self, *exc: object) -> None:
-        _t._anomaly = self.prev
+        _t._set_mode((_t._get_mode() & ~_t.ANOMALY) | self.prev)
 
 
 def is_anomaly_enabled() -> bool:
-    """Whether anomaly detection is on."""
-    return _t._anomaly
+    """Whether anomaly detection is on in the calling thread (or asyncio task)."""
+    return bool(_t._get_mode() & _t.ANOMALY)
 
 
 def _user_frame() -> traceback.FrameSummary | None:

@@ -35,9 +35,11 @@ import numpy as np
 from nablagraph import tensor as _t
 from nablagraph.errors import GraphError, ShapeError
 from nablagraph.ops import RAW, shape_text
-from nablagraph.tensor import ArrayLike, Tensor, _new, describe
+from nablagraph.tensor import ArrayLike, Tensor, _new, _unshared, describe
 
 __all__ = ["backward", "grad"]
+
+_refcount = sys.getrefcount
 
 
 def _freed_error(t: Tensor) -> GraphError:
@@ -113,7 +115,7 @@ def _run(
 
     # Pass 2: process each tensor once all its consumers have contributed.
     clock = _t._clock  # anything changed in place since a node's stamp is checked
-    anomaly = _t._anomaly
+    anomaly = _t._get_mode() & _t.ANOMALY
     ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
     pop = grads.pop
     while ready:
@@ -178,7 +180,11 @@ def _dest(p: Tensor, deps: dict[Tensor, int]) -> Any:
     buf = meta.get("gradbuf") if meta else None
     if buf is None or p._hooks or deps.get(p) != 1:
         return None
-    return buf if buf.shape == p._data.shape and buf.dtype == p._data.dtype else None
+    if buf.shape != p._data.shape or buf.dtype != p._data.dtype:
+        return None
+    if buf.base is None:  # tensor._unshared's common case, inlined
+        return buf if _refcount(buf) <= 3 else None  # meta's entry, `buf`, the call
+    return buf if _unshared(buf, meta, 2) else None  # meta's entry and `buf`
 
 
 def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
@@ -224,7 +230,12 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
 
 
 def _accumulate(t: Tensor, g: Any, create_graph: bool) -> None:
-    """Add ``g`` into ``t.grad``, reusing the existing buffer when there is one."""
+    """Add ``g`` into ``t.grad``, reusing the existing buffer when nobody else holds it.
+
+    A ``.grad`` tensor (or its array) the user kept is never written to: the sum then
+    goes into a new array, as does a first gradient when the buffer ``zero_grad()``
+    kept is held outside.
+    """
     if create_graph:
         gt = g if isinstance(g, Tensor) else _new(g)
         t.grad = gt if t.grad is None else t.grad + gt
@@ -237,13 +248,16 @@ def _accumulate(t: Tensor, g: Any, create_graph: bool) -> None:
         buf = meta.pop("gradbuf", None) if meta else None
         if buf is not None and buf is g:  # the VJP already wrote it there
             t.grad = _new(buf)
-        elif buf is not None and buf.shape == g.shape and buf.dtype == t._data.dtype:
+        elif (buf is not None and buf.shape == g.shape and buf.dtype == t._data.dtype
+              and _unshared(buf, meta, 1)):
             np.copyto(buf, g, casting="unsafe")
             t.grad = _new(buf)
         else:
             t.grad = _new(np.array(g, dtype=t._data.dtype))
-    else:
+    elif _refcount(cur) <= 3 and _unshared(cur._data, t._meta, 1):  # .grad, `cur`, the call
         np.add(cur._data, g, out=cur._data, casting="unsafe")
+    else:  # the user holds the gradient tensor or its array: leave it as it is
+        t.grad = _new(np.add(cur._data, g, dtype=cur._data.dtype, casting="unsafe"))
 
 
 def backward(
@@ -265,7 +279,7 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    with _t._set_grad_enabled(create_graph):
+    with _t._GradMode(create_graph):  # this thread only
         _run([root], [seed], retain, create_graph, None)
 
 
@@ -333,7 +347,7 @@ def grad(
         seeds.append(_seed(o, go, create_graph, "grad"))
     retain = create_graph if retain_graph is None else retain_graph
     capture: dict[Tensor, Any] = {x: None for x in ins}
-    with _t._set_grad_enabled(create_graph):
+    with _t._GradMode(create_graph):  # this thread only
         _run(roots, seeds, retain, create_graph, capture)
     result: list[Tensor | None] = []
     for i, x in enumerate(ins):

@@ -41,6 +41,7 @@ Imports: ``tensor``, ``engine``, ``ops``, ``errors``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -53,6 +54,8 @@ from nablagraph.ops import RAW, Op, sum_to
 from nablagraph.tensor import Tensor, _new, enable_grad
 
 __all__ = ["compile_step", "CompiledStep"]
+
+_refcount = sys.getrefcount
 
 #: Plans with more forward ops plus VJPs than this stay on the interpreted loop: Python
 #: compiles one long function in time and memory that grow with its length (a
@@ -275,6 +278,15 @@ def _kept_buffer(p: Tensor) -> np.ndarray | None:
         return None
     buf = meta.get("gradbuf")
     if buf is None or buf.shape != p._data.shape or buf.dtype != p._data.dtype:
+        return None
+    # Nobody else may hold it (tensor._unshared, inlined: this runs once per parameter
+    # per step). References: meta's entry, `buf`, getrefcount's argument; for a view of
+    # a flat optimizer's buffer also its list of views, and G must be held by nobody else.
+    base = buf.base
+    if base is None:
+        return buf if _refcount(buf) <= 3 else None
+    owner = meta.get("gradowner")
+    if owner is None or base is not owner.G or _refcount(buf) > 4 or _refcount(base) > owner.refs + 1:
         return None
     return buf
 

@@ -13,13 +13,17 @@ methods such as ``t.exp()`` or ``a + b`` are thin aliases of the functions in
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+import contextvars
+import functools
+import inspect
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import numpy as np
 
-from nablagraph.errors import DTypeError, GraphError, NablaGraphError
+from nablagraph.errors import ConfigError, DTypeError, GraphError, NablaGraphError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nablagraph.ops import Op
@@ -29,24 +33,57 @@ __all__ = [
     "ArrayLike",
     "no_grad",
     "enable_grad",
+    "set_grad_enabled",
     "is_grad_enabled",
+    "RemovableHandle",
     "as_tensor",
 ]
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 
-# Recording switch. A module global (not a thread-local) because reading it is on the
-# hot path of every op; no_grad() is process-wide, like the rest of the graph state.
-_grad_enabled = True
+# The modes of the running thread (and asyncio task): bit GRAD is recording (no_grad,
+# enable_grad, set_grad_enabled), bit ANOMALY is detect_anomaly(), bit SCOPED says that
+# _scope holds a label. One ContextVar, read once per op (one C call): each thread has
+# its own context, and each asyncio task a copy of its creator's, so a mode set in one
+# thread or task is never seen by another.
+GRAD, ANOMALY, SCOPED = 1, 2, 4
+_mode: contextvars.ContextVar[int] = contextvars.ContextVar("nablagraph_mode", default=GRAD)
+_get_mode = _mode.get
+_set_mode = _mode.set
+_scope: contextvars.ContextVar[Any] = contextvars.ContextVar("nablagraph_scope", default=None)
 
-# In-place changes: a global clock ticks at every change and stamps the changed tensor
-# (``_version``); each recorded node keeps the clock value at its creation
+# In-place changes: a process-wide clock ticks at every change and stamps the changed
+# tensor (``_version``); each recorded node keeps the clock value at its creation
 # (``_stamp``). A parent whose version is newer than its consumer's stamp was changed
 # after being used. One integer per node, no per-parent bookkeeping on the hot path.
+# The clock is shared by all threads (a tensor may be shared by them) and only moves
+# forward: ticks take a lock, as ``_clock += 1`` interleaved by two threads would lose
+# a tick or move the clock back (a change then missed, or a false alarm). CPython 3.11
+# does not switch threads inside that statement, free-threaded builds may.
 _clock = 0
+_clock_lock = threading.Lock()
 
-# Set by nablagraph.anomaly.detect_anomaly().
-_anomaly = False
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+_refcount = sys.getrefcount
+
+
+def _unshared(buf: np.ndarray, meta: dict[str, Any] | None, held: int) -> bool:
+    """Whether the library may write into gradient buffer ``buf``: nobody else holds it.
+
+    ``held`` counts the references the caller knows of (its locals, the ``gradbuf``
+    entry, a tensor's ``_data``).  Any other reference means a user kept the array, a
+    tensor around it or a view of it (a view references its base), and the library
+    then hands out a fresh array instead of changing the one the user has.  A buffer
+    that is a view is reused only when its owner (``meta["gradowner"]``, a flat
+    optimizer) holds it and says no other view of its memory exists.
+    """
+    base = buf.base
+    if base is None:
+        return _refcount(buf) <= held + 2  # + this function's argument + getrefcount's
+    owner = meta.get("gradowner") if meta else None
+    return (owner is not None and base is owner.G and _refcount(buf) <= held + 3
+            and _refcount(base) <= owner.refs + 1)  # + the local `base`
 
 # Filled by nablagraph.functional when it is imported (see _bind).
 _F: Any = None
@@ -58,51 +95,234 @@ def _bind(functional_module: Any) -> None:
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops are currently recorded into the graph."""
-    return _grad_enabled
+    """Whether ops run by the calling thread (or asyncio task) are recorded.
+
+    Grad mode belongs to the thread: a ``no_grad()`` block in one thread does not
+    change what another thread records.  A new thread starts with recording on.
+    """
+    return bool(_get_mode() & GRAD)
+
+
+def _tick() -> int:
+    """Advance the version clock by one and return the new time (thread-safe)."""
+    global _clock
+    with _clock_lock:
+        _clock += 1
+        return _clock
 
 
 def mark_changed(tensors: Sequence[Tensor]) -> None:
     """Record an in-place change of each tensor (as :meth:`Tensor.sub_` does), at once."""
-    global _clock
-    _clock += 1
+    now = _tick()
     for t in tensors:
-        t._version = _clock
+        t._version = now
 
 
-class _set_grad_enabled:  # noqa: N801 - used like a function
-    """Set recording on or off for a ``with`` block (a class: cheaper than a generator)."""
+def _with_grad_bit(mode: int, on: int) -> int:
+    return mode | GRAD if on else mode & ~GRAD
 
-    __slots__ = ("mode", "prev")
 
-    def __init__(self, mode: bool) -> None:
-        self.mode = mode
-        self.prev = True
+class _GradMode:
+    """Grad mode for a ``with`` block, or for every call of a decorated function.
 
+    Only the calling thread's (or asyncio task's) mode changes.  On exit the mode
+    the block found is restored.  A class rather than a generator: entering it is
+    on the path of every optimizer step.
+    """
+
+    __slots__ = ("enabled", "prev")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.prev = GRAD
+
+    # (the bit arithmetic is written out: these run at every optimizer step)
     def __enter__(self) -> None:
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.mode
+        m = _get_mode()
+        self.prev = m & GRAD
+        _set_mode(m | GRAD if self.enabled else m & ~GRAD)
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self.prev
+        m = _get_mode()
+        _set_mode(m | GRAD if self.prev else m & ~GRAD)
+
+    def __call__(self, fn: _Fn) -> _Fn:
+        """Use as a decorator: ``fn`` runs in this grad mode at every call.
+
+        Each call gets its own block, so the decorated function may run in several
+        threads at once.  A generator function runs in the mode each time it resumes
+        (the caller's mode is restored at each ``yield``).
+        """
+        return _decorate(fn, self.enabled, type(self).__name__)
 
 
-def no_grad() -> contextlib.AbstractContextManager[None]:
-    """Context manager in which ops record nothing (results never require grad).
+def _decorate(fn: _Fn, enabled: bool, name: str) -> _Fn:
+    if not callable(fn):
+        raise ConfigError(
+            f"{name}: used as a decorator on {type(fn).__name__}; expected a function "
+            f"(write @{name}() above a def, or use `with {name}():`)"
+        )
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise ConfigError(
+            f"{name}: cannot decorate the coroutine function {getattr(fn, '__name__', fn)!r}: "
+            f"its body runs later, outside the decorator; use `with {name}():` inside it"
+        )
+    if inspect.isgeneratorfunction(fn):
 
-    Use it for evaluation and for parameter updates::
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(enabled):
+                gen = fn(*args, **kwargs)
+            return _run_generator(gen, enabled)
+
+        return gen_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _GradMode(enabled):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _run_generator(gen: Any, enabled: bool) -> Iterator[Any]:
+    # Resume the generator in the mode, hand each value out in the caller's mode.
+    try:
+        with _GradMode(enabled):
+            value = next(gen)
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                with _GradMode(enabled):
+                    gen.close()
+                raise
+            except BaseException as exc:
+                with _GradMode(enabled):
+                    value = gen.throw(exc)
+            else:
+                with _GradMode(enabled):
+                    value = gen.send(sent)
+    except StopIteration as stop:
+        return stop.value
+
+
+class no_grad(_GradMode):  # noqa: N801 - named as in PyTorch
+    """Record nothing in this thread: a ``with`` block or a function decorator.
+
+    Inside it, ops run by the calling thread (or asyncio task) do not record a graph
+    and their results never require grad; other threads keep their own mode.  Use it
+    for evaluation and for parameter updates::
 
         with nablagraph.no_grad():
             W.data -= lr * W.grad.data
+
+        @nablagraph.no_grad()         # or @nablagraph.no_grad
+        def evaluate(net, X):
+            return net(X)
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> x = ng.Tensor([1.0, 2.0], requires_grad=True)
+    >>> with ng.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad, ng.is_grad_enabled()
+    (False, True)
     """
-    return _set_grad_enabled(False)
+
+    __slots__ = ()
+
+    def __new__(cls, fn: Any = None) -> Any:
+        if fn is None:
+            return object.__new__(cls)
+        return _decorate(fn, False, "no_grad")  # bare @no_grad
+
+    def __init__(self, fn: Any = None) -> None:
+        self.enabled = False
 
 
-def enable_grad() -> contextlib.AbstractContextManager[None]:
-    """Context manager that turns recording back on inside a ``no_grad`` block."""
-    return _set_grad_enabled(True)
+class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
+    """Record again in this thread inside a ``no_grad`` block (``with`` or decorator)."""
+
+    __slots__ = ()
+
+    def __new__(cls, fn: Any = None) -> Any:
+        if fn is None:
+            return object.__new__(cls)
+        return _decorate(fn, True, "enable_grad")  # bare @enable_grad
+
+    def __init__(self, fn: Any = None) -> None:
+        self.enabled = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801 - named as in PyTorch
+    """Turn recording on or off for the calling thread.
+
+    Called as a function it sets the mode at once (until changed again); as a
+    ``with`` block or decorator the previous mode comes back on exit::
+
+        ng.set_grad_enabled(False)          # this thread stops recording
+        with ng.set_grad_enabled(train):    # recording iff train, inside the block
+            ...
+
+    Parameters
+    ----------
+    mode : bool
+        ``True`` to record, ``False`` not to.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ConfigError(
+                f"set_grad_enabled: mode must be True or False, got {mode!r} "
+                f"({type(mode).__name__})"
+            )
+        super().__init__(bool(mode))
+        m = _get_mode()
+        self.prev = bool(m & GRAD)
+        _set_mode(_with_grad_bit(m, self.enabled))
+
+    def __enter__(self) -> None:
+        pass  # set already by __init__
+
+    def __call__(self, fn: _Fn) -> _Fn:
+        # As a decorator the mode applies to the calls only: undo what __init__ set.
+        _set_mode(_with_grad_bit(_get_mode(), self.prev))
+        return _decorate(fn, self.enabled, "set_grad_enabled")
+
+
+class RemovableHandle:
+    """What :meth:`Tensor.register_hook` returns: ``handle.remove()`` takes the hook off.
+
+    Calling the handle (``handle()``) also removes it, and ``with`` removes it at the
+    end of the block.  Removing twice does nothing.
+    """
+
+    __slots__ = ("_hooks", "_fn")
+
+    def __init__(self, hooks: list[Any], fn: Any) -> None:
+        self._hooks: list[Any] | None = hooks
+        self._fn = fn
+
+    def remove(self) -> None:
+        """Remove the hook (no effect if it was removed already)."""
+        hooks, self._hooks = self._hooks, None
+        if hooks is not None:
+            for i, f in enumerate(hooks):
+                if f is self._fn:
+                    del hooks[i]
+                    break
+
+    __call__ = remove
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 _FLOAT_KINDS = ("f",)
@@ -236,9 +456,7 @@ class Tensor:
         self._bump()
 
     def _bump(self) -> None:
-        global _clock
-        _clock += 1
-        self._version = _clock
+        self._version = _tick()
 
     @property
     def version(self) -> int:
@@ -246,7 +464,7 @@ class Tensor:
         return self._version
 
     def _inplace_check(self, what: str) -> None:
-        if _grad_enabled and self.requires_grad:
+        if self.requires_grad and _get_mode() & GRAD:
             raise GraphError(
                 f"{what}: in-place change of a tensor that requires grad"
                 f"{' (' + repr(self.name) + ')' if self.name else ''} while recording; "
@@ -427,11 +645,11 @@ class Tensor:
 
         engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
-    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``fn(grad)`` when this tensor's gradient has been computed.
 
         If ``fn`` returns a tensor it replaces the gradient that flows on.  Returns a
-        function that removes the hook.
+        handle: ``handle.remove()`` (or ``handle()``) removes the hook, as in PyTorch.
         """
         if not self.requires_grad:
             raise GraphError(
@@ -440,14 +658,8 @@ class Tensor:
             )
         if self._hooks is None:
             self._hooks = []
-        hooks = self._hooks
-        hooks.append(fn)
-
-        def remove() -> None:
-            if fn in hooks:
-                hooks.remove(fn)
-
-        return remove
+        self._hooks.append(fn)
+        return RemovableHandle(self._hooks, fn)
 
     def retain_grad(self) -> Tensor:
         """Keep this intermediate tensor's gradient in ``.grad`` after backward.
@@ -466,8 +678,11 @@ class Tensor:
 
         By default ``.grad`` becomes ``None`` and its buffer is kept: the next
         backward writes the new gradient straight into it, so a training loop neither
-        allocates gradient buffers nor spends a pass zeroing them.  With
-        ``set_to_none=False`` the gradient is zeroed in place instead.
+        allocates gradient buffers nor spends a pass zeroing them.  The buffer is
+        reused only if nothing else holds it: a gradient tensor or array you kept
+        (``g = W.grad`` before ``zero_grad()``) is never changed by the library; the
+        next gradient then goes into a new array.  With ``set_to_none=False`` the
+        gradient is zeroed in place instead (you asked for that change).
         """
         g = self.grad
         if g is None:
@@ -697,7 +912,8 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
     if type(out) is not np.ndarray:  # reductions give NumPy scalars; keep .data an array
         out = np.asarray(out)
     t = _new(out)
-    if _grad_enabled:
+    mode = _get_mode()
+    if mode & GRAD:
         for p in inputs:
             if p.requires_grad:
                 t.requires_grad = True
@@ -705,31 +921,33 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
                 t._parents = inputs
                 t._params = params
                 t._stamp = _clock
-                if _scope_stack:
-                    t._meta = {"scope": _scope_stack[-1]}
+                if mode & SCOPED:
+                    t._meta = {"scope": _scope.get()}
                 break
-    if _anomaly:
+    if mode & ANOMALY:
         from nablagraph import anomaly
 
         anomaly.check_forward(op, inputs, t)
     return t
 
 
-# A stack of labels (e.g. the Dense layer being run) attached to nodes recorded
-# inside it; graph diagrams use it to draw layer clusters.
-_scope_stack: list[Any] = []
-
-
 class scope:  # noqa: N801 - used like a function
-    """Tag every node recorded inside the ``with`` block with ``label`` (in ``t._meta``)."""
+    """Tag every node recorded inside the ``with`` block with ``label`` (in ``t._meta``).
 
-    __slots__ = ("label",)
+    The label (e.g. the Dense layer being run) is per thread, like grad mode; graph
+    diagrams use it to draw layer clusters.  Blocks nest: the innermost label wins.
+    """
+
+    __slots__ = ("label", "token", "prev")
 
     def __init__(self, label: Any) -> None:
         self.label = label
 
     def __enter__(self) -> None:
-        _scope_stack.append(self.label)
+        self.prev = _get_mode() & SCOPED
+        self.token = _scope.set(self.label)
+        _set_mode(_get_mode() | SCOPED)
 
     def __exit__(self, *exc: object) -> None:
-        _scope_stack.pop()
+        _scope.reset(self.token)
+        _set_mode((_get_mode() & ~SCOPED) | self.prev)

@@ -29,6 +29,7 @@ Imports: ``tensor``, ``parallel``, ``errors``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,6 +54,53 @@ def _number(owner: str, what: str, value: Any) -> float:
 
 def _label(p: Tensor, i: int) -> str:
     return f"parameter {i}" + (f" ({p.name!r}, shape {p.shape})" if p.name else f" (shape {p.shape})")
+
+
+class _FlatGrads:
+    """A flat optimizer's gradient buffer ``G`` and one view of it per parameter.
+
+    Each parameter's ``_meta["gradbuf"]`` is its view (the engine writes the next
+    gradient there) and ``_meta["gradowner"]`` this object, which tells the engine
+    whether a view may be written: only while nothing outside holds a view of ``G``
+    (a gradient array or a slice of one a user kept).  ``refs`` is the reference count
+    of ``G`` when only this object and its views hold it, measured at creation.
+    """
+
+    __slots__ = ("G", "views", "refs")
+
+    def __init__(self, params: list[Tensor], dtype: Any, total: int) -> None:
+        G = np.zeros(total, dtype=dtype)
+        self.views: list[np.ndarray] = []
+        off = 0
+        for p in params:
+            n = p.size
+            g = G[off:off + n].reshape(p.shape)
+            self.views.append(g)
+            meta = p._meta if p._meta is not None else {}
+            meta["gradbuf"] = g  # the engine writes the next gradient here
+            meta["gradowner"] = self
+            p._meta = meta
+            off += n
+        self.G = G
+        del G, g
+        self.refs = 0
+        self.refs = self._count()
+
+    def _count(self) -> int:
+        return sys.getrefcount(self.G)
+
+    def writable(self, params: list[Tensor], todo: list[int]) -> bool:
+        """Whether ``step()`` may write into the views ``todo`` (parameters whose
+        gradient is not in its view already): nobody holds them or a view of ``G``."""
+        if self._count() > self.refs:
+            return False
+        for i in todo:
+            g = self.views[i]
+            meta = params[i]._meta
+            kept = 1 if meta is not None and meta.get("gradbuf") is g else 0
+            if sys.getrefcount(g) > 3 + kept:  # views, `g`, the call (+ gradbuf)
+                return False
+        return True
 
 
 def _check_flat(owner: str, flat: bool, weight_decay: float, decay_biases: bool) -> None:
@@ -107,7 +155,7 @@ class Optimizer:
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
         self._block_buffers: dict[tuple[int, Any], np.ndarray] = {}
         self.steps = 0
-        self._flat: tuple[Tensor, np.ndarray, list[np.ndarray]] | None = None
+        self._flat: tuple[Tensor, _FlatGrads] | None = None
         if flat:
             self._make_flat()
 
@@ -129,30 +177,32 @@ class Optimizer:
         dtype = dtypes.pop()
         total = sum(p.size for p in self.params)
         W = np.empty(total, dtype=dtype)
-        G = np.zeros(total, dtype=dtype)
-        views: list[np.ndarray] = []
         off = 0
         for p in self.params:
             n = p.size
             w = W[off:off + n].reshape(p.shape)
             w[...] = p._data
             p._data = w  # same values, new home: not an in-place change
-            g = G[off:off + n].reshape(p.shape)
+            off += n
+        grads = _FlatGrads(self.params, dtype, total)
+        for p, g in zip(self.params, grads.views):
             if p.grad is not None and not p.grad.requires_grad:
                 g[...] = p.grad._data
                 p.grad = Tensor(g)
+                assert p._meta is not None
+                del p._meta["gradbuf"]
             else:
                 p.grad = None
-                meta = p._meta if p._meta is not None else {}
-                meta["gradbuf"] = g  # the engine writes the next gradient here
-                p._meta = meta
-            views.append(g)
-            off += n
-        self._flat = (Tensor(W, requires_grad=True, name="flat parameters"), G, views)
+        self._flat = (Tensor(W, requires_grad=True, name="flat parameters"), grads)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient (see :meth:`Tensor.zero_grad`: the buffers
         are kept and the next backward writes into them)."""
+        if self._flat is not None and set_to_none:
+            for p, g in zip(self.params, self._flat[1].views):
+                p.grad = None
+                p._meta["gradbuf"] = g  # type: ignore[index]  # the flat buffer's view
+            return  # (the engine writes there only if nobody holds the view or G)
         for p in self.params:
             p.zero_grad(set_to_none)
 
@@ -195,16 +245,25 @@ class Optimizer:
 
     def _flat_step(self) -> None:
         assert self._flat is not None
-        flat, G, views = self._flat
-        seen = False
-        for p, g in zip(self.params, views):
-            pg = p.grad
+        flat, fg = self._flat
+        params = self.params
+        # The views to write: no gradient (a zero gradient in flat mode), or a gradient
+        # that lives elsewhere (set by hand, or a new array because a view was held).
+        todo = [i for i, (p, g) in enumerate(zip(params, fg.views))
+                if p.grad is None or p.grad._data is not g]
+        if not fg.writable(params, todo):  # a user holds part of it: take a new buffer
+            fg = _FlatGrads(params, fg.G.dtype, fg.G.size)
+            self._flat = (flat, fg)
+            todo = list(range(len(params)))
+        G = fg.G
+        seen = len(todo) < len(params)
+        for i in todo:
+            pg = params[i].grad
             if pg is None:
-                g[...] = 0  # no gradient: treated as a zero gradient in flat mode
+                fg.views[i][...] = 0
             else:
                 seen = True
-                if pg._data is not g:  # the gradient lives elsewhere (e.g. set by hand)
-                    g[...] = pg._data
+                fg.views[i][...] = pg._data
         if not seen:
             raise GraphError(
                 f"{type(self).__name__}.step: no parameter has a gradient; call backward() on "
