@@ -27,7 +27,7 @@ This module imports ``tensor``, ``ops`` (the NumPy namespace for VJPs) and
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -212,11 +212,32 @@ def _unbroadcast(F: Any, gp: Any, p: Tensor, opname: str, i: int) -> Any:
     return r
 
 
+def _in_mode(create_graph: bool, fn: Callable[..., None], *args: Any) -> None:
+    """Run a backward pass: recording on with ``create_graph``, else as it is.
+
+    With ``create_graph=True`` the VJPs are recorded, whatever the caller's mode (a
+    backward inside ``no_grad()`` still builds the graph of the gradients it was asked
+    for).  Without it the VJPs work on raw arrays and record nothing, so the caller's
+    mode is left alone (switching it costs two context-variable writes per backward);
+    only the user's hooks, which may compute with tensors, run with recording off
+    (:func:`_run_hooks`).  Either way only the calling thread's mode is concerned.
+    """
+    if create_graph:
+        with _t._GradMode(True):
+            fn(*args)
+    else:
+        fn(*args)
+
+
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
     assert t._hooks is not None
     for fn in list(t._hooks):
         gt = g if create_graph else _new(g)
-        r = fn(gt)
+        if create_graph:
+            r = fn(gt)
+        else:
+            with _t._GradMode(False):  # a hook's tensor ops are not part of any graph
+                r = fn(gt)
         if r is None:
             continue
         r = r if isinstance(r, Tensor) else Tensor(r)
@@ -279,8 +300,7 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    with _t._GradMode(create_graph):  # this thread only
-        _run([root], [seed], retain, create_graph, None)
+    _in_mode(create_graph, _run, [root], [seed], retain, create_graph, None)
 
 
 def grad(
@@ -347,8 +367,7 @@ def grad(
         seeds.append(_seed(o, go, create_graph, "grad"))
     retain = create_graph if retain_graph is None else retain_graph
     capture: dict[Tensor, Any] = {x: None for x in ins}
-    with _t._GradMode(create_graph):  # this thread only
-        _run(roots, seeds, retain, create_graph, capture)
+    _in_mode(create_graph, _run, roots, seeds, retain, create_graph, capture)
     result: list[Tensor | None] = []
     for i, x in enumerate(ins):
         g = capture[x]

@@ -238,9 +238,13 @@ class Optimizer:
             self._flat_step()
             return
         grads = self._grads()
-        for i, g in enumerate(grads):
-            if g is not None:
-                self._update(i, self.params[i], g)
+        params = self.params
+        try:
+            for i, g in enumerate(grads):
+                if g is not None:
+                    self._update(i, params[i], g)
+        finally:  # one tick of the version clock for the whole step, even after an error
+            _t.mark_changed([p for p, g in zip(params, grads) if g is not None])
         self.steps += 1
 
     def _flat_step(self) -> None:
@@ -269,8 +273,10 @@ class Optimizer:
                 f"{type(self).__name__}.step: no parameter has a gradient; call backward() on "
                 "the cost before step()"
             )
-        self._update(0, flat, G)
-        _t.mark_changed(self.params)
+        try:
+            self._update(0, flat, G)
+        finally:
+            _t.mark_changed(self.params)
         self.steps += 1
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
@@ -288,13 +294,12 @@ class Optimizer:
         w = p._data
         state = self._state(i, w)
         c = self._constants(i, w)
-        try:
-            if w.size < PARALLEL_MIN or not _contiguous(w, g, *state):
-                self._kernel(w, g, state, self._buffer(i, w), c)
-            else:
-                _blockwise(self._kernel, w, g, state, c, self._block_buffers)
-        finally:  # an error part-way (np.errstate(all="raise")) may have changed w
-            p._bump()
+        # (step() marks the parameters changed, in a finally: an error part-way through,
+        # e.g. under np.errstate(all="raise"), may already have changed w)
+        if w.size < PARALLEL_MIN or not _contiguous(w, g, *state):
+            self._kernel(w, g, state, self._buffer(i, w), c)
+        else:
+            _blockwise(self._kernel, w, g, state, c, self._block_buffers)
 
     def _state(self, i: int, w: np.ndarray) -> list[np.ndarray]:
         """The per-parameter buffers the kernel updates (created at the first step)."""
