@@ -455,3 +455,53 @@ def test_register_hook_returns_a_handle_with_remove() -> None:
     with x.register_hook(lambda g: g * 0.0):
         pass
     assert not x._hooks
+
+
+def test_hooks_run_without_recording_and_create_graph_records_even_under_no_grad() -> None:
+    x = ng.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    seen: list[tuple[bool, bool]] = []
+
+    def hook(g: ng.Tensor) -> ng.Tensor:
+        doubled = g * 2.0  # a tensor op inside a hook: not part of any graph
+        seen.append((ng.is_grad_enabled(), doubled.requires_grad))
+        return doubled
+
+    y = x * x
+    y.register_hook(hook)
+    y.sum().backward()
+    assert seen == [(False, False)] and ng.is_grad_enabled()
+    np.testing.assert_allclose(x.grad.data, 4.0 * x.data)  # d/dx Σ x², doubled by the hook
+
+    z = ng.Tensor([0.5, -1.5], requires_grad=True)
+    c = (z * z * z).sum()
+    with ng.no_grad():  # the gradient's graph is built all the same: create_graph asks for it
+        (gz,) = ng.grad(c, z, create_graph=True)
+        assert not ng.is_grad_enabled()
+    assert gz.requires_grad
+    (hz,) = ng.grad(gz.sum(), z)
+    np.testing.assert_allclose(hz.data, 6.0 * z.data)  # d/dz Σ 3z² = 6z, closed form
+
+
+def test_layer_labels_are_per_thread(interleave: None) -> None:
+    # Two threads run different networks' forward passes at once; every node must carry
+    # its own thread's layer label (the diagrams' clusters), never the other's.
+    nets = [ng.nn.Network([2, 3, 3, 1], seed=s) for s in (0, 1)]
+    X = np.ones((4, 2))
+    wrong: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def run(k: int) -> None:
+        barrier.wait()
+        for _ in range(3000):  # (a shared stack gave ~16 wrong labels in 2,000)
+            _, tr = nets[k].forward_trace(X)
+            for l, z in tr.zs.items():
+                label = (z._meta or {}).get("scope")
+                if label is not nets[k].layers[l - 2]:
+                    wrong.append(l)
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert wrong == []
