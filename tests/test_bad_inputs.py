@@ -76,6 +76,7 @@ class Files:
     steps: Path      # a checkpoint whose optimizer steps are "abc"
     idxdims: Path    # IDX dimensions (65536,)*4, whose product overflows int64
     bomb: Path       # gzip IDX declaring 5 labels, then 16 MB of zeros
+    loop: Path       # a symbolic link to itself
 
     @classmethod
     def make(cls, d: Path) -> Files:
@@ -116,12 +117,14 @@ class Files:
             hostile[name].write_bytes(_resigned(ckpt.read_bytes(), edit))
         fifo = d / "pipe.safetensors"
         os.mkfifo(fifo)
+        loop = d / "loop.safetensors"
+        loop.symlink_to(loop.name)
         idxdims = d / "dims.idx"
         idxdims.write_bytes(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16))
         bomb = d / "labels.idx.gz"
         bomb.write_bytes(gzip.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(16 << 20)))
         return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx,
-                   fifo=fifo, idxdims=idxdims, bomb=bomb, **hostile)
+                   fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, **hostile)
 
 
 def _resigned(raw: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
@@ -425,6 +428,21 @@ CATALOGUE: list[Entry] = [
           ng.FileFormatError, r"read_idx: .*dims.idx' is truncated: dimensions \(65536, 65536, 65536, 65536\) of uint8 need 18446744073709551636 bytes, the file has 36"),
     Entry("gzip IDX that inflates far beyond its header (a gzip bomb)", lambda f: ng.data.read_idx(f.bomb),
           ng.FileFormatError, r"labels.idx.gz' is longer than its header says: dimensions \(5,\) of uint8 need 13 bytes, the decompressed file has more"),
+    # --- what save writes onto: no device, pipe or link loop replaced, no lone surrogate
+    Entry("save with a lone surrogate in the metadata", lambda f: ng.save(_net(), f.dir / "s.safetensors", {"note": "caf\udce9"}),
+          ng.ConfigError, r"save_file: the metadata value of 'note' holds a lone surrogate '\\udce9' at index 3, which UTF-8 cannot encode"),
+    Entry("save_file with a lone surrogate in a tensor name", lambda f: ng.io.save_file({"W\udc80": np.eye(2)}, f.dir / "s.safetensors"),
+          ng.ConfigError, r"save_file: the tensor name 'W\\udc80' holds a lone surrogate"),
+    Entry("save onto a FIFO (named pipe)", lambda f: ng.save(_net(), f.fifo),
+          ng.FileFormatError, r"save: '.*pipe.safetensors' is a FIFO \(named pipe\), not a regular file; give the path of a file"),
+    Entry("save onto a folder", lambda f: ng.save(_net(), f.dir),
+          IsADirectoryError, r"save: is a directory, not a file"),
+    Entry("save onto a symbolic link that points to itself", lambda f: ng.save(_net(), f.loop),
+          OSError, r"save: the symbolic link loops \(too many levels of symbolic links\)"),
+    Entry("save with metadata that is not a mapping", lambda f: ng.save(_net(), f.dir / "s.safetensors", "note"),
+          ng.ConfigError, r"save: metadata must be a mapping of str to str, got str"),
+    Entry("load given an int instead of a path", lambda f: ng.load(3),
+          ng.ConfigError, r"load: expected a file path \(str or os.PathLike\), got int"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
@@ -487,6 +505,12 @@ CATALOGUE: list[Entry] = [
           r"graph: error: .*deep.safetensors': the header nests JSON 1001 levels deep"),
     Entry("CLI: check a 1 KB file declaring sizes [10000, 20000, 1]", ["check", "{bigsizes}", "--data", "xor"], 2,
           r"check: error: .*__metadata__ sizes \[10000, 20000, 1\] need W2 of shape \(20000, 10000\)"),
+    # --- CLI: symbolic link loops (refused before training, never replaced)
+    Entry("CLI: --save onto a symbolic link that points to itself",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "{loop}"], 2,
+          r"--save .*loop.safetensors: the symbolic link loops \(it leads back to itself\); remove it or choose another name"),
+    Entry("CLI: check a model that is a symbolic link to itself", ["check", "{loop}", "--data", "xor"], 2,
+          r"check: error: model file .*loop.safetensors is a symbolic link that loops or leads nowhere"),
 ]
 
 

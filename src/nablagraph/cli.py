@@ -125,6 +125,9 @@ def _plan_outputs(
                 f"extension; got {got}"
             )
         target = Path(os.path.realpath(value))
+        if target.is_symlink():  # realpath stops where the links loop
+            raise CLIError(f"{option} {value}: the symbolic link loops (it leads back to itself); "
+                           "remove it or choose another name")
         if target.is_dir():
             raise CLIError(f"{option} {value}: is a folder; give a file name ending in {_or(suffixes)}")
         if target.exists() and not target.is_file():
@@ -348,6 +351,8 @@ def _model(spec: str, args: argparse.Namespace) -> tuple[Network, str]:
     p = Path(spec)
     if _is_model_file(spec):
         if not p.exists():
+            if p.is_symlink():
+                raise CLIError(f"model file {spec} is a symbolic link that loops or leads nowhere")
             raise CLIError(f"model file {spec} does not exist")
         return ngio.load(p), f"model {spec}"
     sizes = _sizes(spec)
@@ -442,6 +447,8 @@ def _target(path: Path) -> Path:
 
 def _plan_demo_folder(out: Path) -> None:
     """The demo's --out folder: a folder, or creatable, and writable; its files regular."""
+    if Path(os.path.realpath(out)).is_symlink():  # realpath stops where the links loop
+        raise CLIError(f"--out {out}: the symbolic link loops (it leads back to itself); give a folder")
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out}: is a file, not a folder; give a folder for the demo's outputs")
     base = _nearest_existing(Path(os.path.realpath(out)))
@@ -452,6 +459,8 @@ def _plan_demo_folder(out: Path) -> None:
         raise CLIError(f"--out {out}: cannot create a file in the folder {base} ({why})")
     for name in ("graph.svg", "graph.png", "gradient_check.json", "history.json", "training.png"):
         target = _target(out / name)
+        if target.is_symlink():
+            raise CLIError(f"--out {out}: {name} there is a symbolic link that loops; remove it or choose another folder")
         if target.exists() and not target.is_file():
             raise CLIError(f"--out {out}: {name} there is not a regular file; remove it or choose another folder")
 

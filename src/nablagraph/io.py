@@ -119,6 +119,47 @@ def _canonical(header: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _check_path(path: Any, what: str) -> None:
+    """Refuse what is not a file name (an ``int`` would be taken as an open descriptor)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"{what}: expected a file path (str or os.PathLike), got {type(path).__name__}")
+    if "\0" in os.fspath(path):
+        raise ConfigError(f"{what}: the file path {os.fspath(path)!r} holds a NUL character, which no file name can")
+
+
+def _write_target(path: Path) -> Path:
+    """The file to replace for ``path``: the one a symbolic link points to.
+
+    A link loop, a folder and anything but a regular file (a FIFO, a device such as
+    ``/dev/null``, a socket) are refused: ``os.replace`` would swap the link, the
+    device or the pipe itself for a regular file.
+    """
+    if path.is_symlink():
+        resolved = Path(os.path.realpath(path))
+        if resolved.is_symlink():  # realpath stops where the links loop
+            raise OSError(errno.ELOOP, "save: the symbolic link loops (too many levels of "
+                                       "symbolic links)", str(path))
+        path = resolved
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    _refuse_irregular(mode, path, "save")
+    return path
+
+
+def _check_text(text: str, what: str) -> None:
+    """JSON headers are UTF-8: a lone surrogate (``"\\udc80"``) cannot be written."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"save_file: {what} holds a lone surrogate {text[exc.start]!r} at index {exc.start}, "
+            "which UTF-8 cannot encode; names and metadata must be valid Unicode text "
+            "(decode file names with errors='replace' first)"
+        ) from None
+
+
 def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     """Write ``chunks`` to a temporary file beside ``path``, fsync, rename it over ``path``.
 
@@ -127,8 +168,7 @@ def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     turns it into one, as the ``nablagraph`` command does), the temporary file is
     removed and ``path`` is left as it was.
     """
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    path = _write_target(path)
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
@@ -187,12 +227,17 @@ def save_file(
     array([[1., 0.],
            [0., 1.]])
     """
+    _check_path(path, "save_file")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"save_file: metadata must be a mapping of str to str, got {type(metadata).__name__}")
     meta: dict[str, str] = {}
     for k, v in (metadata or {}).items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise ConfigError(
                 f"save_file: metadata must map strings to strings, got {k!r}: {type(v).__name__}"
             )
+        _check_text(k, "a metadata key")
+        _check_text(v, f"the metadata value of {k!r}")
         meta[k] = v
     header: dict[str, Any] = {}
     arrays: list[np.ndarray] = []
@@ -201,6 +246,7 @@ def save_file(
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise ConfigError(f"save_file: tensor names must be non-empty strings other than "
                               f"'__metadata__', got {name!r}")
+        _check_text(name, f"the tensor name {name!r}")
         arr = np.asarray(value)
         code = _code(name, arr)
         arr = np.asarray(arr, dtype=DTYPES[code])
@@ -300,6 +346,7 @@ def open_regular(path: PathLike, what: str) -> tuple[FileIO, int]:
     FileFormatError
         The path is not a regular file.
     """
+    _check_path(path, what)
     _refuse_irregular(os.stat(path).st_mode, path, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
@@ -599,6 +646,16 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, str] | None = Non
     metadata : mapping of str to str, optional
         Extra entries for ``__metadata__`` (they may not reuse the library's keys).
 
+    Raises
+    ------
+    ConfigError
+        Not a ``Module``, no parameters, a reserved or non-string metadata entry, a
+        lone surrogate in one, or a path that is not a ``str``/``os.PathLike``.
+    FileFormatError
+        The path is a FIFO, a device or a socket (it is never replaced).
+    IsADirectoryError, FileNotFoundError, OSError
+        The path is a folder, its folder does not exist, or it is a link loop.
+
     Examples
     --------
     >>> import numpy as np, tempfile, os, nablagraph as ng
@@ -615,6 +672,9 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, str] | None = Non
     named = model.named_parameters()
     if not named:
         raise ConfigError(f"save: {type(model).__name__} has no parameters to save")
+    _check_path(path, "save")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"save: metadata must be a mapping of str to str, got {type(metadata).__name__}")
     meta = _model_metadata(model)
     for k in metadata or {}:
         if k in _RESERVED:

@@ -1,0 +1,170 @@
+"""What ``save`` / ``save_file`` (and the command's outputs) write onto: never a device,
+a pipe or a link loop, never a lone surrogate; the argument types are checked."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io as _io
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nablagraph as ng
+from nablagraph import cli, io
+from nablagraph.nn import Network
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``nablagraph argv`` in process: ``(exit code, stdout, stderr)``."""
+    out, err = _io.StringIO(), _io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _net() -> Network:
+    return Network([2, 3, 1], seed=0)
+
+
+def _leftovers(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"note": "caf\udce9"}, r"save_file: the metadata value of 'note' holds a lone surrogate '\\udce9' at index 3, "
+                                r"which UTF-8 cannot encode"),
+        ({"n\ud800": "x"}, r"save_file: a metadata key holds a lone surrogate '\\ud800' at index 1"),
+    ],
+)
+def test_a_lone_surrogate_in_metadata_is_a_config_error_and_nothing_is_written(
+    tmp_path: Path, metadata: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ng.ConfigError, match=message):
+        ng.save(_net(), path, metadata)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lone_surrogate_in_a_tensor_name_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ng.ConfigError, match=r"save_file: the tensor name 'W\\udc80' holds a lone surrogate"):
+        io.save_file({"W\udc80": np.eye(2)}, tmp_path / "t.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_valid_non_ascii_metadata_still_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "ü ñ 日本.safetensors"
+    ng.save(_net(), path, {"note": "café 日本 \U0001F600"})
+    assert io.read_metadata(path)["note"] == "café 日本 \U0001F600"
+
+
+def test_save_onto_a_fifo_refuses_and_leaves_the_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(ng.FileFormatError, match=r"save: '.*pipe.safetensors' is a FIFO \(named pipe\), not a "
+                                                 r"regular file"):
+        ng.save(_net(), fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # not replaced by a regular file
+    assert _leftovers(tmp_path) == []
+
+
+def test_save_through_a_link_to_a_fifo_refuses(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(fifo)
+    with pytest.raises(ng.FileFormatError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        io.save_file({"a": np.zeros(2)}, link)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink()
+
+
+def test_save_onto_a_folder_is_an_is_a_directory_error(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError, match=r"save: is a directory, not a file"):
+        ng.save(_net(), tmp_path)
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("loop", ["self", "pair"])
+def test_save_onto_a_symlink_loop_refuses_and_keeps_the_links(tmp_path: Path, loop: str) -> None:
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    if loop == "self":
+        a.symlink_to(a.name)
+    else:
+        a.symlink_to(b.name)
+        b.symlink_to(a.name)
+    with pytest.raises(OSError, match=r"save: the symbolic link loops") as info:
+        ng.save(_net(), a)
+    assert info.value.errno == errno.ELOOP
+    assert a.is_symlink() and os.readlink(a) == (a.name if loop == "self" else b.name)
+    assert _leftovers(tmp_path) == []
+
+
+def test_save_through_a_good_link_still_replaces_the_target(tmp_path: Path) -> None:
+    real = tmp_path / "real.safetensors"
+    ng.save(Network([2, 4, 1], seed=0), real)
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(real.name)
+    ng.save(_net(), link)
+    assert link.is_symlink() and ng.load(real).sizes == [2, 3, 1]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (3, r"save: expected a file path \(str or os.PathLike\), got int"),
+        (b"m.safetensors", r"save: expected a file path \(str or os.PathLike\), got bytes"),
+        ("m\0.safetensors", r"save: the file path 'm\\x00.safetensors' holds a NUL character"),
+    ],
+)
+def test_save_needs_a_path(path: object, message: str) -> None:
+    with pytest.raises(ng.ConfigError, match=message):
+        ng.save(_net(), path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("path", "kind"), [(3, "int"), (None, "NoneType")])
+def test_load_needs_a_path_and_never_reads_a_file_descriptor(path: object, kind: str) -> None:
+    with pytest.raises(ng.ConfigError, match=rf"load: expected a file path \(str or os.PathLike\), got {kind}"):
+        ng.load(path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("metadata", ["note", [("note", "x")]])
+def test_save_metadata_must_be_a_mapping(tmp_path: Path, metadata: object) -> None:
+    with pytest.raises(ng.ConfigError, match=r"save: metadata must be a mapping of str to str, got "):
+        ng.save(_net(), tmp_path / "m.safetensors", metadata)  # type: ignore[arg-type]
+
+
+def test_the_command_refuses_an_output_link_loop_before_training(tmp_path: Path) -> None:
+    loop = tmp_path / "m.safetensors"
+    loop.symlink_to(loop.name)
+    code, out, err = run_cli(["train", "--data", "xor", "--sizes", "2,3,1", "--epochs", "1", "--save", str(loop)])
+    assert code == 2
+    assert out == ""  # refused before any training
+    assert err.strip().splitlines()[-1].endswith(
+        "m.safetensors: the symbolic link loops (it leads back to itself); remove it or choose another name")
+    assert loop.is_symlink() and _leftovers(tmp_path) == []
+
+
+def test_the_command_names_a_model_link_loop(tmp_path: Path) -> None:
+    loop = tmp_path / "m.safetensors"
+    loop.symlink_to(loop.name)
+    code, _, err = run_cli(["check", str(loop), "--data", "xor"])
+    assert code == 2
+    assert err.strip().endswith("m.safetensors is a symbolic link that loops or leads nowhere")
+
+
+def test_the_demo_refuses_a_looping_out_folder_and_file(tmp_path: Path) -> None:
+    loop = tmp_path / "out"
+    loop.symlink_to(loop.name)
+    code, _, err = run_cli(["demo", "--out", str(loop)])
+    assert code == 2 and err.strip().endswith("the symbolic link loops (it leads back to itself); give a folder")
+    out = tmp_path / "real"
+    out.mkdir()
+    (out / "graph.svg").symlink_to("graph.svg")
+    code, _, err = run_cli(["demo", "--out", str(out)])
+    assert code == 2 and err.strip().endswith("graph.svg there is a symbolic link that loops; remove it or "
+                                              "choose another folder")
