@@ -443,6 +443,9 @@ CATALOGUE: list[Entry] = [
           ng.ConfigError, r"save: metadata must be a mapping of str to str, got str"),
     Entry("load given an int instead of a path", lambda f: ng.load(3),
           ng.ConfigError, r"load: expected a file path \(str or os.PathLike\), got int"),
+    Entry("fit with a checkpoint_path in a folder that does not exist (refused before the first epoch)",
+          _fit(checkpoint_every=1, checkpoint_path="nowhere/run.safetensors"),
+          FileNotFoundError, r"fit: checkpoint_path: the directory 'nowhere' does not exist; create it first"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

@@ -168,3 +168,51 @@ def test_the_demo_refuses_a_looping_out_folder_and_file(tmp_path: Path) -> None:
     code, _, err = run_cli(["demo", "--out", str(out)])
     assert code == 2 and err.strip().endswith("graph.svg there is a symbolic link that loops; remove it or "
                                               "choose another folder")
+
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def _bad_checkpoint_path(tmp_path: Path, kind: str) -> Path:
+    if kind == "folder":
+        return tmp_path
+    if kind == "missing folder":
+        return tmp_path / "nowhere" / "run.safetensors"
+    path = tmp_path / "run.safetensors"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(path.name)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "message"),
+    [
+        ("folder", IsADirectoryError, r"fit: checkpoint_path: is a directory, not a file"),
+        ("missing folder", FileNotFoundError, r"fit: checkpoint_path: the directory '.*nowhere' does not exist; "
+                                              r"create it first"),
+        ("fifo", ng.FileFormatError, r"fit: checkpoint_path: '.*run.safetensors' is a FIFO \(named pipe\)"),
+        ("link loop", OSError, r"fit: checkpoint_path: the symbolic link loops"),
+    ],
+)
+def test_a_bad_checkpoint_path_is_refused_before_the_first_epoch(
+    tmp_path: Path, kind: str, error: type[BaseException], message: str
+) -> None:
+    net = _net()
+    before = net.state_dict()
+    with pytest.raises(error, match=message) as info:
+        ng.fit(net, XOR_X, XOR_Y, epochs=5, batch_size=2, lr=1.0, verbose=False, checkpoint_every=5,
+               checkpoint_path=_bad_checkpoint_path(tmp_path, kind))
+    assert type(info.value) is error
+    # Refused before the first step: the parameters are bit for bit the initial ones.
+    assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_good_checkpoint_path_still_works_through_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.safetensors"
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(real.name)
+    ng.fit(_net(), XOR_X, XOR_Y, epochs=2, batch_size=2, verbose=False, checkpoint_every=1, checkpoint_path=link)
+    assert link.is_symlink() and "checkpoint" in io.read_metadata(real)

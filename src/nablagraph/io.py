@@ -127,7 +127,7 @@ def _check_path(path: Any, what: str) -> None:
         raise ConfigError(f"{what}: the file path {os.fspath(path)!r} holds a NUL character, which no file name can")
 
 
-def _write_target(path: Path) -> Path:
+def _write_target(path: Path, what: str = "save") -> Path:
     """The file to replace for ``path``: the one a symbolic link points to.
 
     A link loop, a folder and anything but a regular file (a FIFO, a device such as
@@ -137,15 +137,28 @@ def _write_target(path: Path) -> Path:
     if path.is_symlink():
         resolved = Path(os.path.realpath(path))
         if resolved.is_symlink():  # realpath stops where the links loop
-            raise OSError(errno.ELOOP, "save: the symbolic link loops (too many levels of "
+            raise OSError(errno.ELOOP, f"{what}: the symbolic link loops (too many levels of "
                                        "symbolic links)", str(path))
         path = resolved
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return path
-    _refuse_irregular(mode, path, "save")
+    _refuse_irregular(mode, path, what)
     return path
+
+
+def check_write_target(path: PathLike, what: str) -> None:
+    """Raise now what writing ``path`` atomically would raise later (nothing is written).
+
+    Used by ``fit(checkpoint_path=...)`` before the first epoch, so that a bad path
+    does not cost the epochs trained before the first checkpoint.
+    """
+    _check_path(path, what)
+    target = _write_target(Path(path), what)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"{what}: the directory {str(target.parent)!r} does not "
+                                              "exist; create it first", str(path))
 
 
 def _check_text(text: str, what: str) -> None:

@@ -665,7 +665,10 @@ def fit(
         entry of its state), or not a regular file.  The whole checkpoint is checked
         before the model or the optimizer changes: after any error both are untouched.
     OSError
-        ``resume_from`` cannot be opened (``FileNotFoundError``, ``PermissionError`` …).
+        ``resume_from`` cannot be opened (``FileNotFoundError``, ``PermissionError`` …),
+        or ``checkpoint_path`` is a folder, a link loop or in a folder that does not
+        exist (checked before the first epoch; a FIFO or a device there is a
+        ``FileFormatError``).
     ShapeError, DataError, LabelError, DTypeError
         Inputs and targets (training or validation) that do not fit the model or each
         other, checked before the first step: ragged lists (``ShapeError``), strings,
@@ -693,6 +696,7 @@ def fit(
         if checkpoint_path is None:
             raise ConfigError(f"fit: checkpoint_every={checkpoint_every} needs checkpoint_path=, "
                               "the file to write")
+        _io().check_write_target(checkpoint_path, "fit: checkpoint_path")  # before any epoch
     elif checkpoint_path is not None:
         raise ConfigError("fit: checkpoint_path is set but checkpoint_every is not; pass "
                           "checkpoint_every=N to save every N epochs")
