@@ -216,3 +216,12 @@ def test_a_good_checkpoint_path_still_works_through_a_link(tmp_path: Path) -> No
     link.symlink_to(real.name)
     ng.fit(_net(), XOR_X, XOR_Y, epochs=2, batch_size=2, verbose=False, checkpoint_every=1, checkpoint_path=link)
     assert link.is_symlink() and "checkpoint" in io.read_metadata(real)
+
+
+def test_a_model_spec_longer_than_a_file_name_is_read_as_sizes(tmp_path: Path) -> None:
+    # 130 layer sizes: 261 characters, more than a file name may have (ENAMETOOLONG).
+    sizes = ",".join(["2"] * 130) + ",1"
+    assert not cli._is_model_file(sizes)
+    code, _, err = run_cli(["graph", sizes, "--data", "xor", "-o", str(tmp_path / "g.dot")])
+    assert (code, err) == (0, "")
+    assert "digraph" in (tmp_path / "g.dot").read_text(encoding="utf-8")

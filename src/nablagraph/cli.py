@@ -305,8 +305,8 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 
 def _is_model_file(spec: str) -> bool:
-    p = Path(spec)
-    return p.suffix in (".safetensors", ".st") or p.exists()
+    # os.path.exists: False (not OSError) for a name too long to be a file, e.g. 300 layer sizes.
+    return Path(spec).suffix in (".safetensors", ".st") or os.path.exists(spec)
 
 
 def _find(d: Path, stem: str) -> str:
