@@ -508,7 +508,16 @@ CATALOGUE: list[Entry] = [
           r"graph: error: .*deep.safetensors': the header nests JSON 1001 levels deep"),
     Entry("CLI: check a 1 KB file declaring sizes [10000, 20000, 1]", ["check", "{bigsizes}", "--data", "xor"], 2,
           r"check: error: .*__metadata__ sizes \[10000, 20000, 1\] need W2 of shape \(20000, 10000\)"),
-    # --- CLI: symbolic link loops (refused before training, never replaced)
+    # --- CLI: symbolic link loops (refused before training, never replaced), seeds, infinite
+    # numbers, outputs that would be ignored
+    Entry("CLI: a negative seed", ["train", "--data", "xor", "--sizes", "2,3,1", "--seed", "-1"], 2,
+          r"train: error: argument --seed: --seed must be a non-negative integer, got -1 \(see nablagraph train --help\)"),
+    Entry("CLI: an infinite learning rate", ["train", "--data", "xor", "--sizes", "2,3,1", "--lr", "inf"], 2,
+          r"train: error: argument --lr: --lr must be a finite number, got inf"),
+    Entry("CLI: bench --json without --workloads (it would write nothing)", ["bench", "--json", "r.json"], 2,
+          r"bench: error: --json r.json: the results it writes are those of --workloads; add --workloads W1,W2,..."),
+    Entry("CLI: demo --out empty", ["demo", "--out", ""], 2,
+          r"demo: error: --out needs a folder name, got an empty string"),
     Entry("CLI: --save onto a symbolic link that points to itself",
           ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "{loop}"], 2,
           r"--save .*loop.safetensors: the symbolic link loops \(it leads back to itself\); remove it or choose another name"),

@@ -250,9 +250,22 @@ def _positive(kind: type, what: str) -> Any:
             raise argparse.ArgumentTypeError(f"{what} must be {noun}, got {text!r}") from None
         if not v > 0:
             raise argparse.ArgumentTypeError(f"{what} must be positive, got {text}")
+        if v == float("inf"):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number, got {text}")
         return v
 
     return parse
+
+
+def _seed(text: str) -> int:
+    """A seed for NumPy's generators: a non-negative integer."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text}")
+    return v
 
 
 def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
@@ -374,7 +387,7 @@ def _cost(args: argparse.Namespace, sizes: list[int]) -> str:
 def _add_net_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="sigmoid", help=f"hidden-layer σ: {', '.join(ACTIVATION_NAMES)} (default sigmoid)")
     p.add_argument("--cost", default=None, help=f"cost: {', '.join(COST_NAMES)} (default: cross_entropy with a softmax output, or binary_cross_entropy for one output neuron)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and splits (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for weights, shuffling and splits (default 0)")
 
 
 def _say(*parts: Any) -> None:
@@ -383,6 +396,8 @@ def _say(*parts: Any) -> None:
 
 # ---------------------------------------------------------------- commands
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not args.out.strip():
+        raise CLIError("--out needs a folder name, got an empty string")
     out = Path(args.out)
     _plan_demo_folder(out)
     plots = _have_matplotlib()
@@ -572,6 +587,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from nablagraph import bench
 
+    for option, value in (("--json", args.json), ("--markdown", args.markdown)):
+        if value is not None and args.workloads is None:
+            raise CLIError(f"{option} {value}: the results it writes are those of --workloads; add "
+                           "--workloads W1,W2,... (or leave it out for the finite-differences benchmark)")
     outputs = _plan_outputs(
         [("--plot", args.plot, PLOT_SUFFIXES, "plots"),
          ("--json", args.json, (".json",), "results"),
@@ -632,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="nablagraph-out", help="output folder (default ./nablagraph-out)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), default=30, help="epochs (default 30)")
     p.add_argument("--lr", type=_positive(float, "--lr"), default=0.5, help="learning rate η (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the shuffling and the split (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the shuffling and the split (default 0)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a network and save it",
@@ -685,7 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", default="4,16,64,256", help="hidden widths of [64, h, 10] networks (default 4,16,64,256)")
     p.add_argument("--repeats", type=_positive(int, "--repeats"), default=5, help="timing repeats (default 5)")
     p.add_argument("--plot", help="write the log-log plot to this image (.png, .svg, .pdf; needs matplotlib)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
     p.add_argument("--workloads", help="instead: time training steps of workloads W1..W5 "
                    "(e.g. W1,W2,W5) against handwritten NumPy (and PyTorch when installed)")
     p.add_argument("--scale", type=_positive(float, "--scale"), default=1.0,
