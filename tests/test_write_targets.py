@@ -225,3 +225,19 @@ def test_a_model_spec_longer_than_a_file_name_is_read_as_sizes(tmp_path: Path) -
     code, _, err = run_cli(["graph", sizes, "--data", "xor", "-o", str(tmp_path / "g.dot")])
     assert (code, err) == (0, "")
     assert "digraph" in (tmp_path / "g.dot").read_text(encoding="utf-8")
+
+
+def test_the_cli_speaks_of_its_options_when_even_the_per_layer_png_is_too_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nablagraph.viz import renderer
+
+    monkeypatch.setattr(renderer, "MAX_PIXELS", 10_000)  # the 2-3-1 diagram, one box a layer, is larger
+    code, out, err = run_cli(["graph", "2,3,1", "--data", "xor", "-o", str(tmp_path / "g.png")])
+    assert code == 2
+    assert "drawing one box per layer (--collapse layers" in out
+    assert err.strip().endswith("g.png: the diagram is too large for a PNG even with one box per layer; "
+                                "write .svg instead")
+    # Not the library's advice (render(C, ...), collapse='layers', max_pixels=): no such options here.
+    assert "render(" not in err and "collapse=" not in err and "max_pixels" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -566,20 +566,26 @@ def cmd_graph(args: argparse.Namespace) -> int:
             collapse=collapse, direction=args.direction,
         )
 
-    d = draw(args.collapse)
-    try:
-        _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
-    except RasterTooLargeError:
-        if args.collapse is not None:
+    def write(collapse: str | None) -> bool:
+        """Draw and write the picture; False when it is over the pixel budget."""
+        d = draw(collapse)
+        try:
+            _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
+        except RasterTooLargeError:
+            return False
+        return True
+
+    if not write(args.collapse):
+        if args.collapse is None:
+            # A picture is what was asked for: one box per layer keeps it readable and in budget.
+            _say(f"the full graph is too large for a {fmt.upper()}; drawing one box per layer "
+                 "(--collapse layers; write .svg for every op)")
+        # (The library's message speaks of render(), collapse= and max_pixels=: not options here.)
+        if args.collapse is not None or not write("layers"):
             raise CLIError(
                 f"-o {args.output}: the diagram is too large for a {fmt.upper()} even with one box "
                 "per layer; write .svg instead"
-            ) from None
-        # A picture is what was asked for: one box per layer keeps it readable and in budget.
-        _say(f"the full graph is too large for a {fmt.upper()}; drawing one box per layer "
-             "(--collapse layers; write .svg for every op)")
-        d = draw("layers")
-        _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
+            )
     _say(f"wrote the graph of {what} ({desc}, batch of {min(args.batch, len(X))}) to {args.output}")
     return EXIT_OK
 
