@@ -77,6 +77,7 @@ class Files:
     idxdims: Path    # IDX dimensions (65536,)*4, whose product overflows int64
     bomb: Path       # gzip IDX declaring 5 labels, then 16 MB of zeros
     loop: Path       # a symbolic link to itself
+    arrays: Path     # a valid safetensors file of plain arrays (no Network metadata)
 
     @classmethod
     def make(cls, d: Path) -> Files:
@@ -119,12 +120,14 @@ class Files:
         os.mkfifo(fifo)
         loop = d / "loop.safetensors"
         loop.symlink_to(loop.name)
+        arrays = d / "arrays.safetensors"
+        ng.io.save_file({"a": np.zeros(3)}, arrays)
         idxdims = d / "dims.idx"
         idxdims.write_bytes(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16))
         bomb = d / "labels.idx.gz"
         bomb.write_bytes(gzip.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(16 << 20)))
         return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx,
-                   fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, **hostile)
+                   fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, arrays=arrays, **hostile)
 
 
 def _resigned(raw: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
@@ -518,6 +521,10 @@ CATALOGUE: list[Entry] = [
           r"bench: error: --json r.json: the results it writes are those of --workloads; add --workloads W1,W2,..."),
     Entry("CLI: demo --out empty", ["demo", "--out", ""], 2,
           r"demo: error: --out needs a folder name, got an empty string"),
+    Entry("CLI: check a safetensors file of arrays, not of a Network", ["check", "{arrays}", "--data", "xor"], 2,
+          r"check: error: load: cannot rebuild a model from .*arrays.safetensors': it has no nablagraph Network "
+          r"metadata; the command reads only Networks with built-in activations \(files written by nablagraph "
+          r"train --save or nablagraph.save\)$"),
     Entry("CLI: --save onto a symbolic link that points to itself",
           ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "{loop}"], 2,
           r"--save .*loop.safetensors: the symbolic link loops \(it leads back to itself\); remove it or choose another name"),

@@ -241,3 +241,23 @@ def test_the_cli_speaks_of_its_options_when_even_the_per_layer_png_is_too_large(
     # Not the library's advice (render(C, ...), collapse='layers', max_pixels=): no such options here.
     assert "render(" not in err and "collapse=" not in err and "max_pixels" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_of_a_float32_model_names_the_option_not_the_argument(tmp_path: Path) -> None:
+    path = tmp_path / "f32.safetensors"
+    ng.save(Network([2, 3, 1], seed=0, dtype=np.float32), path)
+    code, out, _ = run_cli(["check", str(path), "--data", "xor"])
+    assert code == 0
+    assert "finite differences skipped: the parameters are float32" in out
+    assert "(or pass --fd full to see it anyway)" in out and "fd='full'" not in out
+
+
+def test_check_of_a_custom_activation_model_gives_no_python_remedy(tmp_path: Path) -> None:
+    path = tmp_path / "custom.safetensors"
+    ng.save(Network([2, 3, 1], activation=lambda t: ng.sigmoid(t), seed=0), path)
+    code, _, err = run_cli(["check", str(path), "--data", "xor"])
+    assert code == 2
+    assert err.strip().endswith("uses the custom activation '<lambda>' (activation); the command reads only "
+                                "Networks with built-in activations (files written by nablagraph train --save "
+                                "or nablagraph.save)")
+    assert "load_into" not in err

@@ -39,7 +39,7 @@ import nablagraph as ng
 from nablagraph import data as ngdata
 from nablagraph import io as ngio
 from nablagraph._memory import available_memory, format_bytes
-from nablagraph.errors import NablaGraphError
+from nablagraph.errors import ConfigError, NablaGraphError
 from nablagraph.nn import Network
 from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, INIT_SCHEMES
 from nablagraph.viz import RasterTooLargeError
@@ -367,7 +367,15 @@ def _model(spec: str, args: argparse.Namespace) -> tuple[Network, str]:
             if p.is_symlink():
                 raise CLIError(f"model file {spec} is a symbolic link that loops or leads nowhere")
             raise CLIError(f"model file {spec} does not exist")
-        return ngio.load(p), f"model {spec}"
+        try:
+            return ngio.load(p), f"model {spec}"
+        except ConfigError as exc:
+            # The library's remedy (build the model, call load_into) is Python, not an option here.
+            why, api_remedy, _ = str(exc).partition("; build ")
+            if not api_remedy:
+                raise
+            raise CLIError(f"{why}; the command reads only Networks with built-in activations "
+                           "(files written by nablagraph train --save or nablagraph.save)") from None
     sizes = _sizes(spec)
     _check_memory("model", sizes, args.batch, gradients=args.command != "graph" or args.grads)
     net = Network(
@@ -546,7 +554,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(rep.to_json())
     else:
         _say(f"{what}, {desc}, first {len(X)} examples")
-        _say(str(rep))
+        _say(str(rep).replace("pass fd='full'", "pass --fd full"))  # the option, not the argument
     return EXIT_OK if rep.passed else EXIT_FAILED
 
 
