@@ -261,3 +261,25 @@ def test_check_of_a_custom_activation_model_gives_no_python_remedy(tmp_path: Pat
                                 "Networks with built-in activations (files written by nablagraph train --save "
                                 "or nablagraph.save)")
     assert "load_into" not in err
+
+
+def _idx(path: Path, arr: np.ndarray) -> None:
+    head = b"\0\0\x08" + bytes([arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(head + arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_folders_and_files_with_a_comma_in_their_names(tmp_path: Path) -> None:
+    d = tmp_path / "mnist, 2024"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    _idx(d / "train-images-idx3-ubyte", rng.integers(0, 256, (12, 4, 4)))
+    _idx(d / "train-labels-idx1-ubyte", rng.integers(0, 10, 12))
+    base = ["train", "--sizes", "16,10", "--epochs", "1", "--quiet"]
+    code, out, err = run_cli([*base, "--data", f"mnist:{d}"])
+    assert (code, err) == (0, ""), err
+    assert "test accuracy" in out
+    images, labels = d / "train-images-idx3-ubyte", d / "train-labels-idx1-ubyte"
+    code, _, err = run_cli([*base, "--data", f"mnist:{images},{labels}"])
+    assert (code, err) == (0, ""), err
+    code, _, err = run_cli([*base, "--data", f"mnist:{images},{d / 'absent'}"])
+    assert code == 2 and err.strip().endswith("load_mnist_idx: no such file: " + repr(str(d / "absent")))

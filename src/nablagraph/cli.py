@@ -292,9 +292,13 @@ def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def _mnist_files(spec: str) -> tuple[str, str]:
     """The images and labels files of ``--data mnist:DIR`` or ``mnist:IMAGES,LABELS``."""
     path = spec[len("mnist:"):]
-    if "," in path:
-        images, labels = path.split(",", 1)
-        return images, labels
+    if "," in path and not os.path.isdir(path):  # (a folder may have a comma in its name)
+        cuts = [i for i, c in enumerate(path) if c == ","]
+        # IMAGES,LABELS: the comma between two existing files, else after an existing
+        # images file (the labels file is then reported missing), else the first comma.
+        i = next((i for i in cuts if os.path.exists(path[:i]) and os.path.exists(path[i + 1:])),
+                 next((i for i in cuts if os.path.exists(path[:i])), cuts[0]))
+        return path[:i], path[i + 1:]
     d = Path(path)
     if not d.is_dir():
         raise CLIError(
