@@ -283,3 +283,18 @@ def test_mnist_folders_and_files_with_a_comma_in_their_names(tmp_path: Path) -> 
     assert (code, err) == (0, ""), err
     code, _, err = run_cli([*base, "--data", f"mnist:{images},{d / 'absent'}"])
     assert code == 2 and err.strip().endswith("load_mnist_idx: no such file: " + repr(str(d / "absent")))
+
+
+@pytest.mark.parametrize("char", ["m", "\U0001F600"])
+def test_a_target_name_near_the_length_limit_is_writable(tmp_path: Path, char: str) -> None:
+    # 240 bytes of name (+ ".safetensors" = 252 bytes, under the usual 255): the temporary
+    # file beside it must not be longer than the limit.
+    stem = char * (240 // len(char.encode("utf-8")))
+    path = tmp_path / f"{stem}.safetensors"
+    ng.save(_net(), path)
+    assert ng.load(path).sizes == [2, 3, 1]
+    graph = tmp_path / f"{stem}.png"
+    code, _, err = run_cli(["graph", "2,3,1", "--data", "xor", "-o", str(graph)])
+    assert (code, err) == (0, "")
+    assert graph.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _leftovers(tmp_path) == [] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -169,7 +169,7 @@ def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
     is removed and ``target`` is left as it was.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.stem}.{os.getpid()}.{secrets.token_hex(6)}.tmp{target.suffix}"
+    tmp = target.parent / f".{ngio.tmp_stem(target.stem)}.{os.getpid()}.{secrets.token_hex(6)}.tmp{target.suffix}"
     try:
         write(tmp)
         os.replace(tmp, target)

@@ -173,6 +173,12 @@ def _check_text(text: str, what: str) -> None:
         ) from None
 
 
+def tmp_stem(name: str) -> str:
+    """``name`` cut to 64 bytes of UTF-8, for a temporary file beside it: a target whose
+    name is near the 255-byte limit of most file systems stays writable."""
+    return name.encode("utf-8", "surrogateescape")[:64].decode("utf-8", "ignore")
+
+
 def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     """Write ``chunks`` to a temporary file beside ``path``, fsync, rename it over ``path``.
 
@@ -185,7 +191,7 @@ def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
-    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    tmp = directory / f".{tmp_stem(path.name)}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     fd: int | None = None
     try:
         # Inside the try: an interrupt just after the file is created removes it too.
