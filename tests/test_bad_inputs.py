@@ -442,6 +442,8 @@ CATALOGUE: list[Entry] = [
           IsADirectoryError, r"save: is a directory, not a file"),
     Entry("save onto a symbolic link that points to itself", lambda f: ng.save(_net(), f.loop),
           OSError, r"save: the symbolic link loops \(too many levels of symbolic links\)"),
+    Entry("render a graph onto a FIFO (it would block)", lambda f: ng.viz.render(_net().cost(XOR_X, XOR_Y[:, None]), f.fifo, format="dot"),
+          ng.FileFormatError, r"render: '.*pipe.safetensors' is a FIFO \(named pipe\), not a regular file"),
     Entry("save with metadata that is not a mapping", lambda f: ng.save(_net(), f.dir / "s.safetensors", "note"),
           ng.ConfigError, r"save: metadata must be a mapping of str to str, got str"),
     Entry("load given an int instead of a path", lambda f: ng.load(3),

@@ -298,3 +298,25 @@ def test_a_target_name_near_the_length_limit_is_writable(tmp_path: Path, char: s
     assert (code, err) == (0, "")
     assert graph.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _leftovers(tmp_path) == [] and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("fmt", ["dot", "svg"])
+def test_render_onto_a_fifo_refuses_at_once_instead_of_blocking(tmp_path: Path, fmt: str) -> None:
+    fifo = tmp_path / f"graph.{fmt}"
+    os.mkfifo(fifo)
+    C = _net().cost(np.ones((4, 2)), np.ones((4, 1)))
+    with pytest.raises(ng.FileFormatError, match=rf"render: '.*graph.{fmt}' is a FIFO \(named pipe\), not a regular file"):
+        ng.viz.render(C, fifo)
+    with pytest.raises(ng.FileFormatError, match=r"Diagram.write: .* is a FIFO"):
+        ng.viz.to_graphviz(C).write(fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and _leftovers(tmp_path) == []
+
+
+def test_render_writes_through_a_link_and_replaces_atomically(tmp_path: Path) -> None:
+    real = tmp_path / "real.svg"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.svg"
+    link.symlink_to(real.name)
+    ng.viz.render(_net().cost(np.ones((4, 2)), np.ones((4, 1))), link)
+    assert link.is_symlink() and real.read_text(encoding="utf-8").lstrip().startswith("<")
+    assert _leftovers(tmp_path) == []

@@ -179,7 +179,7 @@ def tmp_stem(name: str) -> str:
     return name.encode("utf-8", "surrogateescape")[:64].decode("utf-8", "ignore")
 
 
-def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
+def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview], what: str = "save") -> None:
     """Write ``chunks`` to a temporary file beside ``path``, fsync, rename it over ``path``.
 
     A symbolic link is followed: the file it points to is replaced and the link stays.
@@ -187,10 +187,10 @@ def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     turns it into one, as the ``nablagraph`` command does), the temporary file is
     removed and ``path`` is left as it was.
     """
-    path = _write_target(path)
+    path = _write_target(path, what)
     directory = path.parent
     if not directory.is_dir():
-        raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
+        raise FileNotFoundError(f"{what}: the directory {str(directory)!r} does not exist")
     tmp = directory / f".{tmp_stem(path.name)}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     fd: int | None = None
     try:
