@@ -320,3 +320,21 @@ def test_render_writes_through_a_link_and_replaces_atomically(tmp_path: Path) ->
     ng.viz.render(_net().cost(np.ones((4, 2)), np.ones((4, 1))), link)
     assert link.is_symlink() and real.read_text(encoding="utf-8").lstrip().startswith("<")
     assert _leftovers(tmp_path) == []
+
+
+def test_plots_refuse_a_fifo_and_an_unknown_extension(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from nablagraph import plot
+
+    h = ng.fit(_net(), XOR_X, XOR_Y, epochs=2, batch_size=2, verbose=False)
+    fifo = tmp_path / "curves.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ng.FileFormatError, match=r"plot: '.*curves.png' is a FIFO \(named pipe\), not a regular file"):
+        plot.plot_history(h, fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    with pytest.raises(ng.ConfigError, match=r"plot: cannot write '.*curves.xyz': the extension picks the format "
+                                             r"and matplotlib writes .*png.*; got '.xyz'"):
+        plot.plot_history(h, tmp_path / "curves.xyz")
+    out = plot.plot_history(h, tmp_path / "new" / "curves.svg")
+    assert Path(out).read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert _leftovers(tmp_path) == [] and _leftovers(tmp_path / "new") == []
