@@ -448,6 +448,8 @@ CATALOGUE: list[Entry] = [
           ng.ConfigError, r"save: metadata must be a mapping of str to str, got str"),
     Entry("load given an int instead of a path", lambda f: ng.load(3),
           ng.ConfigError, r"load: expected a file path \(str or os.PathLike\), got int"),
+    Entry("fit with a 1-D X of one example", lambda f: ng.fit(_net(), np.zeros(2), np.array([0]), epochs=1, batch_size=1),
+          ng.ShapeError, r"fit: X is 1-D \(shape \(2,\)\) but a Network takes one example per row, shape \(M, 2\); pass X.reshape\(1, 2\) for one example"),
     Entry("fit with a checkpoint_path in a folder that does not exist (refused before the first epoch)",
           _fit(checkpoint_every=1, checkpoint_path="nowhere/run.safetensors"),
           FileNotFoundError, r"fit: checkpoint_path: the directory 'nowhere' does not exist; create it first"),

@@ -338,3 +338,21 @@ def test_plots_refuse_a_fifo_and_an_unknown_extension(tmp_path: Path) -> None:
     out = plot.plot_history(h, tmp_path / "new" / "curves.svg")
     assert Path(out).read_text(encoding="utf-8").lstrip().startswith("<?xml")
     assert _leftovers(tmp_path) == [] and _leftovers(tmp_path / "new") == []
+
+
+@pytest.mark.parametrize(
+    ("sizes", "X", "message"),
+    [
+        ([1, 3, 1], np.arange(4.0), r"fit: X is 1-D \(shape \(4,\)\) but a Network takes one example per row, shape "
+                                    r"\(M, 1\); pass X.reshape\(-1, 1\) for 4 examples of one feature"),
+        ([2, 3, 1], np.zeros(5), r"shape \(M, 2\); pass examples of 2 values each"),
+    ],
+)
+def test_fit_names_a_1d_x_before_comparing_rows(sizes: list[int], X: np.ndarray, message: str) -> None:
+    with pytest.raises(ng.ShapeError, match=message):
+        ng.fit(Network(sizes, seed=0), X, np.zeros(len(X)), epochs=1, batch_size=2, verbose=False)
+
+
+def test_a_target_count_of_one_is_one_row() -> None:
+    with pytest.raises(ng.ShapeError, match=r"fit: Y has 1 row \(shape \(1,\)\) but the inputs have 4 rows"):
+        ng.fit(_net(), XOR_X, np.array([0]), epochs=1, batch_size=2, verbose=False)

@@ -217,7 +217,7 @@ def _check_targets(
 ) -> np.ndarray:
     y = as_numeric_array(Y, "fit", what)
     if y.ndim == 0 or y.shape[0] != n_rows:
-        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} rows (shape {y.shape})"
+        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} row{'s' if y.shape[0] != 1 else ''} (shape {y.shape})"
         raise ShapeError(
             f"fit: {what} has {got} but the inputs have {n_rows} rows; there must be one "
             "target per example"
@@ -705,6 +705,13 @@ def fit(
     objective = _Objective(model, cost)
     dtype = _model_dtype(model)
     Xa = _check_inputs(X, dtype, "X")
+    if isinstance(model, Network) and Xa.ndim == 1:  # (before Y is compared with its "rows")
+        n_in = model.sizes[0]
+        hint = (f"X.reshape(-1, 1) for {Xa.shape[0]} examples of one feature" if n_in == 1
+                else f"X.reshape(1, {n_in}) for one example" if Xa.shape[0] == n_in
+                else f"examples of {n_in} values each")
+        raise ShapeError(f"fit: X is 1-D (shape {Xa.shape}) but a Network takes one example per row, "
+                         f"shape (M, {n_in}); pass {hint}")
     width = _output_width(model, Xa)
     Ya = _check_targets(Y, Xa.shape[0], width, dtype, objective.keep_labels, "Y", objective.cost_name)
     classes = _is_classes(Ya, width)
