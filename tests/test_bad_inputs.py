@@ -523,6 +523,10 @@ CATALOGUE: list[Entry] = [
           r"train: error: argument --lr: --lr must be a finite number, got inf"),
     Entry("CLI: bench --json without --workloads (it would write nothing)", ["bench", "--json", "r.json"], 2,
           r"bench: error: --json r.json: the results it writes are those of --workloads; add --workloads W1,W2,..."),
+    Entry("CLI: a batch size that cannot fit in memory",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--batch-size", "99999999999999999999"], 2,
+          r"train: error: --sizes 2,3,1: 13 parameters and their gradients and a batch of 99,999,999,999,999,999,999 need "
+          r"at least 9.6 ZB in float64, but .* of memory is available; use a smaller --batch-size$"),
     Entry("CLI: demo --out empty", ["demo", "--out", ""], 2,
           r"demo: error: --out needs a folder name, got an empty string"),
     Entry("CLI: check a safetensors file of arrays, not of a Network", ["check", "{arrays}", "--data", "xor"], 2,

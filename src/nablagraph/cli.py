@@ -212,7 +212,8 @@ def _needs_renderer(option: str, target: Path) -> None:
 
 
 # ----------------------------------------------------------------- memory
-def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool) -> None:
+def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool,
+                  batch_option: str = "--batch") -> None:
     """Refuse sizes whose parameters (and gradients) and one batch cannot fit in memory.
 
     The estimate is a lower bound in float64: the parameters ``P = Σ n_l (n_{l-1} + 1)``,
@@ -224,9 +225,12 @@ def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool
     if have is None or need <= have:
         return
     what = "parameters and their gradients" if gradients else "parameters"
+    # Name what to change: the batch of z^l and a^l when the parameters alone would fit.
+    fix = ("use smaller layers" if 8 * (2 if gradients else 1) * P > have
+           else f"use a smaller {batch_option}")
     raise CLIError(
-        f"{option} {','.join(map(str, sizes))}: {P:,} {what} and a batch of {batch} need at least "
-        f"{format_bytes(need)} in float64, but {format_bytes(have)} of memory is available; use smaller layers"
+        f"{option} {','.join(map(str, sizes))}: {P:,} {what} and a batch of {batch:,} need at least "
+        f"{format_bytes(need)} in float64, but {format_bytes(have)} of memory is available; {fix}"
     )
 
 
@@ -507,7 +511,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _needs_matplotlib("--plot")
     sizes = _sizes(args.sizes)
-    _check_memory("--sizes", sizes, args.batch_size, gradients=True)
+    _check_memory("--sizes", sizes, args.batch_size, gradients=True, batch_option="--batch-size")
     X, Y, Xt, Yt, desc = _load_data(args.data, args.seed)
     net = Network(sizes, activation=args.activation, cost=_cost(args, sizes), init=args.init, seed=args.seed)
     _check_fit(net, X, Y, f"--data {args.data}")
