@@ -356,3 +356,11 @@ def test_fit_names_a_1d_x_before_comparing_rows(sizes: list[int], X: np.ndarray,
 def test_a_target_count_of_one_is_one_row() -> None:
     with pytest.raises(ng.ShapeError, match=r"fit: Y has 1 row \(shape \(1,\)\) but the inputs have 4 rows"):
         ng.fit(_net(), XOR_X, np.array([0]), epochs=1, batch_size=2, verbose=False)
+
+
+def test_an_output_below_a_link_loop_names_the_loop(tmp_path: Path) -> None:
+    loop = tmp_path / "runs"
+    loop.symlink_to(loop.name)
+    code, out, err = run_cli(["train", "--data", "xor", "--sizes", "2,3,1", "--save", str(loop / "m.safetensors")])
+    assert (code, out) == (2, "")
+    assert err.strip().endswith(f"cannot create the folder {loop}: {loop} is a symbolic link that loops")

@@ -91,6 +91,11 @@ def _probe_writable(directory: Path) -> str | None:
     return None
 
 
+def _kind(path: Path) -> str:
+    """What is in the way of a folder at ``path``."""
+    return "a symbolic link that loops" if path.is_symlink() else "a file"
+
+
 def _same(a: Path, b: Path) -> bool:
     if a == b:
         return True
@@ -136,7 +141,7 @@ def _plan_outputs(
             raise CLIError(f"{option} {value}: the file is read-only; make it writable or choose another name")
         base = _nearest_existing(target.parent)
         if not base.is_dir():
-            raise CLIError(f"{option} {value}: cannot create the folder {target.parent}: {base} is a file")
+            raise CLIError(f"{option} {value}: cannot create the folder {target.parent}: {base} is {_kind(base)}")
         why = _probe_writable(base)
         if why is not None:
             where = "its folder" if base == target.parent else "the folder"
@@ -484,7 +489,7 @@ def _plan_demo_folder(out: Path) -> None:
         raise CLIError(f"--out {out}: is a file, not a folder; give a folder for the demo's outputs")
     base = _nearest_existing(Path(os.path.realpath(out)))
     if not base.is_dir():
-        raise CLIError(f"--out {out}: cannot create the folder: {base} is a file")
+        raise CLIError(f"--out {out}: cannot create the folder: {base} is {_kind(base)}")
     why = _probe_writable(base)
     if why is not None:
         raise CLIError(f"--out {out}: cannot create a file in the folder {base} ({why})")
