@@ -364,3 +364,24 @@ def test_an_output_below_a_link_loop_names_the_loop(tmp_path: Path) -> None:
     code, out, err = run_cli(["train", "--data", "xor", "--sizes", "2,3,1", "--save", str(loop / "m.safetensors")])
     assert (code, out) == (2, "")
     assert err.strip().endswith(f"cannot create the folder {loop}: {loop} is a symbolic link that loops")
+
+
+def test_save_file_checks_its_tensors_argument(tmp_path: Path) -> None:
+    with pytest.raises(ng.ConfigError, match=r"save_file: tensors must be a mapping of names to arrays, got list"):
+        io.save_file([("a", np.zeros(2))], tmp_path / "t.safetensors")  # type: ignore[arg-type]
+    with pytest.raises(ng.ShapeError, match=r"save_file: tensor 'a' is ragged \(rows of different lengths\)"):
+        io.save_file({"a": [[1.0], [2.0, 3.0]]}, tmp_path / "t.safetensors")  # type: ignore[dict-item]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_copied_from_another_file_never_makes_an_unreadable_file(tmp_path: Path) -> None:
+    src = tmp_path / "a.safetensors"
+    io.save_file({"a": np.zeros(2)}, src, {"note": "x"})
+    _, meta = io.read_file(src)
+    assert "header_sha256" in meta and "data_sha256" in meta
+    for checksum in (True, False):
+        dst = tmp_path / f"b{checksum}.safetensors"
+        io.save_file({"b": np.ones(3)}, dst, meta, checksum=checksum)
+        tensors, back = io.read_file(dst)
+        assert np.array_equal(tensors["b"], np.ones(3)) and back["note"] == "x"
+        assert ("header_sha256" in back) is checksum

@@ -235,6 +235,8 @@ def save_file(
         Goes to ``__metadata__``.
     checksum : bool
         Add ``data_sha256`` and ``header_sha256`` to the metadata (verified on load).
+        With ``False`` none are written, and any in ``metadata`` (say, copied from
+        another file by :func:`read_file`) are left out: they would not match.
 
     Examples
     --------
@@ -247,6 +249,8 @@ def save_file(
            [0., 1.]])
     """
     _check_path(path, "save_file")
+    if not isinstance(tensors, Mapping):
+        raise ConfigError(f"save_file: tensors must be a mapping of names to arrays, got {type(tensors).__name__}")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise ConfigError(f"save_file: metadata must be a mapping of str to str, got {type(metadata).__name__}")
     meta: dict[str, str] = {}
@@ -266,7 +270,11 @@ def save_file(
             raise ConfigError(f"save_file: tensor names must be non-empty strings other than "
                               f"'__metadata__', got {name!r}")
         _check_text(name, f"the tensor name {name!r}")
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError:  # a ragged nested list
+            raise ShapeError(f"save_file: tensor {name!r} is ragged (rows of different lengths); "
+                             "give an array with one shape") from None
         code = _code(name, arr)
         arr = np.asarray(arr, dtype=DTYPES[code])
         if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
@@ -283,6 +291,9 @@ def save_file(
         meta.pop("header_sha256", None)
         header["__metadata__"] = meta
         meta["header_sha256"] = hashlib.sha256(_canonical(header)).hexdigest()
+    else:
+        meta.pop("data_sha256", None)
+        meta.pop("header_sha256", None)
     if meta:
         header["__metadata__"] = meta
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
