@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from nablagraph.errors import ConfigError
+from nablagraph.errors import ConfigError, DTypeError
 from nablagraph.tensor import Tensor
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
@@ -202,7 +202,7 @@ def render(
             )
         source = root.source
     else:
-        raise TypeError(
+        raise DTypeError(
             f"render: expected a Tensor or a diagram from to_graphviz, got {type(root).__name__}"
         )
     return write_source(source, p, fmt, dpi, max_pixels, who="render")
