@@ -78,6 +78,7 @@ class Files:
     bomb: Path       # gzip IDX declaring 5 labels, then 16 MB of zeros
     loop: Path       # a symbolic link to itself
     arrays: Path     # a valid safetensors file of plain arrays (no Network metadata)
+    mnist1: Path     # a folder of MNIST IDX files holding one example
 
     @classmethod
     def make(cls, d: Path) -> Files:
@@ -122,12 +123,16 @@ class Files:
         loop.symlink_to(loop.name)
         arrays = d / "arrays.safetensors"
         ng.io.save_file({"a": np.zeros(3)}, arrays)
+        mnist1 = d / "mnist1"
+        mnist1.mkdir()
+        (mnist1 / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (1, 4, 4)) + bytes(16))
+        (mnist1 / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + (1).to_bytes(4, "big") + bytes(1))
         idxdims = d / "dims.idx"
         idxdims.write_bytes(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16))
         bomb = d / "labels.idx.gz"
         bomb.write_bytes(gzip.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(16 << 20)))
         return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx,
-                   fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, arrays=arrays, **hostile)
+                   fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, arrays=arrays, mnist1=mnist1, **hostile)
 
 
 def _resigned(raw: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
@@ -538,6 +543,9 @@ CATALOGUE: list[Entry] = [
           ["train", "--data", "xor", "--sizes", "2,3,1", "--batch-size", "99999999999999999999"], 2,
           r"train: error: --sizes 2,3,1: 13 parameters and their gradients and a batch of 99,999,999,999,999,999,999 need "
           r"at least 9.6 ZB in float64, but .* of memory is available; use a smaller --batch-size$"),
+    Entry("CLI: MNIST files holding a single example", ["train", "--data", "mnist:{mnist1}", "--sizes", "16,10"], 2,
+          r"train: error: --data mnist:.*mnist1: the MNIST files hold 1 example; at least 2 are needed \(a sixth, at least "
+          r"one, is held out as the test set\)"),
     Entry("CLI: demo --out empty", ["demo", "--out", ""], 2,
           r"demo: error: --out needs a folder name, got an empty string"),
     Entry("CLI: check a safetensors file of arrays, not of a Network", ["check", "{arrays}", "--data", "xor"], 2,

@@ -385,3 +385,12 @@ def test_metadata_copied_from_another_file_never_makes_an_unreadable_file(tmp_pa
         tensors, back = io.read_file(dst)
         assert np.array_equal(tensors["b"], np.ones(3)) and back["note"] == "x"
         assert ("header_sha256" in back) is checksum
+
+
+def test_load_mnist_idx_of_zero_images_is_an_empty_batch(tmp_path: Path) -> None:
+    _idx(tmp_path / "images", np.zeros((0, 28, 28)))
+    _idx(tmp_path / "labels", np.zeros(0))
+    X, y = ng.data.load_mnist_idx(tmp_path / "images", tmp_path / "labels")
+    assert X.shape == (0, 784) and y.shape == (0,)
+    code, _, err = run_cli(["train", "--data", f"mnist:{tmp_path / 'images'},{tmp_path / 'labels'}", "--sizes", "784,10"])
+    assert code == 2 and "the MNIST files hold 0 examples; at least 2 are needed" in err

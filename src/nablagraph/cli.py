@@ -290,6 +290,9 @@ def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if spec.startswith("mnist:"):
         images, labels = _mnist_files(spec)
         X, y = ngdata.load_mnist_idx(images, labels)
+        if len(X) < 2:
+            raise CLIError(f"--data {spec}: the MNIST files hold {len(X)} example{'' if len(X) == 1 else 's'}; "
+                           "at least 2 are needed (a sixth, at least one, is held out as the test set)")
         rng = np.random.default_rng(seed)
         idx = rng.permutation(len(X))
         n_test = max(1, len(X) // 6)
