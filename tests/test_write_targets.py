@@ -394,3 +394,13 @@ def test_load_mnist_idx_of_zero_images_is_an_empty_batch(tmp_path: Path) -> None
     assert X.shape == (0, 784) and y.shape == (0,)
     code, _, err = run_cli(["train", "--data", f"mnist:{tmp_path / 'images'},{tmp_path / 'labels'}", "--sizes", "784,10"])
     assert code == 2 and "the MNIST files hold 0 examples; at least 2 are needed" in err
+
+
+@pytest.mark.parametrize("activation", ["identity", "tanh", "relu"])
+def test_cli_binary_cross_entropy_keeps_a_sigmoid_output_whatever_the_hidden_activation(activation: str) -> None:
+    # --activation is the hidden layers' σ; with an identity/tanh/relu output the binary
+    # cross-entropy was clipped, its gradient ~1e11 and finite differences 0: check FAILED.
+    code, out, _ = run_cli(["check", "2,3,1", "--data", "xor", "--activation", activation, "--fd", "full"])
+    assert code == 0, out
+    assert f"activation={activation}, output_activation=sigmoid, cost=binary_cross_entropy" in out
+    assert "Result: PASSED" in out

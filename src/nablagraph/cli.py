@@ -41,7 +41,7 @@ from nablagraph import io as ngio
 from nablagraph._memory import available_memory, format_bytes
 from nablagraph.errors import ConfigError, NablaGraphError
 from nablagraph.nn import Network
-from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, INIT_SCHEMES
+from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, INIT_SCHEMES, resolve_cost
 from nablagraph.viz import RasterTooLargeError
 
 __all__ = ["main"]
@@ -394,9 +394,10 @@ def _model(spec: str, args: argparse.Namespace) -> tuple[Network, str]:
                            "(files written by nablagraph train --save or nablagraph.save)") from None
     sizes = _sizes(spec)
     _check_memory("model", sizes, args.batch, gradients=args.command != "graph" or args.grads)
+    cost = _cost(args, sizes)
     net = Network(
-        sizes, activation=args.activation, cost=_cost(args, sizes), init=getattr(args, "init", "scaled"),
-        seed=args.seed,
+        sizes, activation=args.activation, cost=cost, output_activation=_output_activation(cost),
+        init=getattr(args, "init", "scaled"), seed=args.seed,
     )
     return net, f"new network {spec}"
 
@@ -406,6 +407,12 @@ def _cost(args: argparse.Namespace, sizes: list[int]) -> str:
     if args.cost is not None:
         return str(args.cost)
     return "cross_entropy" if sizes[-1] > 1 else "binary_cross_entropy"
+
+
+def _output_activation(cost: str) -> str | None:
+    """--activation is the hidden layers' σ: binary cross-entropy needs a sigmoid output
+    (outputs in (0, 1)) whatever it is; the other costs keep the library's default."""
+    return "sigmoid" if resolve_cost(cost) == "binary_cross_entropy" else None
 
 
 def _add_net_options(p: argparse.ArgumentParser) -> None:
@@ -521,7 +528,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     sizes = _sizes(args.sizes)
     _check_memory("--sizes", sizes, args.batch_size, gradients=True, batch_option="--batch-size")
     X, Y, Xt, Yt, desc = _load_data(args.data, args.seed)
-    net = Network(sizes, activation=args.activation, cost=_cost(args, sizes), init=args.init, seed=args.seed)
+    cost = _cost(args, sizes)
+    net = Network(sizes, activation=args.activation, cost=cost, output_activation=_output_activation(cost),
+                  init=args.init, seed=args.seed)
     _check_fit(net, X, Y, f"--data {args.data}")
     Ytr = _targets_for(net, Y)
     val = (Xt, _targets_for(net, Yt)) if Xt is not None and Yt is not None else None
