@@ -76,6 +76,9 @@ class Files:
     steps: Path      # a checkpoint whose optimizer steps are "abc"
     idxdims: Path    # IDX dimensions (65536,)*4, whose product overflows int64
     bomb: Path       # gzip IDX declaring 5 labels, then 16 MB of zeros
+    loop: Path       # a symbolic link to itself
+    arrays: Path     # a valid safetensors file of plain arrays (no Network metadata)
+    mnist1: Path     # a folder of MNIST IDX files holding one example
 
     @classmethod
     def make(cls, d: Path) -> Files:
@@ -116,12 +119,20 @@ class Files:
             hostile[name].write_bytes(_resigned(ckpt.read_bytes(), edit))
         fifo = d / "pipe.safetensors"
         os.mkfifo(fifo)
+        loop = d / "loop.safetensors"
+        loop.symlink_to(loop.name)
+        arrays = d / "arrays.safetensors"
+        ng.io.save_file({"a": np.zeros(3)}, arrays)
+        mnist1 = d / "mnist1"
+        mnist1.mkdir()
+        (mnist1 / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (1, 4, 4)) + bytes(16))
+        (mnist1 / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01" + (1).to_bytes(4, "big") + bytes(1))
         idxdims = d / "dims.idx"
         idxdims.write_bytes(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16))
         bomb = d / "labels.idx.gz"
         bomb.write_bytes(gzip.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(16 << 20)))
         return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx,
-                   fifo=fifo, idxdims=idxdims, bomb=bomb, **hostile)
+                   fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, arrays=arrays, mnist1=mnist1, **hostile)
 
 
 def _resigned(raw: bytes, edit: Callable[[dict[str, Any]], None]) -> bytes:
@@ -436,6 +447,39 @@ CATALOGUE: list[Entry] = [
           ng.ConfigError, r"no_grad: used as a decorator on int; expected a function"),
     Entry("no_grad decorating an async def", lambda f: ng.no_grad()(_coroutine_function),
           ng.ConfigError, r"no_grad: cannot decorate the coroutine function '_coroutine_function': its body runs later"),
+    # --- what save writes onto: no device, pipe or link loop replaced, no lone surrogate
+    Entry("save with a lone surrogate in the metadata", lambda f: ng.save(_net(), f.dir / "s.safetensors", {"note": "caf\udce9"}),
+          ng.ConfigError, r"save_file: the metadata value of 'note' holds a lone surrogate '\\udce9' at index 3, which UTF-8 cannot encode"),
+    Entry("save_file with a lone surrogate in a tensor name", lambda f: ng.io.save_file({"W\udc80": np.eye(2)}, f.dir / "s.safetensors"),
+          ng.ConfigError, r"save_file: the tensor name 'W\\udc80' holds a lone surrogate"),
+    Entry("save onto a FIFO (named pipe)", lambda f: ng.save(_net(), f.fifo),
+          ng.FileFormatError, r"save: '.*pipe.safetensors' is a FIFO \(named pipe\), not a regular file; give the path of a file"),
+    Entry("save onto a folder", lambda f: ng.save(_net(), f.dir),
+          IsADirectoryError, r"save: is a directory, not a file"),
+    Entry("save onto a symbolic link that points to itself", lambda f: ng.save(_net(), f.loop),
+          OSError, r"save: the symbolic link loops \(too many levels of symbolic links\)"),
+    Entry("render a graph onto a FIFO (it would block)", lambda f: ng.viz.render(_net().cost(XOR_X, XOR_Y[:, None]), f.fifo, format="dot"),
+          ng.FileFormatError, r"render: '.*pipe.safetensors' is a FIFO \(named pipe\), not a regular file"),
+    Entry("save with metadata that is not a mapping", lambda f: ng.save(_net(), f.dir / "s.safetensors", "note"),
+          ng.ConfigError, r"save: metadata must be a mapping of str to str, got str"),
+    Entry("save_file with a ragged nested list", lambda f: ng.io.save_file({"a": [[1.0], [2.0, 3.0]]}, f.dir / "s.safetensors"),
+          ng.ShapeError, r"save_file: tensor 'a' is ragged \(rows of different lengths\); give an array with one shape"),
+    Entry("save_file given a list of pairs, not a mapping", lambda f: ng.io.save_file([("a", np.zeros(2))], f.dir / "s.safetensors"),
+          ng.ConfigError, r"save_file: tensors must be a mapping of names to arrays, got list"),
+    Entry("render something that is not a graph", lambda f: ng.viz.render([1, 2], f.dir / "g.svg"),
+          ng.DTypeError, r"render: expected a Tensor or a diagram from to_graphviz, got list"),
+    Entry("concatenate of no tensors", lambda f: ng.concatenate([]),
+          ng.ShapeError, r"concatenate: need at least one tensor"),
+    Entry("gradcheck with an unknown mode",
+          lambda f: ng.gradcheck(lambda t: t * t, [ng.Tensor(np.ones(2), requires_grad=True)], mode="exact"),
+          ng.ConfigError, r"gradcheck: mode must be 'auto', 'full' or 'random', got 'exact'"),
+    Entry("load given an int instead of a path", lambda f: ng.load(3),
+          ng.ConfigError, r"load: expected a file path \(str or os.PathLike\), got int"),
+    Entry("fit with a 1-D X of one example", lambda f: ng.fit(_net(), np.zeros(2), np.array([0]), epochs=1, batch_size=1),
+          ng.ShapeError, r"fit: X is 1-D \(shape \(2,\)\) but a Network takes one example per row, shape \(M, 2\); pass X.reshape\(1, 2\) for one example"),
+    Entry("fit with a checkpoint_path in a folder that does not exist (refused before the first epoch)",
+          _fit(checkpoint_every=1, checkpoint_path="nowhere/run.safetensors"),
+          FileNotFoundError, r"fit: checkpoint_path: the directory 'nowhere' does not exist; create it first"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
@@ -498,6 +542,32 @@ CATALOGUE: list[Entry] = [
           r"graph: error: .*deep.safetensors': the header nests JSON 1001 levels deep"),
     Entry("CLI: check a 1 KB file declaring sizes [10000, 20000, 1]", ["check", "{bigsizes}", "--data", "xor"], 2,
           r"check: error: .*__metadata__ sizes \[10000, 20000, 1\] need W2 of shape \(20000, 10000\)"),
+    # --- CLI: symbolic link loops (refused before training, never replaced), seeds, infinite
+    # numbers, outputs that would be ignored
+    Entry("CLI: a negative seed", ["train", "--data", "xor", "--sizes", "2,3,1", "--seed", "-1"], 2,
+          r"train: error: argument --seed: --seed must be a non-negative integer, got -1 \(see nablagraph train --help\)"),
+    Entry("CLI: an infinite learning rate", ["train", "--data", "xor", "--sizes", "2,3,1", "--lr", "inf"], 2,
+          r"train: error: argument --lr: --lr must be a finite number, got inf"),
+    Entry("CLI: bench --json without --workloads (it would write nothing)", ["bench", "--json", "r.json"], 2,
+          r"bench: error: --json r.json: the results it writes are those of --workloads; add --workloads W1,W2,..."),
+    Entry("CLI: a batch size that cannot fit in memory",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--batch-size", "99999999999999999999"], 2,
+          r"train: error: --sizes 2,3,1: 13 parameters and their gradients and a batch of 99,999,999,999,999,999,999 need "
+          r"at least 9.6 ZB in float64, but .* of memory is available; use a smaller --batch-size$"),
+    Entry("CLI: MNIST files holding a single example", ["train", "--data", "mnist:{mnist1}", "--sizes", "16,10"], 2,
+          r"train: error: --data mnist:.*mnist1: the MNIST files hold 1 example; at least 2 are needed \(a sixth, at least "
+          r"one, is held out as the test set\)"),
+    Entry("CLI: demo --out empty", ["demo", "--out", ""], 2,
+          r"demo: error: --out needs a folder name, got an empty string"),
+    Entry("CLI: check a safetensors file of arrays, not of a Network", ["check", "{arrays}", "--data", "xor"], 2,
+          r"check: error: load: cannot rebuild a model from .*arrays.safetensors': it has no nablagraph Network "
+          r"metadata; the command reads only Networks with built-in activations \(files written by nablagraph "
+          r"train --save or nablagraph.save\)$"),
+    Entry("CLI: --save onto a symbolic link that points to itself",
+          ["train", "--data", "xor", "--sizes", "2,3,1", "--save", "{loop}"], 2,
+          r"--save .*loop.safetensors: the symbolic link loops \(it leads back to itself\); remove it or choose another name"),
+    Entry("CLI: check a model that is a symbolic link to itself", ["check", "{loop}", "--data", "xor"], 2,
+          r"check: error: model file .*loop.safetensors is a symbolic link that loops or leads nowhere"),
 ]
 
 

@@ -39,9 +39,9 @@ import nablagraph as ng
 from nablagraph import data as ngdata
 from nablagraph import io as ngio
 from nablagraph._memory import available_memory, format_bytes
-from nablagraph.errors import NablaGraphError
+from nablagraph.errors import ConfigError, NablaGraphError
 from nablagraph.nn import Network
-from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, INIT_SCHEMES
+from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, INIT_SCHEMES, resolve_cost
 from nablagraph.viz import RasterTooLargeError
 
 __all__ = ["main"]
@@ -91,6 +91,11 @@ def _probe_writable(directory: Path) -> str | None:
     return None
 
 
+def _kind(path: Path) -> str:
+    """What is in the way of a folder at ``path``."""
+    return "a symbolic link that loops" if path.is_symlink() else "a file"
+
+
 def _same(a: Path, b: Path) -> bool:
     if a == b:
         return True
@@ -125,6 +130,9 @@ def _plan_outputs(
                 f"extension; got {got}"
             )
         target = Path(os.path.realpath(value))
+        if target.is_symlink():  # realpath stops where the links loop
+            raise CLIError(f"{option} {value}: the symbolic link loops (it leads back to itself); "
+                           "remove it or choose another name")
         if target.is_dir():
             raise CLIError(f"{option} {value}: is a folder; give a file name ending in {_or(suffixes)}")
         if target.exists() and not target.is_file():
@@ -133,7 +141,7 @@ def _plan_outputs(
             raise CLIError(f"{option} {value}: the file is read-only; make it writable or choose another name")
         base = _nearest_existing(target.parent)
         if not base.is_dir():
-            raise CLIError(f"{option} {value}: cannot create the folder {target.parent}: {base} is a file")
+            raise CLIError(f"{option} {value}: cannot create the folder {target.parent}: {base} is {_kind(base)}")
         why = _probe_writable(base)
         if why is not None:
             where = "its folder" if base == target.parent else "the folder"
@@ -166,7 +174,7 @@ def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
     is removed and ``target`` is left as it was.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.stem}.{os.getpid()}.{secrets.token_hex(6)}.tmp{target.suffix}"
+    tmp = target.parent / f".{ngio.tmp_stem(target.stem)}.{os.getpid()}.{secrets.token_hex(6)}.tmp{target.suffix}"
     try:
         write(tmp)
         os.replace(tmp, target)
@@ -209,7 +217,8 @@ def _needs_renderer(option: str, target: Path) -> None:
 
 
 # ----------------------------------------------------------------- memory
-def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool) -> None:
+def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool,
+                  batch_option: str = "--batch") -> None:
     """Refuse sizes whose parameters (and gradients) and one batch cannot fit in memory.
 
     The estimate is a lower bound in float64: the parameters ``P = Σ n_l (n_{l-1} + 1)``,
@@ -221,9 +230,12 @@ def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool
     if have is None or need <= have:
         return
     what = "parameters and their gradients" if gradients else "parameters"
+    # Name what to change: the batch of z^l and a^l when the parameters alone would fit.
+    fix = ("use smaller layers" if 8 * (2 if gradients else 1) * P > have
+           else f"use a smaller {batch_option}")
     raise CLIError(
-        f"{option} {','.join(map(str, sizes))}: {P:,} {what} and a batch of {batch} need at least "
-        f"{format_bytes(need)} in float64, but {format_bytes(have)} of memory is available; use smaller layers"
+        f"{option} {','.join(map(str, sizes))}: {P:,} {what} and a batch of {batch:,} need at least "
+        f"{format_bytes(need)} in float64, but {format_bytes(have)} of memory is available; {fix}"
     )
 
 
@@ -247,9 +259,22 @@ def _positive(kind: type, what: str) -> Any:
             raise argparse.ArgumentTypeError(f"{what} must be {noun}, got {text!r}") from None
         if not v > 0:
             raise argparse.ArgumentTypeError(f"{what} must be positive, got {text}")
+        if v == float("inf"):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number, got {text}")
         return v
 
     return parse
+
+
+def _seed(text: str) -> int:
+    """A seed for NumPy's generators: a non-negative integer."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text}")
+    return v
 
 
 def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
@@ -265,6 +290,9 @@ def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     if spec.startswith("mnist:"):
         images, labels = _mnist_files(spec)
         X, y = ngdata.load_mnist_idx(images, labels)
+        if len(X) < 2:
+            raise CLIError(f"--data {spec}: the MNIST files hold {len(X)} example{'' if len(X) == 1 else 's'}; "
+                           "at least 2 are needed (a sixth, at least one, is held out as the test set)")
         rng = np.random.default_rng(seed)
         idx = rng.permutation(len(X))
         n_test = max(1, len(X) // 6)
@@ -276,9 +304,13 @@ def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def _mnist_files(spec: str) -> tuple[str, str]:
     """The images and labels files of ``--data mnist:DIR`` or ``mnist:IMAGES,LABELS``."""
     path = spec[len("mnist:"):]
-    if "," in path:
-        images, labels = path.split(",", 1)
-        return images, labels
+    if "," in path and not os.path.isdir(path):  # (a folder may have a comma in its name)
+        cuts = [i for i, c in enumerate(path) if c == ","]
+        # IMAGES,LABELS: the comma between two existing files, else after an existing
+        # images file (the labels file is then reported missing), else the first comma.
+        i = next((i for i in cuts if os.path.exists(path[:i]) and os.path.exists(path[i + 1:])),
+                 next((i for i in cuts if os.path.exists(path[:i])), cuts[0]))
+        return path[:i], path[i + 1:]
     d = Path(path)
     if not d.is_dir():
         raise CLIError(
@@ -302,8 +334,8 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 
 def _is_model_file(spec: str) -> bool:
-    p = Path(spec)
-    return p.suffix in (".safetensors", ".st") or p.exists()
+    # os.path.exists: False (not OSError) for a name too long to be a file, e.g. 300 layer sizes.
+    return Path(spec).suffix in (".safetensors", ".st") or os.path.exists(spec)
 
 
 def _find(d: Path, stem: str) -> str:
@@ -348,13 +380,24 @@ def _model(spec: str, args: argparse.Namespace) -> tuple[Network, str]:
     p = Path(spec)
     if _is_model_file(spec):
         if not p.exists():
+            if p.is_symlink():
+                raise CLIError(f"model file {spec} is a symbolic link that loops or leads nowhere")
             raise CLIError(f"model file {spec} does not exist")
-        return ngio.load(p), f"model {spec}"
+        try:
+            return ngio.load(p), f"model {spec}"
+        except ConfigError as exc:
+            # The library's remedy (build the model, call load_into) is Python, not an option here.
+            why, api_remedy, _ = str(exc).partition("; build ")
+            if not api_remedy:
+                raise
+            raise CLIError(f"{why}; the command reads only Networks with built-in activations "
+                           "(files written by nablagraph train --save or nablagraph.save)") from None
     sizes = _sizes(spec)
     _check_memory("model", sizes, args.batch, gradients=args.command != "graph" or args.grads)
+    cost = _cost(args, sizes)
     net = Network(
-        sizes, activation=args.activation, cost=_cost(args, sizes), init=getattr(args, "init", "scaled"),
-        seed=args.seed,
+        sizes, activation=args.activation, cost=cost, output_activation=_output_activation(cost),
+        init=getattr(args, "init", "scaled"), seed=args.seed,
     )
     return net, f"new network {spec}"
 
@@ -366,10 +409,16 @@ def _cost(args: argparse.Namespace, sizes: list[int]) -> str:
     return "cross_entropy" if sizes[-1] > 1 else "binary_cross_entropy"
 
 
+def _output_activation(cost: str) -> str | None:
+    """--activation is the hidden layers' σ: binary cross-entropy needs a sigmoid output
+    (outputs in (0, 1)) whatever it is; the other costs keep the library's default."""
+    return "sigmoid" if resolve_cost(cost) == "binary_cross_entropy" else None
+
+
 def _add_net_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="sigmoid", help=f"hidden-layer σ: {', '.join(ACTIVATION_NAMES)} (default sigmoid)")
     p.add_argument("--cost", default=None, help=f"cost: {', '.join(COST_NAMES)} (default: cross_entropy with a softmax output, or binary_cross_entropy for one output neuron)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and splits (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for weights, shuffling and splits (default 0)")
 
 
 def _say(*parts: Any) -> None:
@@ -378,6 +427,8 @@ def _say(*parts: Any) -> None:
 
 # ---------------------------------------------------------------- commands
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not args.out.strip():
+        raise CLIError("--out needs a folder name, got an empty string")
     out = Path(args.out)
     _plan_demo_folder(out)
     plots = _have_matplotlib()
@@ -442,16 +493,20 @@ def _target(path: Path) -> Path:
 
 def _plan_demo_folder(out: Path) -> None:
     """The demo's --out folder: a folder, or creatable, and writable; its files regular."""
+    if Path(os.path.realpath(out)).is_symlink():  # realpath stops where the links loop
+        raise CLIError(f"--out {out}: the symbolic link loops (it leads back to itself); give a folder")
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out}: is a file, not a folder; give a folder for the demo's outputs")
     base = _nearest_existing(Path(os.path.realpath(out)))
     if not base.is_dir():
-        raise CLIError(f"--out {out}: cannot create the folder: {base} is a file")
+        raise CLIError(f"--out {out}: cannot create the folder: {base} is {_kind(base)}")
     why = _probe_writable(base)
     if why is not None:
         raise CLIError(f"--out {out}: cannot create a file in the folder {base} ({why})")
     for name in ("graph.svg", "graph.png", "gradient_check.json", "history.json", "training.png"):
         target = _target(out / name)
+        if target.is_symlink():
+            raise CLIError(f"--out {out}: {name} there is a symbolic link that loops; remove it or choose another folder")
         if target.exists() and not target.is_file():
             raise CLIError(f"--out {out}: {name} there is not a regular file; remove it or choose another folder")
 
@@ -471,9 +526,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _needs_matplotlib("--plot")
     sizes = _sizes(args.sizes)
-    _check_memory("--sizes", sizes, args.batch_size, gradients=True)
+    _check_memory("--sizes", sizes, args.batch_size, gradients=True, batch_option="--batch-size")
     X, Y, Xt, Yt, desc = _load_data(args.data, args.seed)
-    net = Network(sizes, activation=args.activation, cost=_cost(args, sizes), init=args.init, seed=args.seed)
+    cost = _cost(args, sizes)
+    net = Network(sizes, activation=args.activation, cost=cost, output_activation=_output_activation(cost),
+                  init=args.init, seed=args.seed)
     _check_fit(net, X, Y, f"--data {args.data}")
     Ytr = _targets_for(net, Y)
     val = (Xt, _targets_for(net, Yt)) if Xt is not None and Yt is not None else None
@@ -522,7 +579,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(rep.to_json())
     else:
         _say(f"{what}, {desc}, first {len(X)} examples")
-        _say(str(rep))
+        _say(str(rep).replace("pass fd='full'", "pass --fd full"))  # the option, not the argument
     return EXIT_OK if rep.passed else EXIT_FAILED
 
 
@@ -542,20 +599,26 @@ def cmd_graph(args: argparse.Namespace) -> int:
             collapse=collapse, direction=args.direction,
         )
 
-    d = draw(args.collapse)
-    try:
-        _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
-    except RasterTooLargeError:
-        if args.collapse is not None:
+    def write(collapse: str | None) -> bool:
+        """Draw and write the picture; False when it is over the pixel budget."""
+        d = draw(collapse)
+        try:
+            _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
+        except RasterTooLargeError:
+            return False
+        return True
+
+    if not write(args.collapse):
+        if args.collapse is None:
+            # A picture is what was asked for: one box per layer keeps it readable and in budget.
+            _say(f"the full graph is too large for a {fmt.upper()}; drawing one box per layer "
+                 "(--collapse layers; write .svg for every op)")
+        # (The library's message speaks of render(), collapse= and max_pixels=: not options here.)
+        if args.collapse is not None or not write("layers"):
             raise CLIError(
                 f"-o {args.output}: the diagram is too large for a {fmt.upper()} even with one box "
                 "per layer; write .svg instead"
-            ) from None
-        # A picture is what was asked for: one box per layer keeps it readable and in budget.
-        _say(f"the full graph is too large for a {fmt.upper()}; drawing one box per layer "
-             "(--collapse layers; write .svg for every op)")
-        d = draw("layers")
-        _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
+            )
     _say(f"wrote the graph of {what} ({desc}, batch of {min(args.batch, len(X))}) to {args.output}")
     return EXIT_OK
 
@@ -563,6 +626,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from nablagraph import bench
 
+    for option, value in (("--json", args.json), ("--markdown", args.markdown)):
+        if value is not None and args.workloads is None:
+            raise CLIError(f"{option} {value}: the results it writes are those of --workloads; add "
+                           "--workloads W1,W2,... (or leave it out for the finite-differences benchmark)")
     outputs = _plan_outputs(
         [("--plot", args.plot, PLOT_SUFFIXES, "plots"),
          ("--json", args.json, (".json",), "results"),
@@ -623,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="nablagraph-out", help="output folder (default ./nablagraph-out)")
     p.add_argument("--epochs", type=_positive(int, "--epochs"), default=30, help="epochs (default 30)")
     p.add_argument("--lr", type=_positive(float, "--lr"), default=0.5, help="learning rate η (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the shuffling and the split (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the shuffling and the split (default 0)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a network and save it",
@@ -676,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", default="4,16,64,256", help="hidden widths of [64, h, 10] networks (default 4,16,64,256)")
     p.add_argument("--repeats", type=_positive(int, "--repeats"), default=5, help="timing repeats (default 5)")
     p.add_argument("--plot", help="write the log-log plot to this image (.png, .svg, .pdf; needs matplotlib)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed (default 0)")
     p.add_argument("--workloads", help="instead: time training steps of workloads W1..W5 "
                    "(e.g. W1,W2,W5) against handwritten NumPy (and PyTorch when installed)")
     p.add_argument("--scale", type=_positive(float, "--scale"), default=1.0,

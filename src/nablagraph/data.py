@@ -486,5 +486,5 @@ def load_mnist_idx(
     if normalize:
         X /= 255.0
     if flatten:
-        X = X.reshape(X.shape[0], -1)
+        X = X.reshape(X.shape[0], X.shape[1] * X.shape[2])  # (not -1: 0 images is valid)
     return X, labels.astype(np.int64)

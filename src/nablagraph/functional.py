@@ -162,7 +162,7 @@ def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     ts = tuple(_t(t) for t in tensors)
     if not ts:
-        raise ValueError("concatenate: need at least one tensor")
+        raise ShapeError("concatenate: need at least one tensor")
     return apply(_ops.CONCATENATE, ts, (axis,))
 
 

@@ -119,7 +119,67 @@ def _canonical(header: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
+def _check_path(path: Any, what: str) -> None:
+    """Refuse what is not a file name (an ``int`` would be taken as an open descriptor)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"{what}: expected a file path (str or os.PathLike), got {type(path).__name__}")
+    if "\0" in os.fspath(path):
+        raise ConfigError(f"{what}: the file path {os.fspath(path)!r} holds a NUL character, which no file name can")
+
+
+def _write_target(path: Path, what: str = "save") -> Path:
+    """The file to replace for ``path``: the one a symbolic link points to.
+
+    A link loop, a folder and anything but a regular file (a FIFO, a device such as
+    ``/dev/null``, a socket) are refused: ``os.replace`` would swap the link, the
+    device or the pipe itself for a regular file.
+    """
+    if path.is_symlink():
+        resolved = Path(os.path.realpath(path))
+        if resolved.is_symlink():  # realpath stops where the links loop
+            raise OSError(errno.ELOOP, f"{what}: the symbolic link loops (too many levels of "
+                                       "symbolic links)", str(path))
+        path = resolved
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    _refuse_irregular(mode, path, what)
+    return path
+
+
+def check_write_target(path: PathLike, what: str) -> None:
+    """Raise now what writing ``path`` atomically would raise later (nothing is written).
+
+    Used by ``fit(checkpoint_path=...)`` before the first epoch, so that a bad path
+    does not cost the epochs trained before the first checkpoint.
+    """
+    _check_path(path, what)
+    target = _write_target(Path(path), what)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"{what}: the directory {str(target.parent)!r} does not "
+                                              "exist; create it first", str(path))
+
+
+def _check_text(text: str, what: str) -> None:
+    """JSON headers are UTF-8: a lone surrogate (``"\\udc80"``) cannot be written."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"save_file: {what} holds a lone surrogate {text[exc.start]!r} at index {exc.start}, "
+            "which UTF-8 cannot encode; names and metadata must be valid Unicode text "
+            "(decode file names with errors='replace' first)"
+        ) from None
+
+
+def tmp_stem(name: str) -> str:
+    """``name`` cut to 64 bytes of UTF-8, for a temporary file beside it: a target whose
+    name is near the 255-byte limit of most file systems stays writable."""
+    return name.encode("utf-8", "surrogateescape")[:64].decode("utf-8", "ignore")
+
+
+def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview], what: str = "save") -> None:
     """Write ``chunks`` to a temporary file beside ``path``, fsync, rename it over ``path``.
 
     A symbolic link is followed: the file it points to is replaced and the link stays.
@@ -127,12 +187,11 @@ def _atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     turns it into one, as the ``nablagraph`` command does), the temporary file is
     removed and ``path`` is left as it was.
     """
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
+    path = _write_target(path, what)
     directory = path.parent
     if not directory.is_dir():
-        raise FileNotFoundError(f"save: the directory {str(directory)!r} does not exist")
-    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+        raise FileNotFoundError(f"{what}: the directory {str(directory)!r} does not exist")
+    tmp = directory / f".{tmp_stem(path.name)}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     fd: int | None = None
     try:
         # Inside the try: an interrupt just after the file is created removes it too.
@@ -176,6 +235,8 @@ def save_file(
         Goes to ``__metadata__``.
     checksum : bool
         Add ``data_sha256`` and ``header_sha256`` to the metadata (verified on load).
+        With ``False`` none are written, and any in ``metadata`` (say, copied from
+        another file by :func:`read_file`) are left out: they would not match.
 
     Examples
     --------
@@ -187,12 +248,19 @@ def save_file(
     array([[1., 0.],
            [0., 1.]])
     """
+    _check_path(path, "save_file")
+    if not isinstance(tensors, Mapping):
+        raise ConfigError(f"save_file: tensors must be a mapping of names to arrays, got {type(tensors).__name__}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"save_file: metadata must be a mapping of str to str, got {type(metadata).__name__}")
     meta: dict[str, str] = {}
     for k, v in (metadata or {}).items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise ConfigError(
                 f"save_file: metadata must map strings to strings, got {k!r}: {type(v).__name__}"
             )
+        _check_text(k, "a metadata key")
+        _check_text(v, f"the metadata value of {k!r}")
         meta[k] = v
     header: dict[str, Any] = {}
     arrays: list[np.ndarray] = []
@@ -201,7 +269,12 @@ def save_file(
         if not isinstance(name, str) or not name or name == "__metadata__":
             raise ConfigError(f"save_file: tensor names must be non-empty strings other than "
                               f"'__metadata__', got {name!r}")
-        arr = np.asarray(value)
+        _check_text(name, f"the tensor name {name!r}")
+        try:
+            arr = np.asarray(value)
+        except ValueError:  # a ragged nested list
+            raise ShapeError(f"save_file: tensor {name!r} is ragged (rows of different lengths); "
+                             "give an array with one shape") from None
         code = _code(name, arr)
         arr = np.asarray(arr, dtype=DTYPES[code])
         if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
@@ -218,6 +291,9 @@ def save_file(
         meta.pop("header_sha256", None)
         header["__metadata__"] = meta
         meta["header_sha256"] = hashlib.sha256(_canonical(header)).hexdigest()
+    else:
+        meta.pop("data_sha256", None)
+        meta.pop("header_sha256", None)
     if meta:
         header["__metadata__"] = meta
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
@@ -300,6 +376,7 @@ def open_regular(path: PathLike, what: str) -> tuple[FileIO, int]:
     FileFormatError
         The path is not a regular file.
     """
+    _check_path(path, what)
     _refuse_irregular(os.stat(path).st_mode, path, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
@@ -599,6 +676,16 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, str] | None = Non
     metadata : mapping of str to str, optional
         Extra entries for ``__metadata__`` (they may not reuse the library's keys).
 
+    Raises
+    ------
+    ConfigError
+        Not a ``Module``, no parameters, a reserved or non-string metadata entry, a
+        lone surrogate in one, or a path that is not a ``str``/``os.PathLike``.
+    FileFormatError
+        The path is a FIFO, a device or a socket (it is never replaced).
+    IsADirectoryError, FileNotFoundError, OSError
+        The path is a folder, its folder does not exist, or it is a link loop.
+
     Examples
     --------
     >>> import numpy as np, tempfile, os, nablagraph as ng
@@ -615,6 +702,9 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, str] | None = Non
     named = model.named_parameters()
     if not named:
         raise ConfigError(f"save: {type(model).__name__} has no parameters to save")
+    _check_path(path, "save")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ConfigError(f"save: metadata must be a mapping of str to str, got {type(metadata).__name__}")
     meta = _model_metadata(model)
     for k in metadata or {}:
         if k in _RESERVED:

@@ -9,8 +9,10 @@ Imports: ``errors``; matplotlib lazily.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from nablagraph.errors import ConfigError
@@ -32,14 +34,29 @@ def _pyplot() -> Any:
 
 
 def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> str:
-    """Lay out, write (creating the folder) and close the figure; return the path."""
-    fig.tight_layout()
-    out = os.fspath(path)
-    parent = os.path.dirname(out)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    fig.savefig(out, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    """Lay out, write (creating the folder) and close the figure; return the path.
+
+    The image is rendered in memory, then written atomically: never onto a FIFO (which
+    would block), a device, a folder or a link loop (see ``nablagraph.io.save``).
+    """
+    from nablagraph.io import _atomic_write
+
+    try:
+        fig.tight_layout()
+        out = os.fspath(path)
+        parent = os.path.dirname(out)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        ext = os.path.splitext(out)[1].lstrip(".").lower()
+        kinds = fig.canvas.get_supported_filetypes()
+        if ext and ext not in kinds:
+            raise ConfigError(f"plot: cannot write {out!r}: the extension picks the format and "
+                              f"matplotlib writes {', '.join(sorted(kinds))}; got '.{ext}'")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext or None, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    _atomic_write(Path(out), [buf.getvalue()], "plot")
     return out
 
 

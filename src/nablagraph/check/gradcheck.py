@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from nablagraph import engine
-from nablagraph.errors import GradcheckError
+from nablagraph.errors import ConfigError, GradcheckError
 from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["numerical_grad", "gradcheck", "GradcheckReport", "InputCheck"]
@@ -226,7 +226,7 @@ def gradcheck(
     True
     """
     if mode not in ("auto", "full", "random"):
-        raise ValueError(f"gradcheck: mode must be 'auto', 'full' or 'random', got {mode!r}")
+        raise ConfigError(f"gradcheck: mode must be 'auto', 'full' or 'random', got {mode!r}")
     ts = _as_inputs(inputs)
     checked = [i for i, t in enumerate(ts) if t.requires_grad]
     if not checked:

@@ -217,7 +217,7 @@ def _check_targets(
 ) -> np.ndarray:
     y = as_numeric_array(Y, "fit", what)
     if y.ndim == 0 or y.shape[0] != n_rows:
-        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} rows (shape {y.shape})"
+        got = "a scalar" if y.ndim == 0 else f"{y.shape[0]} row{'s' if y.shape[0] != 1 else ''} (shape {y.shape})"
         raise ShapeError(
             f"fit: {what} has {got} but the inputs have {n_rows} rows; there must be one "
             "target per example"
@@ -665,7 +665,10 @@ def fit(
         entry of its state), or not a regular file.  The whole checkpoint is checked
         before the model or the optimizer changes: after any error both are untouched.
     OSError
-        ``resume_from`` cannot be opened (``FileNotFoundError``, ``PermissionError`` …).
+        ``resume_from`` cannot be opened (``FileNotFoundError``, ``PermissionError`` …),
+        or ``checkpoint_path`` is a folder, a link loop or in a folder that does not
+        exist (checked before the first epoch; a FIFO or a device there is a
+        ``FileFormatError``).
     ShapeError, DataError, LabelError, DTypeError
         Inputs and targets (training or validation) that do not fit the model or each
         other, checked before the first step: ragged lists (``ShapeError``), strings,
@@ -693,6 +696,7 @@ def fit(
         if checkpoint_path is None:
             raise ConfigError(f"fit: checkpoint_every={checkpoint_every} needs checkpoint_path=, "
                               "the file to write")
+        _io().check_write_target(checkpoint_path, "fit: checkpoint_path")  # before any epoch
     elif checkpoint_path is not None:
         raise ConfigError("fit: checkpoint_path is set but checkpoint_every is not; pass "
                           "checkpoint_every=N to save every N epochs")
@@ -701,6 +705,13 @@ def fit(
     objective = _Objective(model, cost)
     dtype = _model_dtype(model)
     Xa = _check_inputs(X, dtype, "X")
+    if isinstance(model, Network) and Xa.ndim == 1:  # (before Y is compared with its "rows")
+        n_in = model.sizes[0]
+        hint = (f"X.reshape(-1, 1) for {Xa.shape[0]} examples of one feature" if n_in == 1
+                else f"X.reshape(1, {n_in}) for one example" if Xa.shape[0] == n_in
+                else f"examples of {n_in} values each")
+        raise ShapeError(f"fit: X is 1-D (shape {Xa.shape}) but a Network takes one example per row, "
+                         f"shape (M, {n_in}); pass {hint}")
     width = _output_width(model, Xa)
     Ya = _check_targets(Y, Xa.shape[0], width, dtype, objective.keep_labels, "Y", objective.cost_name)
     classes = _is_classes(Ya, width)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nablagraph.errors import ConfigError
+from nablagraph.errors import ConfigError, DTypeError
 from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import Diagram
 from nablagraph.viz.graph import COST_OPS, GraphInfo, Layer, TensorNode, collect, superscript
@@ -496,7 +496,7 @@ def to_graphviz(
     5
     """
     if not isinstance(root, Tensor):
-        raise TypeError(f"to_graphviz: expected a Tensor (e.g. the cost C), got {type(root).__name__}")
+        raise DTypeError(f"to_graphviz: expected a Tensor (e.g. the cost C), got {type(root).__name__}")
     if direction not in DIRECTIONS:
         raise ConfigError(f"to_graphviz: direction={direction!r}; expected one of {', '.join(DIRECTIONS)}")
     if view not in VIEWS:

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from nablagraph.errors import ConfigError
+from nablagraph.errors import ConfigError, DTypeError
 from nablagraph.tensor import Tensor
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
@@ -74,13 +74,13 @@ def write_source(
     :class:`~nablagraph.viz.RasterTooLargeError` (see :func:`~nablagraph.viz.pipe`);
     nothing is written then.
     """
+    from nablagraph.io import _atomic_write  # (nablagraph.io imports the nn package)
+
     p = Path(path)
     fmt = _format_of(p, format)
-    if fmt == "dot":
-        p.write_text(source, encoding="utf-8")
-    else:
-        data = pipe(source, fmt, dpi, max_pixels, who=who)
-        p.write_bytes(data)
+    data = source.encode("utf-8") if fmt == "dot" else pipe(source, fmt, dpi, max_pixels, who=who)
+    # Atomically, and never onto a FIFO (that would block), a device, a folder or a link loop.
+    _atomic_write(p, [data], who)
     return p
 
 
@@ -180,6 +180,10 @@ def render(
         positive number.
     GraphError
         If the graph was freed by ``backward()``.
+    FileFormatError, IsADirectoryError, FileNotFoundError, OSError
+        ``path`` is a FIFO, a device or a socket (refused at once, never blocking), a
+        folder, in a folder that does not exist, or a link loop.  The file is written
+        atomically (a temporary file renamed over it); a link is followed.
     """
     p = Path(path)
     fmt = _format_of(p, format)
@@ -198,7 +202,7 @@ def render(
             )
         source = root.source
     else:
-        raise TypeError(
+        raise DTypeError(
             f"render: expected a Tensor or a diagram from to_graphviz, got {type(root).__name__}"
         )
     return write_source(source, p, fmt, dpi, max_pixels, who="render")
