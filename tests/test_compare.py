@@ -26,9 +26,14 @@ from nablagraph.check import (
     numerical_grad,
 )
 from nablagraph.errors import ConfigError, GradcheckError
+from nablagraph.functional import activation_op, activation_table
 
 ROOT = Path(__file__).resolve().parents[1]
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+#: Every elementwise activation a hidden layer can use: read from the op registry (the
+#: activation ops, plus ``identity``), so a new activation is tested without editing this list.
+ACTIVATIONS = [n for n in activation_table() if (op := activation_op(n)) is None or op.elementwise]
+#: Those with a kink (a registry fact), whose z must be kept away from it.
+KINKED = tuple(n for n in ACTIVATIONS if (op := activation_op(n)) is not None and op.kinks)
 SIZES = {2: [4, 3], 3: [4, 5, 3], 4: [4, 5, 4, 3], 5: [4, 5, 4, 6, 3]}
 
 
@@ -50,7 +55,7 @@ def kink_margin(net: ng.nn.Network, X: np.ndarray) -> float:
     bp = ref.backprop(ref.params_from_network(net), X, np.zeros((len(X), net.sizes[-1])) if
                       net.cost_name != "cross_entropy" else np.zeros(len(X), dtype=np.int64))
     margins = [float(np.abs(bp.zs[i + 2]).min()) for i, layer in enumerate(net.layers)
-               if layer.activation_name in ("relu", "leaky_relu")]
+               if layer.activation_name in KINKED]
     return min(margins, default=float("inf"))
 
 

@@ -19,10 +19,15 @@ import nablagraph as ng
 from nablagraph import reference as ref
 from nablagraph.activations import sigmoid, sigmoid_prime, softmax
 from nablagraph.errors import ConfigError, ShapeError
+from nablagraph.functional import activation_op, activation_table
 from nablagraph.reference import BackpropEquations, DenseParams, backprop
 
 SRC = Path(ng.__file__).parent
-ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+#: Every elementwise activation a hidden layer can use: read from the op registry (the
+#: activation ops, plus ``identity``), so a new activation is tested without editing this list.
+ACTIVATIONS = [n for n in activation_table() if (op := activation_op(n)) is None or op.elementwise]
+#: Those with a kink (a registry fact), whose z must be kept away from it.
+KINKED = tuple(n for n in ACTIVATIONS if (op := activation_op(n)) is not None and op.kinks)
 
 
 def random_params(
@@ -56,7 +61,7 @@ def pairings(act: str) -> list[tuple[str, str]]:
 
 def kink_margin(p: DenseParams, bp: ref.Backprop) -> float:
     """The smallest |z| of any ReLU-family neuron (inf when there are none)."""
-    zs = [bp.zs[l] for l, _, _, name in p.layers() if name in ("relu", "leaky_relu")]
+    zs = [bp.zs[l] for l, _, _, name in p.layers() if name in KINKED]
     return min((float(np.abs(z).min()) for z in zs), default=float("inf"))
 
 
@@ -318,7 +323,9 @@ def _imports(path: Path) -> set[str]:
         ("check/compare.py", {"nablagraph.engine", "nablagraph.reference", "nablagraph.errors",
                               "nablagraph.tensor", "nablagraph.check.report",
                               "nablagraph.check.finite_differences"}),
-        ("check/finite_differences.py", {"nablagraph.tensor", "nablagraph.check.report"}),
+        # functional only for activation_op: the registry's facts (kinks, Lipschitz bounds)
+        ("check/finite_differences.py", {"nablagraph.tensor", "nablagraph.check.report",
+                                         "nablagraph.functional"}),
         ("check/report.py", {"nablagraph.errors"}),
         ("check/gradcheck.py", {"nablagraph.engine", "nablagraph.errors", "nablagraph.tensor"}),
     ],

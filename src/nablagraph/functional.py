@@ -21,7 +21,7 @@ Imports: ``tensor``, ``ops``, ``errors``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -374,6 +374,33 @@ def cross_entropy(z: ArrayLike, y: ArrayLike) -> Tensor:
     if not yt.requires_grad:  # targets being differentiated are not labels: any value goes
         _ops.check_nonnegative_targets("cross_entropy", yt.data)
     return apply(_ops.CROSS_ENTROPY, (zt, yt))
+
+
+# ------------------------------------------------- the registry's tables, for nn and check
+def activation_table() -> dict[str, Callable[[Tensor], Tensor]]:
+    """Every activation a layer can use by name, with its function, from the op registry.
+
+    The registered ops of kind ``"activation"`` that act elementwise, in the order they
+    were registered, then ``identity`` (no op), then the others (``softmax``).  An
+    activation op needs a function of the same name in this module.
+    """
+    acts = _ops.activation_ops()
+    names = [n for n, op in acts.items() if op.elementwise] + ["identity"]
+    names += [n for n, op in acts.items() if not op.elementwise]
+    here = sys.modules[__name__]
+    return {n: getattr(here, n) for n in names}
+
+
+def activation_op(name: str) -> _ops.Op | None:
+    """The registered activation op called ``name`` (its facts), or ``None`` (``identity``,
+    a custom function)."""
+    op = _ops.OPS.get(name)
+    return op if op is not None and op.kind == "activation" else None
+
+
+def cost_table() -> dict[str, _ops.Cost]:
+    """The one table of cost names (:data:`nablagraph.ops.COSTS`), in the order listed to users."""
+    return dict(_ops.COSTS)
 
 
 _tensor._bind(sys.modules[__name__])
