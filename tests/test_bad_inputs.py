@@ -436,6 +436,16 @@ CATALOGUE: list[Entry] = [
           ng.ConfigError, r"no_grad: used as a decorator on int; expected a function"),
     Entry("no_grad decorating an async def", lambda f: ng.no_grad()(_coroutine_function),
           ng.ConfigError, r"no_grad: cannot decorate the coroutine function '_coroutine_function': its body runs later"),
+    # --- op registry facts
+    Entry("defop with a misspelt kind",
+          lambda f: ng.ops.defop("cube", np.negative, lambda *a: a, "x³", kind="elementwse"),
+          ng.ConfigError, r"defop: op 'cube' has kind 'elementwse'; expected one of arithmetic, elementwise, activation"),
+    Entry("defop of an activation without its Lipschitz bound",
+          lambda f: ng.ops.defop("swish", np.negative, lambda *a: a, "z σ(z)", kind="activation"),
+          ng.ConfigError, r"defop: activation op 'swish' needs lipschitz= \(sup \|σ'\|"),
+    Entry("defop of a cost without its cost name",
+          lambda f: ng.ops.defop("hinge", np.negative, lambda *a: a, "max(0, 1 − y a)", kind="cost"),
+          ng.ConfigError, r"defop: cost op 'hinge' needs cost= \(the network cost name"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

@@ -108,12 +108,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     # (the tanh form ½ tanh(z/2) + ½ loses all relative accuracy below z ≈ −30). For
     # very negative z, e^{-z} overflows to inf and σ rounds to 0, the right answer; the
     # overflow warning is silenced only when it can happen (np.errstate costs ~2 µs).
-    if type(x) is not np.ndarray or x.ndim == 0:
-        t = np.asarray(np.negative(x))  # a 0-d input gives a NumPy scalar, not a buffer
-        _sigmoid_of_negative(t)
+    if x.size >= PARALLEL_MIN and type(x) is np.ndarray:
+        t = np.empty_like(x)
+        _blockwise(_sigmoid_into, t, x)
         return t
-    t = np.empty_like(x)
-    _blockwise(_sigmoid_into, t, x)
+    t = np.negative(x)  # small: one call, without the helper's ~1 µs
+    if not isinstance(t, np.ndarray):  # a 0-d input gives a NumPy scalar, not a buffer
+        t = np.asarray(t)
+    _sigmoid_of_negative(t)
     return t
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph.errors import NablaGraphError, ShapeError
+from nablagraph.errors import ConfigError, NablaGraphError, ShapeError
 
 __all__ = ["KINDS", "OPS", "RAW", "Op", "defop", "shape_text", "sum_to"]
 
@@ -123,14 +123,29 @@ def defop(
     """Register a primitive op and return it.
 
     ``facts`` are the keyword-only facts of :class:`Op` (``kind=``, ``elementwise=``,
-    ``kinks=``, ``lipschitz=``, ``bound=``, ``at_zero=``, ``cost=``);
-    ``tests/test_registry.py`` fails for an op that lacks one its kind needs.
+    ``kinks=``, ``lipschitz=``, ``bound=``, ``at_zero=``, ``cost=``).  An unknown kind,
+    an activation without ``lipschitz=`` or a cost without ``cost=`` raises
+    :class:`~nablagraph.errors.ConfigError`; ``tests/test_registry.py`` checks the rest
+    (a user function, a closed-form σ', a place in the cost table).
     """
     if name in OPS:
         raise ValueError(f"defop: an op named {name!r} is already registered")
+    kind = facts.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"defop: op {name!r} has kind {kind!r}; expected one of {', '.join(KINDS)}")
+    for needs, fact, what in _NEEDED:
+        if kind == needs and facts.get(fact) is None:
+            raise ConfigError(f"defop: {needs} op {name!r} needs {fact}= ({what})")
     op = Op(name, forward, vjp, doc, error, writes_into, **facts)
     OPS[name] = op
     return op
+
+
+# The facts a kind cannot do without, checked when the op is registered.
+_NEEDED = (
+    ("activation", "lipschitz", "sup |σ'|, which finite differences use to bound a step"),
+    ("cost", "cost", "the network cost name it computes, a key of nablagraph.ops.COSTS"),
+)
 
 
 def _broadcast_detail(shapes: list[tuple[int, ...]]) -> str:
