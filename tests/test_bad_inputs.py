@@ -446,6 +446,10 @@ CATALOGUE: list[Entry] = [
     Entry("defop of a cost without its cost name",
           lambda f: ng.ops.defop("hinge", np.negative, lambda *a: a, "max(0, 1 − y a)", kind="cost"),
           ng.ConfigError, r"defop: cost op 'hinge' needs cost= \(the network cost name"),
+    Entry("cross_entropy cost on a softplus output layer",
+          lambda f: ng.nn.Network([2, 3], output_activation="softplus", cost="cross_entropy",
+                                  seed=0).cost(np.ones((4, 2)), np.zeros(4, dtype=np.int64)),
+          ng.ConfigError, r"Network: the cross_entropy cost needs a softmax output layer, got softplus"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

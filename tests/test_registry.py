@@ -170,3 +170,11 @@ def test_the_names_other_modules_import_from_ops_still_exist() -> None:
                  "_quadratic_vjp", "_linear_vjp", "_check_finite", "check_nonnegative_targets",
                  "check_class_labels", "COST_OPS"):
         assert hasattr(ops, name), name
+
+
+def test_the_add_an_activation_page_shows_the_real_softplus() -> None:
+    """docs/adding-an-activation.md quotes the op block of ops/elementwise.py verbatim."""
+    page = (PKG.parents[1] / "docs" / "adding-an-activation.md").read_text(encoding="utf-8")
+    shown = page.split("# src/nablagraph/ops/elementwise.py\n", 1)[1].split("```", 1)[0]
+    assert shown.strip() in (PKG / "ops" / "elementwise.py").read_text(encoding="utf-8")
+    assert OPS["softplus"].kind == "activation" and "softplus" in module.ACTIVATION_NAMES

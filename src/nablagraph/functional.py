@@ -35,7 +35,7 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
     "sum", "mean", "reshape", "transpose", "getitem", "broadcast_to", "sum_to",
-    "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax", "identity",
+    "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax", "log_softmax", "identity",
     "quadratic_cost", "mse_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy",
 ]
@@ -271,6 +271,33 @@ def relu(z: ArrayLike) -> Tensor:
 def leaky_relu(z: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     """``z`` for ``z > 0``, ``negative_slope · z`` otherwise."""
     return apply(_ops.LEAKY_RELU, (_t(z),), (float(negative_slope),))
+
+
+def softplus(z: ArrayLike) -> Tensor:
+    r"""The softplus activation, a smooth ReLU, elementwise.
+
+    .. math:: \operatorname{softplus}(z) = \ln(1 + e^{z}), \qquad
+              \operatorname{softplus}'(z) = \sigma(z) = \frac{1}{1 + e^{-z}}
+
+    Computed as ``max(z, 0) + ln(1 + e^{-|z|})``: finite for every ``z``.
+
+    Parameters
+    ----------
+    z : array_like or Tensor
+        Weighted inputs ``z^l``.
+
+    Returns
+    -------
+    Tensor
+        ``a^l = softplus(z^l)``, of ``z``'s shape.
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> round(float(ng.softplus(ng.Tensor([0.0])).data[0]), 6)
+    0.693147
+    """
+    return apply(_ops.SOFTPLUS, (_t(z),))
 
 
 def softmax(z: ArrayLike, axis: int = -1) -> Tensor:

@@ -1,7 +1,8 @@
 """Elementwise ops and activations: each forward next to its VJP and its facts.
 
 ``exp``, ``log``, ``sqrt``, ``abs``, ``maximum``, ``clip``; then the activations a
-layer can use by name (``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``softmax``)
+layer can use by name (``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``softplus``,
+``softmax``)
 and ``log_softmax``.  Large sigmoid arrays go block by block in threads
 (:mod:`nablagraph.parallel`): the same numbers as one call.
 
@@ -20,7 +21,7 @@ from nablagraph.parallel import PARALLEL_MIN, blocks
 
 __all__ = [
     "ABS", "CLIP", "EXP", "LEAKY_RELU", "LOG", "LOG_SOFTMAX", "MAXIMUM", "RELU", "SIGMOID",
-    "SOFTMAX", "SQRT", "TANH",
+    "SOFTMAX", "SOFTPLUS", "SQRT", "TANH",
 ]
 
 
@@ -196,6 +197,20 @@ def _leaky_relu_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, s
 
 LEAKY_RELU = defop("leaky_relu", _leaky_relu_forward, _leaky_relu_vjp, "z if z > 0 else slope·z",
                    kind="activation", elementwise=True, kinks=(0.0,), lipschitz=1.0, at_zero=0.0)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    # ln(1 + e^z) = max(z, 0) + ln(1 + e^{-|z|}): no overflow for large z, no loss for
+    # very negative z (np.logaddexp does exactly this).
+    return np.logaddexp(0.0, x)
+
+
+def _softplus_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
+    return (g * F.sigmoid(x),)  # d/dz ln(1 + e^z) = σ(z)
+
+
+SOFTPLUS = defop("softplus", _softplus, _softplus_vjp, "ln(1 + e^z), a smooth relu; derivative σ(z)",
+                 kind="activation", elementwise=True, lipschitz=1.0, at_zero=float(np.log(2.0)))
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
