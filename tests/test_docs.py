@@ -350,38 +350,42 @@ def test_the_shown_gradcheck_failure_would_catch_a_wrong_value() -> None:
     assert output_mismatch(shown.replace(value, off), shown) is not None
 
 
-SOFTPLUS_CHECK = """
+RECIPE_CHECK = """
 import sys
 import numpy as np
 import nablagraph as ng
 from nablagraph import functional, ops
 
+assert "cube" not in ops.OPS and not hasattr(functional, "cube")  # the example is a new op
 ops_block, functional_block = sys.argv[1], sys.argv[2]
-exec(compile(ops_block, "adding-an-op.md (ops.py)", "exec"), vars(ops))
+exec(compile(ops_block, "adding-an-op.md (ops/elementwise.py)", "exec"), vars(ops.elementwise))
+ops.CUBE = ops.elementwise.CUBE  # what listing it in the module's __all__ does
 exec(compile(functional_block, "adding-an-op.md (functional.py)", "exec"), vars(functional))
-assert "softplus" in ops.OPS
+op = ops.OPS["cube"]
+assert op.kind == "elementwise" and op.elementwise and op.smooth and not op.kinks
 x = ng.Tensor(np.linspace(-4.0, 4.0, 9), requires_grad=True)
-np.testing.assert_allclose(functional.softplus(x).data, np.log1p(np.exp(x.data)), rtol=1e-14)
-assert ng.gradcheck(functional.softplus, [x]).passed
-(g,) = ng.grad(functional.softplus(x).sum(), x, create_graph=True)   # σ(x), recorded
-(h,) = ng.grad(g.sum(), x)                                           # σ'(x): second derivative
-s = 1 / (1 + np.exp(-x.data))
-np.testing.assert_allclose(h.data, s * (1 - s), rtol=1e-12)
+np.testing.assert_allclose(functional.cube(x).data, x.data ** 3, rtol=1e-14)
+assert ng.gradcheck(functional.cube, [x]).passed
+(g,) = ng.grad(functional.cube(x).sum(), x, create_graph=True)   # 3x², recorded
+(h,) = ng.grad(g.sum(), x)                                       # 6x: second derivative
+np.testing.assert_allclose(g.data, 3 * x.data ** 2, rtol=1e-14)
+np.testing.assert_allclose(h.data, 6 * x.data, rtol=1e-12)
 print("ok")
 """
 
 
 def test_the_add_an_op_recipe_works_as_written() -> None:
-    """The softplus of docs/adding-an-op.md, pasted into ops and functional, differentiates.
+    """The cube of docs/adding-an-op.md, pasted into ops and functional, differentiates.
 
     In a subprocess, so the op registry of this test session is not changed (the
     completeness test of tests/test_ops_gradcheck.py would see the extra op).
     """
     page = (DOCS / "adding-an-op.md").read_text(encoding="utf-8")
     shown = [b.code for b in blocks(page) if b.lang == "py"]
-    assert len(shown) == 2 and shown[0].startswith("# ops.py") and shown[1].startswith("# functional.py")
+    assert len(shown) == 2 and shown[0].startswith("# ops/elementwise.py")
+    assert shown[1].startswith("# functional.py")
     proc = subprocess.run(
-        [sys.executable, "-c", SOFTPLUS_CHECK, *shown],
+        [sys.executable, "-c", RECIPE_CHECK, *shown],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr

@@ -72,7 +72,7 @@ ALLOWED: dict[str, set[str]] = {
     "_memory": {"errors"},
     "activations": set(),
     "tensor": {"errors"},
-    "ops": {"errors", "parallel"},
+    "ops": {"errors", "parallel", "ops"},
     "engine": {"tensor", "ops", "errors", "anomaly"},
     "functional": {"tensor", "ops", "errors"},
     "anomaly": {"tensor", "ops", "errors"},

@@ -15,6 +15,7 @@ from nablagraph.activations import (
     leaky_relu_prime,
     relu_prime,
     sigmoid_prime,
+    softplus_prime,
     tanh_prime,
 )
 from nablagraph.anomaly import detect_anomaly, is_anomaly_enabled
@@ -69,6 +70,7 @@ from nablagraph.functional import (
     reshape,
     sigmoid,
     softmax,
+    softplus,
     sqrt,
     sub,
     sum,
@@ -104,8 +106,8 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
     "sum", "mean", "reshape", "transpose", "broadcast_to",
-    "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax", "identity",
-    "sigmoid_prime", "tanh_prime", "relu_prime", "leaky_relu_prime", "identity_prime",
+    "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax", "log_softmax", "identity",
+    "sigmoid_prime", "tanh_prime", "relu_prime", "leaky_relu_prime", "softplus_prime", "identity_prime",
     "quadratic_cost", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy",
     "__version__",

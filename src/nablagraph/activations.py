@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = [
     "sigmoid", "sigmoid_prime", "tanh", "tanh_prime", "relu", "relu_prime",
-    "leaky_relu", "leaky_relu_prime", "identity", "identity_prime", "softmax",
+    "leaky_relu", "leaky_relu_prime", "softplus", "softplus_prime", "identity", "identity_prime", "softmax",
     "ACTIVATIONS",
 ]
 
@@ -73,6 +73,17 @@ def leaky_relu_prime(z: Array, negative_slope: float = 0.01) -> Array:
     return np.where(z > 0, 1.0, negative_slope).astype(np.result_type(z, np.float32))
 
 
+def softplus(z: Array) -> Array:
+    """``ln(1 + e^z)``, as ``max(z, 0) + ln(1 + e^{-|z|})`` (no overflow)."""
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def softplus_prime(z: Array) -> Array:
+    """``σ(z) = 1 / (1 + e^{-z})``, the logistic function (written out, not imported)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
 def identity(z: Array) -> Array:
     """``σ(z) = z``."""
     return z
@@ -95,5 +106,6 @@ ACTIVATIONS: dict[str, tuple[Callable[[Array], Array], Callable[[Array], Array]]
     "tanh": (tanh, tanh_prime),
     "relu": (relu, relu_prime),
     "leaky_relu": (leaky_relu, leaky_relu_prime),
+    "softplus": (softplus, softplus_prime),
     "identity": (identity, identity_prime),
 }

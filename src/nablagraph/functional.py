@@ -21,7 +21,7 @@ Imports: ``tensor``, ``ops``, ``errors``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
     "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
     "sum", "mean", "reshape", "transpose", "getitem", "broadcast_to", "sum_to",
-    "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax", "identity",
+    "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax", "log_softmax", "identity",
     "quadratic_cost", "mse_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy",
 ]
@@ -273,6 +273,33 @@ def leaky_relu(z: ArrayLike, negative_slope: float = 0.01) -> Tensor:
     return apply(_ops.LEAKY_RELU, (_t(z),), (float(negative_slope),))
 
 
+def softplus(z: ArrayLike) -> Tensor:
+    r"""The softplus activation, a smooth ReLU, elementwise.
+
+    .. math:: \operatorname{softplus}(z) = \ln(1 + e^{z}), \qquad
+              \operatorname{softplus}'(z) = \sigma(z) = \frac{1}{1 + e^{-z}}
+
+    Computed as ``max(z, 0) + ln(1 + e^{-|z|})``: finite for every ``z``.
+
+    Parameters
+    ----------
+    z : array_like or Tensor
+        Weighted inputs ``z^l``.
+
+    Returns
+    -------
+    Tensor
+        ``a^l = softplus(z^l)``, of ``z``'s shape.
+
+    Examples
+    --------
+    >>> import nablagraph as ng
+    >>> round(float(ng.softplus(ng.Tensor([0.0])).data[0]), 6)
+    0.693147
+    """
+    return apply(_ops.SOFTPLUS, (_t(z),))
+
+
 def softmax(z: ArrayLike, axis: int = -1) -> Tensor:
     """``softmax(z)_j = e^{z_j} / Σ_k e^{z_k}`` along ``axis`` (stable: max subtracted)."""
     return apply(_ops.SOFTMAX, (_t(z),), (int(axis),))
@@ -374,6 +401,33 @@ def cross_entropy(z: ArrayLike, y: ArrayLike) -> Tensor:
     if not yt.requires_grad:  # targets being differentiated are not labels: any value goes
         _ops.check_nonnegative_targets("cross_entropy", yt.data)
     return apply(_ops.CROSS_ENTROPY, (zt, yt))
+
+
+# ------------------------------------------------- the registry's tables, for nn and check
+def activation_table() -> dict[str, Callable[[Tensor], Tensor]]:
+    """Every activation a layer can use by name, with its function, from the op registry.
+
+    The registered ops of kind ``"activation"`` that act elementwise, in the order they
+    were registered, then ``identity`` (no op), then the others (``softmax``).  An
+    activation op needs a function of the same name in this module.
+    """
+    acts = _ops.activation_ops()
+    names = [n for n, op in acts.items() if op.elementwise] + ["identity"]
+    names += [n for n, op in acts.items() if not op.elementwise]
+    here = sys.modules[__name__]
+    return {n: getattr(here, n) for n in names}
+
+
+def activation_op(name: str) -> _ops.Op | None:
+    """The registered activation op called ``name`` (its facts), or ``None`` (``identity``,
+    a custom function)."""
+    op = _ops.OPS.get(name)
+    return op if op is not None and op.kind == "activation" else None
+
+
+def cost_table() -> dict[str, _ops.Cost]:
+    """The one table of cost names (:data:`nablagraph.ops.COSTS`), in the order listed to users."""
+    return dict(_ops.COSTS)
 
 
 _tensor._bind(sys.modules[__name__])

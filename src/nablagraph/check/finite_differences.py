@@ -7,7 +7,8 @@ parameter's space) moved by ``±kε`` and counts the forward passes; :class:`Pro
 holds the estimates for one parameter, at every coordinate or at a seeded sample plus
 random directions, and compares an analytic gradient with them.
 
-Imports: ``tensor``, ``check.report``.
+Imports: ``tensor``, ``functional`` (the op registry's facts of an activation:
+kinks, Lipschitz bound), ``check.report``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nablagraph.check.report import (
     merge_pair_errors,
     pair_error,
 )
+from nablagraph.functional import activation_op
 from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["STENCILS", "DEFAULT_EPS", "FiniteDifferences", "Probe", "kink_safe_eps"]
@@ -41,10 +43,27 @@ STENCILS: dict[int, dict[int, float]] = {
 # Steps near the balance of truncation (ε^order) and rounding (u/ε) errors in float64.
 DEFAULT_EPS = {2: 1e-5, 4: 5e-4, 6: 1e-3}
 
-_KINKED = ("relu", "leaky_relu")
-# Lipschitz constants of σ (bounds on |σ'|), to bound how far a perturbation travels.
-_LIPSCHITZ = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "leaky_relu": 1.0, "identity": 1.0,
-              "softmax": 1.0}
+
+
+def _kinked(name: Any) -> bool:
+    """Whether the activation ``name`` has a kink (a registry fact of its op)."""
+    op = activation_op(str(name))
+    return op is not None and bool(op.kinks)
+
+
+def _lipschitz(name: Any) -> float:
+    """``sup |σ'|`` of the activation ``name`` (1 for identity and unknown functions)."""
+    op = activation_op(str(name))
+    return op.lipschitz if op is not None and op.lipschitz is not None else 1.0
+
+
+def _a_max(name: Any, z_max: float) -> float:
+    """A bound on ``max |a|`` from ``max |z|``: ``min(sup |σ|, |σ(0)| + L·max|z|)``."""
+    op = activation_op(str(name))
+    if op is None:
+        return z_max
+    reach = (op.at_zero or 0.0) + _lipschitz(name) * z_max
+    return reach if op.bound is None else min(op.bound, reach)
 
 
 def kink_safe_eps(
@@ -62,7 +81,7 @@ def kink_safe_eps(
     layers = list(getattr(model, "layers", []) or [])
     names = [getattr(layer, "activation_name", None) for layer in layers]
     keys = sorted(z)
-    if not any(n in _KINKED for n in names) or len(keys) != len(layers):
+    if not any(_kinked(n) for n in names) or len(keys) != len(layers):
         return eps, None
     try:
         W = [np.asarray(layer.W.data, dtype=np.float64) for layer in layers]
@@ -71,15 +90,14 @@ def kink_safe_eps(
     a_max = [float(np.abs(X).max(initial=0.0))]
     for n, l in zip(names, keys):  # max |a^l| from max |z^l|
         z_max = float(np.abs(np.asarray(z[l], dtype=np.float64)).max(initial=0.0))
-        a_max.append(1.0 if n in ("sigmoid", "softmax") else
-                     min(1.0, z_max) if n == "tanh" else z_max)
+        a_max.append(_a_max(n, z_max))
     safe, worst = eps, None
     for i in range(len(layers)):
         growth = max(1.0, a_max[i]) * (np.sqrt(W[i].shape[1] + 1) if directions else 1.0)
         for j in range(i, len(layers)):
             if j > i:
-                growth *= float(np.abs(W[j]).sum(axis=1).max()) * _LIPSCHITZ.get(str(names[j - 1]), 1.0)
-            if names[j] in _KINKED:
+                growth *= float(np.abs(W[j]).sum(axis=1).max()) * _lipschitz(names[j - 1])
+            if _kinked(names[j]):
                 margin = float(np.abs(z[keys[j]]).min(initial=np.inf))
                 limit = 0.5 * margin / (reach * growth)
                 if limit < safe:

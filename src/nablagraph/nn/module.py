@@ -32,34 +32,22 @@ from nablagraph.tensor import ArrayLike, Tensor, scope
 
 __all__ = [
     "Module", "Dense", "Sequential", "Network", "Trace", "ACTIVATION_NAMES",
-    "COST_NAMES", "INIT_SCHEMES", "init_weights", "resolve_activation", "resolve_cost",
+    "COST_NAMES", "COST_FUNCTIONS", "INIT_SCHEMES", "init_weights", "resolve_activation", "resolve_cost",
     "parameter_bytes", "as_numeric_array",
 ]
 
 ActivationFn = Callable[[Tensor], Tensor]
 
-_ACTIVATIONS: dict[str, ActivationFn] = {
-    "sigmoid": F.sigmoid,
-    "tanh": F.tanh,
-    "relu": F.relu,
-    "leaky_relu": F.leaky_relu,
-    "identity": F.identity,
-    "softmax": F.softmax,
-}
+#: Activations by name, from the op registry (``kind == "activation"``) and ``identity``.
+_ACTIVATIONS: dict[str, ActivationFn] = F.activation_table()
 ACTIVATION_NAMES = tuple(_ACTIVATIONS)
 
-_COST_ALIASES = {
-    "quadratic": "quadratic",
-    "quadratic_cost": "quadratic",
-    "mse": "mse",
-    "mse_loss": "mse",
-    "binary_cross_entropy": "binary_cross_entropy",
-    "bce": "binary_cross_entropy",
-    "cross_entropy": "cross_entropy",
-    "crossentropy": "cross_entropy",
-    "softmax_cross_entropy": "cross_entropy",
-}
-COST_NAMES = ("quadratic", "mse", "binary_cross_entropy", "cross_entropy")
+#: Cost names, from the one cost table (:data:`nablagraph.ops.COSTS`): each canonical name,
+#: its other accepted names, and the function of :mod:`nablagraph.functional` computing it.
+_COSTS = F.cost_table()
+_COST_ALIASES = {alias: c.name for c in _COSTS.values() for alias in (c.name, *c.aliases)}
+COST_NAMES = tuple(_COSTS)
+COST_FUNCTIONS: dict[str, Callable[..., Tensor]] = {c.name: getattr(F, c.function) for c in _COSTS.values()}
 INIT_SCHEMES = ("normal", "scaled", "xavier", "he")
 
 

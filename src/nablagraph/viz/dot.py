@@ -16,7 +16,7 @@ from typing import Any
 from nablagraph.errors import ConfigError, DTypeError
 from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import Diagram
-from nablagraph.viz.graph import COST_OPS, GraphInfo, Layer, TensorNode, collect, superscript
+from nablagraph.viz.graph import GraphInfo, Layer, TensorNode, collect, is_cost, superscript
 from nablagraph.viz.labels import (
     OP_NOTES,
     dot_attrs,
@@ -167,7 +167,7 @@ class _Builder:
     def op_attrs(self, n: TensorNode) -> dict[str, Any]:
         op = n.tensor._op
         assert op is not None
-        cost = op.name in COST_OPS
+        cost = is_cost(op)
         self.ops_seen.add("cost" if cost else "op")
         attrs: dict[str, Any] = {
             "label": self.op_label(n),

@@ -14,7 +14,7 @@ records (``t._meta["scope"]``): any object with an integer ``index`` is treated 
 notes' layer ``l`` (``activation_name``, ``n_in`` and ``n_out`` are used when
 present), so this module needs nothing from :mod:`nablagraph.nn`.
 
-Imports: ``tensor``, ``errors`` and NumPy only.
+Imports: ``tensor``, ``errors``, ``ops`` (the facts of an op) and NumPy only.
 """
 
 from __future__ import annotations
@@ -26,22 +26,16 @@ from typing import Any
 import numpy as np
 
 from nablagraph.errors import GraphError
+from nablagraph.ops import COST_OPS
 from nablagraph.tensor import Tensor
 
-__all__ = ["COST_OPS", "GraphInfo", "Layer", "TensorNode", "collect", "superscript"]
+__all__ = ["COST_OPS", "GraphInfo", "Layer", "TensorNode", "collect", "is_cost", "superscript"]
 
-#: Ops that compute a cost ``C``; they are drawn outside the layer clusters and their
-#: target inputs are drawn as targets.
-COST_OPS = frozenset(
-    {
-        "quadratic_cost",
-        "mse_loss",
-        "binary_cross_entropy",
-        "binary_cross_entropy_with_logits",
-        "cross_entropy",
-        "cross_entropy_index",
-    }
-)
+def is_cost(op: Any) -> bool:
+    """Whether ``op`` computes a cost ``C`` (its registry fact ``kind == "cost"``): it is
+    drawn outside the layer clusters and its target inputs are drawn as targets."""
+    return op is not None and op.kind == "cost"
+
 
 #: What a tensor is; each kind has a colour in the legend.
 KINDS = ("parameter", "input", "target", "constant", "intermediate", "output")
@@ -207,7 +201,7 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     info = GraphInfo(root, nodes, by_id, layers, hidden_nodes=total - used, total_nodes=total)
 
     def op_layer(t: Tensor) -> Layer | None:
-        if t._op is None or t._op.name in COST_OPS or not t._meta:
+        if t._op is None or is_cost(t._op) or not t._meta:
             return None
         scope = t._meta.get("scope")
         return None if scope is None else _layer_of_scope(scope, layers)
@@ -257,7 +251,7 @@ def _kind(t: Tensor, root: Tensor, consumers: Any) -> str:
         return "intermediate"
     if t.requires_grad:
         return "parameter"
-    if any(c._op is not None and c._op.name in COST_OPS and i >= 1 for c, i in consumers):
+    if any(is_cost(c._op) and i >= 1 for c, i in consumers):
         return "target"
     return "constant" if t.size == 1 else "input"
 
@@ -267,7 +261,7 @@ def _name(n: TensorNode, info: GraphInfo, consumers: Any) -> None:
     t = n.tensor
     op = t._op.name if t._op is not None else None
     layer = n.layer
-    if n.kind == "output" and op in COST_OPS:
+    if n.kind == "output" and is_cost(t._op):
         n.notation = "C"
     elif n.kind == "target":
         n.notation = "y"
