@@ -148,7 +148,10 @@ def _sigmoid_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> t
     # products, so the same bits, as g * (out * (1 − out))); with tensors, recorded.
     if F is RAW and type(g) is np.ndarray and g.ndim and g.shape == out.shape and g.dtype == out.dtype:
         t = np.empty_like(out)
-        _blockwise(_sigmoid_grad_into, t, g, out)
+        if t.size < PARALLEL_MIN:
+            _sigmoid_grad_into(t, g, out)  # small: one call, without the helper's cost
+        else:
+            _blockwise(_sigmoid_grad_into, t, g, out)
         return (t,)
     return (g * (out * (1 - out)),)
 
