@@ -18,13 +18,14 @@ business, above this one: ``nablagraph.checkpoints`` plugs itself in through the
 hook :func:`use_checkpoint_store` when the package is imported.
 
 :func:`fit` runs as a few named steps: check the settings (:func:`_check_settings`)
-and the data (:func:`_check_data`, with :mod:`nablagraph.nn.fit_checks`), plan the
+and the data (:func:`_check_data`, with :mod:`nablagraph.nn.fit_checks`), set up the cost
+(:mod:`nablagraph.nn.objective`), plan the
 batches and the history (:func:`_plan`), resume, then per epoch train
 (:func:`_train_epoch`), evaluate and record (:func:`_record_epoch`) and checkpoint
 (:func:`_checkpoint_if_due`).
 
 Imports: ``tensor``, ``functional``, ``errors``, ``replay``, ``diagnostics``, ``nn.module``,
-``nn.optim``, ``nn.fit_checks``; the progress bar (``tqdm``, an optional extra) when
+``nn.optim``, ``nn.fit_checks``, ``nn.objective``, ``nn.history``; the progress bar (``tqdm``, an optional extra) when
 one is shown.
 """
 
@@ -35,200 +36,38 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from nablagraph import functional as F
 from nablagraph.diagnostics import diagnostics as learning_diagnostics
 from nablagraph.errors import ConfigError, DataError, ShapeError
 from nablagraph.nn.fit_checks import _check_inputs, _check_targets, _int_arg
-from nablagraph.nn.module import Module, Network, resolve_cost
+from nablagraph.nn.history import History
+from nablagraph.nn.module import Module
+from nablagraph.nn.objective import (
+    CostFn,
+    _evaluate,
+    _is_classes,
+    _model_dtype,
+    _Objective,
+    _output_width,
+)
 from nablagraph.nn.optim import SGD, Adam, Optimizer
 from nablagraph.replay import compile_step
-from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["fit", "History", "DataError", "CheckpointStore", "use_checkpoint_store"]
 
-CostFn = Callable[[Tensor, Any], Tensor]
 PathLike = str | os.PathLike[str]
 
-#: Examples per forward pass when evaluating the cost and accuracy after an epoch.
-EVAL_CHUNK = 4096
 #: Training examples handed to the learning diagnostics each epoch (at most).
 DIAGNOSTICS_EXAMPLES = 1000
 
 
 
 
-@dataclass
-class History:
-    """Per-epoch record of a :func:`fit` run.
-
-    Attributes
-    ----------
-    epoch : list of int
-        ``1 … epochs``.
-    train_cost, train_accuracy : list of float
-        Cost ``C`` and accuracy on the whole training set after each epoch (the cost
-        without any weight-decay term; accuracy ``None`` when the targets are not
-        classes).
-    val_cost, val_accuracy : list of float or None
-        The same on ``validation_data`` (``None`` entries without it).
-    seconds : list of float
-        Wall time of each epoch's training steps (evaluation excluded).
-    diagnostics : list
-        The learning diagnostics per epoch when ``fit(..., diagnostics=...)`` asked
-        for them, else empty.
-    config : dict
-        The settings of the run (optimizer, batch size, seed, example counts).
-    """
-
-    epoch: list[int] = field(default_factory=list)
-    train_cost: list[float] = field(default_factory=list)
-    train_accuracy: list[float | None] = field(default_factory=list)
-    val_cost: list[float | None] = field(default_factory=list)
-    val_accuracy: list[float | None] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    diagnostics: list[Any] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain Python lists and numbers (JSON-serialisable)."""
-        diags = [d.to_dict() if hasattr(d, "to_dict") else d for d in self.diagnostics]
-        return {
-            "epoch": list(self.epoch),
-            "train_cost": list(self.train_cost),
-            "train_accuracy": list(self.train_accuracy),
-            "val_cost": list(self.val_cost),
-            "val_accuracy": list(self.val_accuracy),
-            "seconds": list(self.seconds),
-            "diagnostics": diags,
-            "config": dict(self.config),
-        }
-
-    def __str__(self) -> str:
-        def f(v: float | None, spec: str) -> str:
-            return "-" if v is None else format(v, spec)
-
-        head = f"{'epoch':>5} {'train cost':>11} {'train acc':>9} {'val cost':>10} {'val acc':>8} {'seconds':>8}"
-        rows = [head]
-        for i in range(len(self)):
-            rows.append(
-                f"{self.epoch[i]:>5} {self.train_cost[i]:>11.5f} {f(self.train_accuracy[i], '.4f'):>9} "
-                f"{f(self.val_cost[i], '.5f'):>10} {f(self.val_accuracy[i], '.4f'):>8} "
-                f"{self.seconds[i]:>8.3f}"
-            )
-        return "\n".join(rows)
-
-
-# ------------------------------------------------------------------ objective
-class _Objective:
-    """Cost and outputs of a model on a batch, the same way in training and evaluation."""
-
-    def __init__(self, model: Module, cost: str | CostFn | None) -> None:
-        self.model = model
-        self.network = model if isinstance(model, Network) and cost is None else None
-        self.cost_fn: CostFn | None = None
-        self.cost_name: str | None = None
-        if self.network is not None:
-            self.cost_name = self.network.cost_name
-        elif callable(cost):
-            self.cost_fn = cost
-        elif isinstance(cost, str):
-            self.cost_name = resolve_cost(cost)
-            self.cost_fn = {
-                "quadratic": F.quadratic_cost,
-                "mse": F.mse_loss,
-                "binary_cross_entropy": F.binary_cross_entropy,
-                "cross_entropy": F.cross_entropy,
-            }[self.cost_name]
-        elif cost is None:
-            raise ConfigError(
-                f"fit: {type(model).__name__} is not a Network, so fit needs cost=: a name "
-                "('quadratic', 'mse', 'binary_cross_entropy', 'cross_entropy' — the last "
-                "treats the outputs as logits) or a function cost(outputs, Y) -> Tensor"
-            )
-        else:
-            raise ConfigError(f"fit: cost must be a name or a callable, got {type(cost).__name__}")
-
-    @property
-    def keep_labels(self) -> bool:
-        """Whether integer labels go to the cost as they are (else one-hot)."""
-        return self.cost_name == "cross_entropy" or (self.cost_fn is not None and self.cost_name is None)
-
-    def __call__(self, X: np.ndarray, Y: np.ndarray) -> tuple[Tensor, np.ndarray]:
-        if self.network is not None:
-            a, tr = self.network.forward_trace(X)
-            return self.network.cost_from_trace(tr, Y), a.data
-        assert self.cost_fn is not None
-        out = self.model(X)
-        if not isinstance(out, Tensor):
-            raise ConfigError(f"fit: the model returned {type(out).__name__}, expected a Tensor")
-        C = self.cost_fn(out, Y)
-        if not isinstance(C, Tensor) or C.data.size != 1:
-            got = f"shape {C.shape}" if isinstance(C, Tensor) else type(C).__name__
-            raise ConfigError(f"fit: the cost must return a one-element Tensor, got {got}")
-        return C, out.data
-
-
-def _correct(out: np.ndarray, Y: np.ndarray) -> int:
-    pred = np.argmax(out, axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(np.int64)
-    if Y.ndim == 1:
-        true = Y
-    elif Y.shape[1] > 1:
-        true = np.argmax(Y, axis=1)
-    else:
-        true = (Y[:, 0] > 0.5).astype(np.int64)
-    return int(np.sum(pred == true))
-
-
-def _is_classes(Y: np.ndarray, width: int) -> bool:
-    if Y.ndim == 1:
-        return True
-    if Y.ndim != 2:
-        return False
-    if width > 1:
-        return True
-    return bool(np.all((Y == 0) | (Y == 1)))
-
-
-def _evaluate(
-    objective: _Objective, X: np.ndarray, Y: np.ndarray, classes: bool
-) -> tuple[float, float | None]:
-    n = X.shape[0]
-    total, correct = 0.0, 0
-    with no_grad():
-        for s in range(0, n, EVAL_CHUNK):
-            xb, yb = X[s : s + EVAL_CHUNK], Y[s : s + EVAL_CHUNK]
-            C, out = objective(xb, yb)
-            total += float(C.data) * xb.shape[0]
-            if classes and out.ndim == 2:
-                correct += _correct(out, yb)
-    return total / n, (correct / n if classes else None)
-
-
 # ------------------------------------------------------------------ helpers
-def _model_dtype(model: Module) -> np.dtype[Any]:
-    if isinstance(model, Network):
-        return model.dtype
-    params = model.parameters()
-    return params[0].dtype if params else np.dtype(np.float64)
-
-
-def _output_width(model: Module, X: np.ndarray) -> int:
-    if isinstance(model, Network):
-        return model.sizes[-1]
-    with no_grad():
-        out = model(X[:1])
-    shape = out.shape if isinstance(out, Tensor) else np.shape(out)
-    return int(shape[-1]) if len(shape) >= 2 else 1
-
-
 def _make_optimizer(
     model: Module, optimizer: Optimizer | str | None, lr: float | None,
     momentum: float, weight_decay: float,
