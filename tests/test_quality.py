@@ -212,3 +212,24 @@ def test_nothing_in_the_library_imports_the_cli() -> None:
         if rel.startswith("cli/") or rel in ("cli.py", "__main__.py"):
             continue
         assert "nablagraph.cli" not in {i.module for i in _imports(f)}, f
+
+
+def test_fit_reaches_the_checkpoint_files_only_through_the_named_hook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nn sits below io: nablagraph.checkpoints (io floor) plugs itself into nn.train.
+    import numpy as np
+
+    import nablagraph as ng
+    from nablagraph import checkpoints
+    from nablagraph.errors import ConfigError
+    from nablagraph.nn import train
+
+    assert isinstance(train._checkpoint_store, checkpoints.SafetensorsCheckpoints)
+    assert not any(i.module in ("nablagraph.io", "nablagraph.checkpoints") for i in _imports(PKG / "nn" / "train.py"))
+    net = ng.nn.Network([2, 3, 1], seed=0)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 1, 0])
+    monkeypatch.setattr(train, "_checkpoint_store", None)
+    with pytest.raises(ConfigError, match=r"^fit: checkpoints need nablagraph.checkpoints, which is not loaded"):
+        ng.nn.fit(net, X, y, 1, 2, verbose=False, checkpoint_every=1, checkpoint_path=tmp_path / "c.safetensors")
+    assert not (tmp_path / "c.safetensors").exists()
