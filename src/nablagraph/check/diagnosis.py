@@ -94,18 +94,7 @@ def _first_disagreement(r: GradientComparison) -> tuple[str, int, PairError] | N
 
 def _suspect(bad_params: list[ParameterCheck], parted: bool) -> str:
     """Which route is the odd one out (finite differences break the tie)."""
-    votes = []
-    for p in bad_params:
-        ok = {k: (getattr(p, k) is None or getattr(p, k).passed) for k in PAIRS}
-        have_fd = p.ad_fd is not None and p.cf_fd is not None
-        if have_fd and not ok["ad_cf"] and ok["ad_fd"] and not ok["cf_fd"]:
-            votes.append("closed form")
-        elif have_fd and not ok["ad_cf"] and not ok["ad_fd"] and ok["cf_fd"]:
-            votes.append("autodiff")
-        elif ok["ad_cf"] and not (ok["ad_fd"] and ok["cf_fd"]):
-            votes.append("finite differences")
-        else:
-            votes.append("undetermined")
+    votes = [_vote(p) for p in bad_params]
     if not votes and parted:
         votes.append("undetermined")
     suspect = max(set(votes), key=votes.count) if votes else "undetermined"
@@ -114,6 +103,19 @@ def _suspect(bad_params: list[ParameterCheck], parted: bool) -> str:
     elif "autodiff" in votes and "closed form" not in votes:
         suspect = "autodiff"
     return suspect
+
+
+def _vote(p: ParameterCheck) -> str:
+    """The route one failing parameter's three pairs point at."""
+    ok = {k: (getattr(p, k) is None or getattr(p, k).passed) for k in PAIRS}
+    have_fd = p.ad_fd is not None and p.cf_fd is not None
+    if have_fd and not ok["ad_cf"] and ok["ad_fd"] and not ok["cf_fd"]:
+        return "closed form"
+    if have_fd and not ok["ad_cf"] and not ok["ad_fd"] and ok["cf_fd"]:
+        return "autodiff"
+    if ok["ad_cf"] and not (ok["ad_fd"] and ok["cf_fd"]):
+        return "finite differences"
+    return "undetermined"
 
 
 def _describe_failure(

@@ -29,7 +29,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import nablagraph as ng
 from nablagraph._memory import available_memory
@@ -73,7 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nablagraph {ng.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_demo(sub)
+    _add_train(sub)
+    _add_check(sub)
+    _add_graph(sub)
+    _add_bench(sub)
+    return parser
 
+
+def _add_demo(sub: Any) -> None:
+    """The ``demo`` subcommand's options."""
     p = sub.add_parser("demo", help="train on the digits set, prove the gradients, draw the graph",
                        description="Train a [64, 30, 10] sigmoid network on the handwritten digits "
                        "that ship with nablagraph (no download), print accuracy per epoch, the "
@@ -86,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the shuffling and the split (default 0)")
     p.set_defaults(func=cmd_demo)
 
+
+def _add_train(sub: Any) -> None:
+    """The ``train`` subcommand's options."""
     p = sub.add_parser("train", help="train a network and save it",
                        description="Train a network by mini-batch SGD; optionally save it "
                        "(safetensors), its history (JSON or CSV) and training curves (PNG, SVG, "
@@ -103,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
+
+def _add_check(sub: Any) -> None:
+    """The ``check`` subcommand's options."""
     p = sub.add_parser("check", help="prove a network's gradients three ways",
                        description="Compare autodiff, the closed-form BP1–BP4 and central finite "
                        "differences on a batch; exit 1 if they disagree.")
@@ -115,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_check)
 
+
+def _add_graph(sub: Any) -> None:
+    """The ``graph`` subcommand's options."""
     p = sub.add_parser("graph", help="draw the recorded graph of a network's cost",
                        description="Run a network on a small batch and draw the graph of its cost "
                        "(.svg, .png, .pdf or .dot by the output's extension).")
@@ -128,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", default="TB", choices=["TB", "LR", "BT", "RL"], help="layout direction")
     p.set_defaults(func=cmd_graph)
 
+
+def _add_bench(sub: Any) -> None:
+    """The ``bench`` subcommand's options."""
     p = sub.add_parser("bench", help="why backprop is fast; training-step workloads vs NumPy",
                        description="Time one gradient by backprop and by finite differences as the "
                        "number of parameters grows (a table and a log-log plot), and autodiff vs "
@@ -144,8 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="with --workloads: write medians, ratios and machine info to this .json file")
     p.add_argument("--markdown", help="with --workloads: write the Markdown table to this .md file")
     p.set_defaults(func=cmd_bench)
-    return parser
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
