@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"epochs until a < 0.5: quadratic {first['quadratic']}, cross-entropy {first['cross-entropy']}")
     if args.out:
-        from nablagraph.plot import plot_costs
+        from nablagraph.tools.plot import plot_costs
 
         path = plot_costs(
             {"quadratic cost ½(a − y)²": quad_c, "cross-entropy −[y ln a + (1 − y) ln(1 − a)]": ce_c},

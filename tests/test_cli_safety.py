@@ -217,7 +217,7 @@ def test_the_memory_estimate_reads_memavailable_and_has_a_fallback(monkeypatch: 
     have = cli.available_memory()  # the library's estimate (nablagraph._memory), shared with Network
     assert have is not None and have > 0
     cli._check_memory("--sizes", [64, 30, 10], 10, gradients=True)  # a few kB always fit
-    monkeypatch.setattr(cli, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(cli.outputs, "available_memory", lambda: 10_000)
     with pytest.raises(cli.CLIError, match=r"--sizes 64,30,10: 2,260 parameters and their gradients and a batch of 10 need at least 52.8 kB in float64, but 10.0 kB"):
         cli._check_memory("--sizes", [64, 30, 10], 10, gradients=True)
 

@@ -6,6 +6,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -30,34 +31,64 @@ def test_mypy_strict_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _imports(path: Path) -> set[str]:
-    """Modules of the package a file imports when it is loaded.
+class Import(NamedTuple):
+    """One import found in a file: the module (package modules cut to ``nablagraph.<name>``)."""
 
-    TYPE_CHECKING blocks and imports inside functions are left out: the latter are the
-    deliberate late bindings (``Tensor.backward`` calling the engine, a tensor's
-    Jupyter display calling viz), documented in each module's docstring.
+    module: str
+    line: int
+    late: bool  # inside a function, through importlib or through sys.modules
+
+
+def _normalise(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:2]) if parts[0] == "nablagraph" else parts[0]
+
+
+def _imports(path: Path, own: str | None = None) -> list[Import]:
+    """Every import a file makes: at load time, inside functions, and by name.
+
+    Walks the whole tree (TYPE_CHECKING blocks aside, which never run): ``import`` and
+    ``from … import`` statements at any depth, ``importlib.import_module("…")`` calls
+    and ``sys.modules[…]`` / ``sys.modules.get(…)`` lookups (a lookup by ``__name__`` is
+    the file's own module).  Anything but a module-level statement is *late*.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
+    if own is None:
+        rel = path.relative_to(PKG.parent).with_suffix("")
+        own = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+    found: list[Import] = []
 
-    def visit(node: ast.AST, typing_only: bool) -> None:
+    def constant(node: ast.AST | None) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name) and node.id == "__name__":
+            return own
+        return None
+
+    def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 continue
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("nablagraph"):
-                base = child.module.split(".")
-                if len(base) == 1:  # from nablagraph import x
-                    found.update(f"nablagraph.{a.name}" for a in child.names)
+            late = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                if child.module == "nablagraph":  # from nablagraph import x
+                    found.extend(Import(f"nablagraph.{a.name}", child.lineno, in_function) for a in child.names)
                 else:
-                    found.add(".".join(base[:2]))
+                    found.append(Import(_normalise(child.module), child.lineno, in_function))
             elif isinstance(child, ast.Import):
-                found.update(".".join(a.name.split(".")[:2]) for a in child.names if a.name.startswith("nablagraph"))
-            visit(child, typing_only)
+                found.extend(Import(_normalise(a.name), child.lineno, in_function) for a in child.names)
+            elif isinstance(child, ast.Call) and ast.unparse(child.func) in ("importlib.import_module", "import_module"):
+                name = constant(child.args[0] if child.args else None)
+                found.append(Import(_normalise(name or "<dynamic>"), child.lineno, True))
+            elif isinstance(child, ast.Subscript) and ast.unparse(child.value) == "sys.modules":
+                found.append(Import(_normalise(constant(child.slice) or "<dynamic>"), child.lineno, True))
+            elif isinstance(child, ast.Call) and ast.unparse(child.func) == "sys.modules.get":
+                name = constant(child.args[0] if child.args else None)
+                found.append(Import(_normalise(name or "<dynamic>"), child.lineno, True))
+            visit(child, late)
 
     visit(tree, False)
-    return {m for m in found if m != "nablagraph"}
+    return [i for i in found if i.module != "nablagraph" or i.late]
 
 
 def _module_files(name: str) -> list[Path]:
@@ -70,6 +101,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "parallel": {"errors"},
     "_memory": {"errors"},
+    "files": {"errors"},
     "activations": set(),
     "tensor": {"errors"},
     "ops": {"errors", "parallel", "ops"},
@@ -81,22 +113,124 @@ ALLOWED: dict[str, set[str]] = {
     "nn": {"tensor", "functional", "errors", "replay", "engine", "diagnostics", "nn", "parallel", "_memory"},
     "check": {"tensor", "engine", "functional", "reference", "errors", "check", "activations"},
     "diagnostics": {"tensor", "engine", "functional", "activations", "reference", "errors"},
-    "viz": {"tensor", "ops", "errors", "viz", "engine"},
-    "io": {"nn", "tensor", "errors"},
-    "data": {"errors", "io"},
+    "viz": {"tensor", "ops", "errors", "viz", "engine", "files"},
+    "io": {"nn", "tensor", "errors", "files"},
+    "checkpoints": {"io", "nn", "tensor", "errors", "files"},
+    "data": {"errors", "io", "files"},
+    "datasets": set(),
+    "tools": {
+        "tools", "tensor", "ops", "engine", "functional", "activations", "reference", "replay",
+        "nn", "check", "diagnostics", "viz", "io", "data", "errors", "parallel", "_memory", "files",
+    },
 }
+
+_TENSOR_HOOKS = "tensor/engine hooks: being replaced by the engine redesign"
+
+#: Every late import (inside a function, by importlib or through sys.modules) in the
+#: package, by file and module, with the reason it cannot be a plain module-level
+#: import.  A late import of a package module outside the layer's ALLOWED set is
+#: accepted only here.  Keep it short: each entry is a hidden edge in the import graph.
+LATE_IMPORTS: dict[tuple[str, str], str] = {
+    ("tensor.py", "nablagraph.engine"): _TENSOR_HOOKS,  # Tensor.backward
+    ("tensor.py", "nablagraph.anomaly"): _TENSOR_HOOKS,  # apply() under detect_anomaly
+    ("tensor.py", "nablagraph.viz"): _TENSOR_HOOKS,  # Jupyter display of a tensor
+    ("engine.py", "nablagraph.functional"): _TENSOR_HOOKS,  # sys.modules lookup for create_graph
+    ("engine.py", "nablagraph.anomaly"): _TENSOR_HOOKS,  # backward checks under detect_anomaly
+    ("functional.py", "nablagraph.functional"): _TENSOR_HOOKS,  # tensor._bind(sys.modules[__name__])
+    ("nn/module.py", "nablagraph.tensor"): "nn may import tensor at module level (it does): "
+    "two redundant late imports of no_grad, left to nn/module.py's owner",
+    ("viz/diagram.py", "nablagraph.viz"): "viz.export imports viz.diagram; Diagram.write reaches it "
+    "late (both are viz, one floor)",
+    ("io.py", "nablagraph"): "nablagraph.__version__ for a saved file's metadata: the package "
+    "root imports io, so io reads it when a file is written",
+    ("parallel.py", "concurrent"): "standard library, deferred: the thread pool is built "
+    "only when a kernel first runs on several threads",
+    ("nn/train.py", "tqdm"): "optional extra (nablagraph[progress]): no progress bar without it",
+    ("tools/plot.py", "matplotlib"): "optional extra (nablagraph[plot]): imported only when a "
+    "plot is drawn, with the Agg backend",
+    ("tools/bench.py", "torch"): "optional: the PyTorch column of the workload table when installed",
+    ("tools/bench.py", "threadpoolctl"): "optional: the BLAS thread count in the machine info",
+    ("cli/outputs.py", "matplotlib"): "optional extra: probed before any work so --plot fails "
+    "early with one line",
+}
+
+
+def _late_imports() -> dict[tuple[str, str], list[int]]:
+    late: dict[tuple[str, str], list[int]] = {}
+    for f in sorted(PKG.rglob("*.py")):
+        for imp in _imports(f):
+            if imp.late:
+                late.setdefault((f.relative_to(PKG).as_posix(), imp.module), []).append(imp.line)
+    return late
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_imports_point_one_way(layer: str) -> None:
     allowed = {f"nablagraph.{m}" for m in ALLOWED[layer]}
     for f in _module_files(layer):
-        bad = _imports(f) - allowed
-        assert not bad, f"{f.relative_to(ROOT)} imports {sorted(bad)}; {layer} may import only {sorted(ALLOWED[layer])}"
+        rel = f.relative_to(PKG).as_posix()
+        bad = sorted({
+            f"{i.module} (line {i.line}{', late' if i.late else ''})" for i in _imports(f)
+            if i.module.startswith("nablagraph.") and i.module not in allowed
+            and (rel, i.module) not in LATE_IMPORTS
+        })
+        assert not bad, f"{f.relative_to(ROOT)} imports {bad}; {layer} may import only {sorted(ALLOWED[layer])}"
+
+
+def test_every_late_import_is_listed_with_a_reason() -> None:
+    unlisted = {k: v for k, v in _late_imports().items() if k not in LATE_IMPORTS}
+    assert not unlisted, (
+        f"imports inside functions, by importlib or through sys.modules (file, module): lines "
+        f"{unlisted}; make them plain module-level imports, or list them in LATE_IMPORTS with the reason"
+    )
+
+
+def test_the_walk_finds_late_imports(tmp_path: Path) -> None:
+    # The finder itself: a function-level import, importlib and sys.modules are all late.
+    src = tmp_path / "m.py"
+    src.write_text(
+        "import importlib, sys\nfrom nablagraph import tensor\n"
+        "def f():\n    from nablagraph.engine import backward\n    import tqdm\n"
+        "    importlib.import_module('nablagraph.io')\n    return sys.modules['nablagraph.viz'], sys.modules[__name__]\n",
+        encoding="utf-8",
+    )
+    got = {(i.module, i.late) for i in _imports(src, own="nablagraph.data")}
+    assert got == {("nablagraph.data", True),
+        ("importlib", False), ("sys", False), ("nablagraph.tensor", False), ("nablagraph.engine", True),
+        ("tqdm", True), ("nablagraph.io", True), ("nablagraph.viz", True),
+    }
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    layers = set(ALLOWED) | {"cli"}
+    top = {f.relative_to(PKG).parts[0].removesuffix(".py") for f in PKG.rglob("*.py")}
+    assert top - layers - {"__init__", "__main__"} == set()
 
 
 def test_nothing_in_the_library_imports_the_cli() -> None:
     for f in PKG.rglob("*.py"):
-        if f.name in ("cli.py", "__main__.py"):
+        rel = f.relative_to(PKG).as_posix()
+        if rel.startswith("cli/") or rel in ("cli.py", "__main__.py"):
             continue
-        assert "nablagraph.cli" not in _imports(f), f
+        assert "nablagraph.cli" not in {i.module for i in _imports(f)}, f
+
+
+def test_fit_reaches_the_checkpoint_files_only_through_the_named_hook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nn sits below io: nablagraph.checkpoints (io floor) plugs itself into nn.train.
+    import numpy as np
+
+    import nablagraph as ng
+    from nablagraph import checkpoints
+    from nablagraph.errors import ConfigError
+    from nablagraph.nn import train
+
+    assert isinstance(train._checkpoint_store, checkpoints.SafetensorsCheckpoints)
+    assert not any(i.module in ("nablagraph.io", "nablagraph.checkpoints") for i in _imports(PKG / "nn" / "train.py"))
+    net = ng.nn.Network([2, 3, 1], seed=0)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 1, 0])
+    monkeypatch.setattr(train, "_checkpoint_store", None)
+    with pytest.raises(ConfigError, match=r"^fit: checkpoints need nablagraph.checkpoints, which is not loaded"):
+        ng.nn.fit(net, X, y, 1, 2, verbose=False, checkpoint_every=1, checkpoint_path=tmp_path / "c.safetensors")
+    assert not (tmp_path / "c.safetensors").exists()

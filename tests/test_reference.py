@@ -339,7 +339,8 @@ def _imports(path: Path) -> set[str]:
                             "nablagraph.tensor"}),
         ("check/compare.py", {"nablagraph.engine", "nablagraph.reference", "nablagraph.errors",
                               "nablagraph.tensor", "nablagraph.check.report",
-                              "nablagraph.check.finite_differences"}),
+                              "nablagraph.check.finite_differences", "nablagraph.check.diagnosis"}),
+        ("check/diagnosis.py", {"nablagraph.reference", "nablagraph.check.report"}),
         # functional only for activation_op: the registry's facts (kinks, Lipschitz bounds)
         ("check/finite_differences.py", {"nablagraph.tensor", "nablagraph.check.report",
                                          "nablagraph.functional"}),

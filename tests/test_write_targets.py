@@ -221,7 +221,7 @@ def test_a_good_checkpoint_path_still_works_through_a_link(tmp_path: Path) -> No
 def test_a_model_spec_longer_than_a_file_name_is_read_as_sizes(tmp_path: Path) -> None:
     # 130 layer sizes: 261 characters, more than a file name may have (ENAMETOOLONG).
     sizes = ",".join(["2"] * 130) + ",1"
-    assert not cli._is_model_file(sizes)
+    assert not cli.commands._is_model_file(sizes)
     code, _, err = run_cli(["graph", sizes, "--data", "xor", "-o", str(tmp_path / "g.dot")])
     assert (code, err) == (0, "")
     assert "digraph" in (tmp_path / "g.dot").read_text(encoding="utf-8")
@@ -324,7 +324,7 @@ def test_render_writes_through_a_link_and_replaces_atomically(tmp_path: Path) ->
 
 def test_plots_refuse_a_fifo_and_an_unknown_extension(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from nablagraph import plot
+    from nablagraph.tools import plot
 
     h = ng.fit(_net(), XOR_X, XOR_Y, epochs=2, batch_size=2, verbose=False)
     fifo = tmp_path / "curves.png"

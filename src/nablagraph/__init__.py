@@ -9,6 +9,7 @@ Everything a user needs is importable from here::
     C.backward()          # W.grad now holds ∂C/∂W
 """
 
+from nablagraph import checkpoints as checkpoints  # plugs fit's checkpoint files into nn.train
 from nablagraph import data, io, nn, reference, viz
 from nablagraph.activations import (
     identity_prime,

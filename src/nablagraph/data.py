@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nablagraph.errors import ConfigError, DataError, LabelError, ShapeError
-from nablagraph.io import MAX_DIMS, FileFormatError, open_regular, shape_too_big
+from nablagraph.files import open_regular
+from nablagraph.io import MAX_DIMS, FileFormatError, shape_too_big
 
 __all__ = [
     "Split", "xor", "digits", "load_mnist_idx", "read_idx", "one_hot", "from_one_hot",

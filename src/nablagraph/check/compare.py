@@ -45,6 +45,7 @@ import numpy as np
 
 from nablagraph import engine
 from nablagraph import reference as ref
+from nablagraph.check.diagnosis import diagnose
 from nablagraph.check.finite_differences import (
     DEFAULT_EPS,
     STENCILS,
@@ -53,7 +54,6 @@ from nablagraph.check.finite_differences import (
     kink_safe_eps,
 )
 from nablagraph.check.report import (
-    PAIRS,
     GradientComparison,
     LayerCheck,
     PairError,
@@ -71,31 +71,6 @@ __all__ = [
     "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
     "RouteCost", "Tolerances", "STENCILS",
 ]
-
-_EQUATIONS = {
-    "feedforward": "z^{l} = w^{l} a^{l-1} + b^{l}",
-    "BP1": "δ^{l} = ∇_a C ⊙ σ'(z^{l})",
-    "BP2": "δ^{l} = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^{l})",
-    "BP3": "∂C/∂b^{l} = δ^{l}",
-    "BP4": "∂C/∂w^{l} = δ^{l} (a^{l-1})ᵀ",
-}
-
-
-def _equation_text(eq: str, l: int) -> str:
-    return _EQUATIONS[eq].replace("{l+1}", str(l + 1)).replace("{l-1}", str(l - 1)).replace(
-        "{l}", str(l)
-    )
-
-
-def _where(eq: str, l: int) -> str:
-    if eq == "BP1":
-        return f"BP1 at the output layer L = {l}"
-    if eq == "BP3":
-        return f"BP3 for ∇b^{l}"
-    if eq == "BP4":
-        return f"BP4 for ∇W^{l}"
-    return f"{eq} at layer {l}"
-
 
 # ------------------------------------------------------------------ the routes
 def _as_array(x: Any) -> Any:
@@ -301,15 +276,7 @@ def compare_gradients(
     >>> [(c.layer, c.equation) for c in report.layers]
     [(3, 'BP1'), (2, 'BP2')]
     """
-    if fd not in ("auto", "full", "sampled", "off"):
-        raise ConfigError(f"compare_gradients: fd must be 'auto', 'full', 'sampled' or 'off', got {fd!r}")
-    if fd_order not in STENCILS:
-        raise ConfigError(f"compare_gradients: fd_order must be 2, 4 or 6, got {fd_order!r}")
-    if form not in ("batch", "example"):
-        raise ConfigError(f"compare_gradients: form must be 'batch' or 'example', got {form!r}")
-    step = DEFAULT_EPS[fd_order] if eps is None else float(eps)
-    if not (step > 0 and math.isfinite(step)):
-        raise ConfigError(f"compare_gradients: eps must be a positive number, got {eps!r}")
+    step = _check_options(fd, fd_order, form, eps)
     named = list(model.named_parameters())
     if not named:
         raise GradcheckError(f"compare_gradients: {type(model).__name__} has no parameters to check")
@@ -321,29 +288,14 @@ def compare_gradients(
     notes: list[str] = []
     P = sum(p.size for p in params)
 
-    # Route 1: autodiff.
-    C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd = _autodiff(model, Xc, Yc, params)
-    for _ in range(max(repeats, 1) - 1):
-        *_, f2, b2 = _autodiff(model, Xc, Yc, params)
-        if f2 + b2 < t_fwd + t_bwd:
-            t_fwd, t_bwd = f2, b2
-    M = int(Xc.shape[0])
-
-    # Route 2: the closed form.
+    # Route 1: autodiff.  Route 2: the closed form.
+    C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd = _fastest_autodiff(model, Xc, Yc, params, repeats)
     cf = _ClosedForm.run(model, Xc, Yc, form, equations, repeats)
-    dense, bp = cf.dense, cf.bp
     if cf.unavailable:
         notes.append(cf.unavailable)
-    cf_by_param: dict[int, tuple[int, str, np.ndarray]] = {}
-    if bp is not None:
-        for i, layer in enumerate(model.layers):
-            l = i + 2
-            cf_by_param[id(layer.W)] = (l, "BP4", bp.nabla_W[l])
-            cf_by_param[id(layer.b)] = (l, "BP3", bp.nabla_b[l])
+    layer_checks = _layer_checks(cf.dense, cf.bp, z_ad, dz_ad, tol)
 
-    layer_checks = _layer_checks(dense, bp, z_ad, dz_ad, tol)
-
-    # Route 3: finite differences.
+    # Route 3: finite differences, and every parameter compared three ways.
     mode = _fd_mode(fd, dtype, P, max_full, step, tol, notes)
     if eps is None and mode != "off":
         step, why = kink_safe_eps(model, Xc, z_ad, step, max(STENCILS[fd_order]),
@@ -351,7 +303,77 @@ def compare_gradients(
         if why:
             notes.append(why)
     fdiff = FiniteDifferences(model, Xc, Yc, step, fd_order)
-    rng = np.random.default_rng(seed)
+    probes = _Probes(fdiff, mode, n_samples, n_directions, np.random.default_rng(seed))
+    param_checks = _parameter_checks(model, named, g_ad, cf.bp, probes, tol)
+
+    # The cost of each route, and the report.
+    _, t_forward = _time_min(FiniteDifferences(model, Xc, Yc, step, fd_order).cost, repeats)
+    k = 2 * len(STENCILS[fd_order])
+    M = int(Xc.shape[0])
+    report = GradientComparison(
+        model=repr(model), dtype=str(dtype), batch_size=M, num_parameters=P,
+        fd_method=_fd_method(mode, fd_order, step, n_samples, n_directions),
+        fd_order=fd_order, eps=step, tolerances=tol, layers=layer_checks,
+        parameters=param_checks, routes=_route_costs(cf, fdiff, mode, form, M, k, t_fwd, t_bwd),
+        cost_autodiff=C_ad, cost_closed_form=None if cf.bp is None else cf.bp.cost,
+        full_fd_forward_passes=k * P,
+        full_fd_seconds=fdiff.seconds if mode == "full" else k * P * t_forward,
+        full_fd_measured=mode == "full", notes=notes,
+    )
+    diagnose(report, cf.stage, cf.message, cf.dense)
+    return report
+
+
+# ------------------------------------------------------------------ the steps
+def _check_options(fd: str, fd_order: int, form: str, eps: float | None) -> float:
+    """The settings of :func:`compare_gradients`, checked; the finite-difference step."""
+    if fd not in ("auto", "full", "sampled", "off"):
+        raise ConfigError(f"compare_gradients: fd must be 'auto', 'full', 'sampled' or 'off', got {fd!r}")
+    if fd_order not in STENCILS:
+        raise ConfigError(f"compare_gradients: fd_order must be 2, 4 or 6, got {fd_order!r}")
+    if form not in ("batch", "example"):
+        raise ConfigError(f"compare_gradients: form must be 'batch' or 'example', got {form!r}")
+    step = DEFAULT_EPS[fd_order] if eps is None else float(eps)
+    if not (step > 0 and math.isfinite(step)):
+        raise ConfigError(f"compare_gradients: eps must be a positive number, got {eps!r}")
+    return step
+
+
+def _fastest_autodiff(
+    model: Any, X: Any, Y: Any, params: list[Tensor], repeats: int
+) -> tuple[float, list[np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], float, float]:
+    """Route 1, run ``repeats`` times: the results of the first, the fastest times."""
+    C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd = _autodiff(model, X, Y, params)
+    for _ in range(max(repeats, 1) - 1):
+        *_, f2, b2 = _autodiff(model, X, Y, params)
+        if f2 + b2 < t_fwd + t_bwd:
+            t_fwd, t_bwd = f2, b2
+    return C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd
+
+
+@dataclass
+class _Probes:
+    """Route 3 for one parameter at a time: every coordinate, a sample, or nothing."""
+
+    fdiff: FiniteDifferences
+    mode: str
+    n_samples: int
+    n_directions: int
+    rng: np.random.Generator
+
+
+def _parameter_checks(
+    model: Any, named: list[tuple[str, Tensor]], g_ad: list[np.ndarray],
+    bp: Any, probes: _Probes, tol: Tolerances,
+) -> list[ParameterCheck]:
+    """Each parameter's gradient three ways: autodiff vs closed form vs finite differences."""
+    cf_by_param: dict[int, tuple[int, str, np.ndarray]] = {}
+    if bp is not None:
+        for i, layer in enumerate(model.layers):
+            l = i + 2
+            cf_by_param[id(layer.W)] = (l, "BP4", bp.nabla_W[l])
+            cf_by_param[id(layer.b)] = (l, "BP3", bp.nabla_b[l])
+    mode = probes.mode
     param_checks: list[ParameterCheck] = []
     for (name, p), g in zip(named, g_ad):
         layer, eq, g_cf = cf_by_param.get(id(p), (None, None, None))
@@ -361,7 +383,8 @@ def compare_gradients(
         ad_fd = cf_fd = None
         n_points = n_dirs = 0
         if mode != "off":
-            probe = Probe.run(fdiff, p, mode == "full", n_samples, n_directions, rng)
+            probe = Probe.run(probes.fdiff, p, mode == "full", probes.n_samples, probes.n_directions,
+                              probes.rng)
             n_points, n_dirs = len(probe.index), len(probe.directions)
             ad_fd = probe.compare(g, tol)
             cf_fd = None if g_cf is None else probe.compare(np.asarray(g_cf, np.float64), tol)
@@ -372,13 +395,17 @@ def compare_gradients(
         ))
     if bp is not None:  # output layer first, as backprop runs
         param_checks.sort(key=lambda c: (-(c.layer or 0), c.equation != "BP4"))
+    return param_checks
 
-    # The cost of each route.
-    _, t_forward = _time_min(FiniteDifferences(model, Xc, Yc, step, fd_order).cost, repeats)
-    k = 2 * len(STENCILS[fd_order])
+
+def _route_costs(
+    cf: _ClosedForm, fdiff: FiniteDifferences, mode: str, form: str, M: int, k: int,
+    t_fwd: float, t_bwd: float,
+) -> list[RouteCost]:
+    """What each route cost: forward passes and seconds."""
     routes = [RouteCost("autodiff", 1, 1, t_fwd + t_bwd,
                         f"forward {format_seconds(t_fwd)} + backward {format_seconds(t_bwd)}")]
-    if bp is not None:
+    if cf.bp is not None:
         cf_passes = M if form == "example" else 1
         routes.append(RouteCost("closed form", cf_passes, cf_passes, cf.seconds,
                                 "one example at a time" if form == "example" else "vectorised"))
@@ -388,126 +415,17 @@ def compare_gradients(
             f"{k} forward passes per coordinate"
             + ("" if mode == "full" else f" and per direction ({mode})"),
         ))
+    return routes
 
-    report = GradientComparison(
-        model=repr(model), dtype=str(dtype), batch_size=M, num_parameters=P,
-        fd_method=(
-            "off" if mode == "off" else
-            f"central differences of order {fd_order} ({k} cost evaluations per probe), "
-            f"eps = {step:.3g}, "
-            + ("every coordinate" if mode == "full" else
-               f"{n_samples} random coordinates + {n_directions} random directions per parameter")
-        ),
-        fd_order=fd_order, eps=step, tolerances=tol, layers=layer_checks,
-        parameters=param_checks, routes=routes, cost_autodiff=C_ad,
-        cost_closed_form=None if bp is None else bp.cost,
-        full_fd_forward_passes=k * P,
-        full_fd_seconds=fdiff.seconds if mode == "full" else k * P * t_forward,
-        full_fd_measured=mode == "full", notes=notes,
+
+def _fd_method(mode: str, fd_order: int, step: float, n_samples: int, n_directions: int) -> str:
+    """One line saying how the finite differences were taken."""
+    if mode == "off":
+        return "off"
+    k = 2 * len(STENCILS[fd_order])
+    return (
+        f"central differences of order {fd_order} ({k} cost evaluations per probe), "
+        f"eps = {step:.3g}, "
+        + ("every coordinate" if mode == "full" else
+           f"{n_samples} random coordinates + {n_directions} random directions per parameter")
     )
-    _diagnose(report, cf.stage, cf.message, dense)
-    return report
-
-
-# ------------------------------------------------------------------- diagnosis
-def _diagnose(
-    r: GradientComparison, cf_stage: tuple[str, int] | None, cf_message: str,
-    dense: ref.DenseParams | None,
-) -> None:
-    """Fill in ``passed``, the first failing equation and the suspect route."""
-    if not np.isfinite(r.cost_autodiff):
-        r.passed = False
-        r.suspect = "undetermined"
-        r.failure = (
-            f"the cost itself is {r.cost_autodiff} at this point (non-finite parameters or data), "
-            "so no route's gradient can be compared; run the forward pass under "
-            "nablagraph.detect_anomaly() to find the op that first makes it"
-        )
-        return
-    if cf_stage is not None:
-        r.passed = False
-        r.failing_equation, r.failing_layer = cf_stage
-        r.suspect = "closed form"
-        r.failure = (
-            f"{_where(cf_stage[0], cf_stage[1])}: the closed form raised an error there: "
-            f"{cf_message}"
-        )
-        return
-    bad_params = [p for p in r.parameters if not p.passed]
-    bad_layers = [c for c in r.layers if not c.passed]
-    r.passed = not bad_params and not bad_layers
-    if r.passed:
-        return
-
-    # Where autodiff and the closed form first part, in the order backprop computes.
-    first: tuple[str, int, PairError] | None = None
-    for c in sorted(r.layers, key=lambda c: c.layer):
-        if c.z is not None and not c.z.passed:
-            first = ("feedforward", c.layer, c.z)
-            break
-    if first is None:
-        for c in sorted(r.layers, key=lambda c: -c.layer):
-            if c.delta is not None and not c.delta.passed:
-                first = (c.equation, c.layer, c.delta)
-                break
-    if first is None:
-        for p in r.parameters:
-            if p.ad_cf is not None and not p.ad_cf.passed and p.equation and p.layer:
-                first = (p.equation, p.layer, p.ad_cf)
-                break
-
-    # Which route is the odd one out (finite differences break the tie).
-    votes = []
-    for p in bad_params:
-        ok = {k: (getattr(p, k) is None or getattr(p, k).passed) for k in PAIRS}
-        have_fd = p.ad_fd is not None and p.cf_fd is not None
-        if have_fd and not ok["ad_cf"] and ok["ad_fd"] and not ok["cf_fd"]:
-            votes.append("closed form")
-        elif have_fd and not ok["ad_cf"] and not ok["ad_fd"] and ok["cf_fd"]:
-            votes.append("autodiff")
-        elif ok["ad_cf"] and not (ok["ad_fd"] and ok["cf_fd"]):
-            votes.append("finite differences")
-        else:
-            votes.append("undetermined")
-    if not votes and first is not None:
-        votes.append("undetermined")
-    suspect = max(set(votes), key=votes.count) if votes else "undetermined"
-    if "closed form" in votes and "autodiff" not in votes:
-        suspect = "closed form"
-    elif "autodiff" in votes and "closed form" not in votes:
-        suspect = "autodiff"
-    r.suspect = suspect
-
-    why = {
-        "closed form": "autodiff and finite differences agree with each other, so the closed "
-                       "form is wrong there",
-        "autodiff": "the closed form and finite differences agree with each other, so "
-                    "autodiff (an op's VJP or the engine) is wrong there",
-        "finite differences": "autodiff and the closed form agree; finite differences disagree "
-                              "with both (a kink such as ReLU at 0 within ε, or ε too small "
-                              "or too large)",
-        "undetermined": "without finite differences to break the tie it is not known "
-                        "which of autodiff and the closed form is wrong",
-    }[suspect]
-    if first is not None:
-        eq, l, pe = first
-        r.failing_equation, r.failing_layer = eq, l
-        act = ""
-        if dense is not None and eq in ("BP1", "BP2", "feedforward"):
-            act = f", σ = {dense.activations[l - 2]}"
-            if eq == "BP1":
-                act += f", cost = {dense.cost}"
-        r.failure = (
-            f"{_where(eq, l)} ({_equation_text(eq, l)}{act}): autodiff and the closed "
-            f"form disagree, max rel error {pe.max_rel:.3g} at {pe.worst} "
-            f"(autodiff {pe.a:.6g}, closed form {pe.b:.6g}); {why}"
-        )
-    else:
-        p = bad_params[0]
-        pe = next(x for x in (p.ad_fd, p.cf_fd) if x is not None and not x.passed)
-        r.failure = (
-            f"{p.name}: finite differences disagree, max rel error {pe.max_rel:.3g} at "
-            f"{pe.worst} (analytic {pe.a:.6g}, finite differences {pe.b:.6g}); {why}"
-        )
-
-

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nablagraph.errors import ConfigError, DTypeError
+from nablagraph.files import _atomic_write
 from nablagraph.tensor import Tensor
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
@@ -74,8 +75,6 @@ def write_source(
     :class:`~nablagraph.viz.RasterTooLargeError` (see :func:`~nablagraph.viz.pipe`);
     nothing is written then.
     """
-    from nablagraph.io import _atomic_write  # (nablagraph.io imports the nn package)
-
     p = Path(path)
     fmt = _format_of(p, format)
     data = source.encode("utf-8") if fmt == "dot" else pipe(source, fmt, dpi, max_pixels, who=who)

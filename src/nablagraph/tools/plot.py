@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nablagraph.errors import ConfigError
+from nablagraph.files import atomic_write
 
 __all__ = ["plot_history", "plot_costs", "plot_scaling"]
 
@@ -39,7 +40,6 @@ def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> str:
     The image is rendered in memory, then written atomically: never onto a FIFO (which
     would block), a device, a folder or a link loop (see ``nablagraph.io.save``).
     """
-    from nablagraph.io import _atomic_write
 
     try:
         fig.tight_layout()
@@ -56,7 +56,7 @@ def _save(plt: Any, fig: Any, path: str | os.PathLike[str]) -> str:
         fig.savefig(buf, format=ext or None, dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
-    _atomic_write(Path(out), [buf.getvalue()], "plot")
+    atomic_write(Path(out), [buf.getvalue()], "plot")
     return out
 
 

@@ -11,13 +11,18 @@ Timings are medians of interleaved repeats after a warm-up; ratios compare route
 measured in the same run.  Nothing here is asserted by the test suite except that it
 runs.
 
-Imports: the public package.
+Imports: the public package and :mod:`nablagraph.tools.plot`; PyTorch and threadpoolctl
+(optional) when a function asks for them.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
+import platform
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +30,7 @@ import numpy as np
 
 import nablagraph as ng
 from nablagraph import reference
+from nablagraph.tools.plot import plot_scaling
 
 __all__ = ["fd_vs_backprop", "median_time"]
 
@@ -125,8 +131,6 @@ def fd_vs_backprop(
     out("passes = backprop time in units of one forward pass; * = FD time measured on "
         f"{fd_sample} coordinates and scaled to P")
     if plot:
-        from nablagraph.plot import plot_scaling
-
         Ps = [r[1] for r in rows]
         path = plot_scaling(
             Ps,
@@ -339,9 +343,6 @@ def _workload_line(r: dict[str, Any]) -> str:
 
 def machine_info() -> dict[str, Any]:
     """NumPy version, BLAS library and thread settings of this run."""
-    import os
-    import platform
-
     info: dict[str, Any] = {
         "python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
         "machine": platform.machine(),
@@ -408,9 +409,6 @@ def step_memory(name: str = "W3", dtype: str = "float64") -> dict[str, dict[str,
     route runs a few warm-up steps first, so buffers it keeps by design (gradient
     buffers, a replay plan) count as "before".
     """
-    import gc
-    import tracemalloc
-
     sizes, batch, _ = WORKLOADS[name]
     routes, _, _, _ = _routes(sizes, batch, dtype)
 
