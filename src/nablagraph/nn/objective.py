@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph import functional as F
 from nablagraph.errors import ConfigError
-from nablagraph.nn.module import Module, Network, resolve_cost
+from nablagraph.nn.module import COST_FUNCTIONS, Module, Network, resolve_cost
 from nablagraph.tensor import Tensor, no_grad
 
 CostFn = Callable[[Tensor, Any], Tensor]
@@ -40,16 +39,11 @@ class _Objective:
             self.cost_fn = cost
         elif isinstance(cost, str):
             self.cost_name = resolve_cost(cost)
-            self.cost_fn = {
-                "quadratic": F.quadratic_cost,
-                "mse": F.mse_loss,
-                "binary_cross_entropy": F.binary_cross_entropy,
-                "cross_entropy": F.cross_entropy,
-            }[self.cost_name]
+            self.cost_fn = COST_FUNCTIONS[self.cost_name]  # the one cost table (ops.COSTS)
         elif cost is None:
             raise ConfigError(
                 f"fit: {type(model).__name__} is not a Network, so fit needs cost=: a name "
-                "('quadratic', 'mse', 'binary_cross_entropy', 'cross_entropy' — the last "
+                f"({', '.join(repr(c) for c in COST_FUNCTIONS)} — cross_entropy "
                 "treats the outputs as logits) or a function cost(outputs, Y) -> Tensor"
             )
         else:
