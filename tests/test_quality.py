@@ -137,8 +137,6 @@ LATE_IMPORTS: dict[tuple[str, str], str] = {
     ("engine.py", "nablagraph.functional"): _TENSOR_HOOKS,  # sys.modules lookup for create_graph
     ("engine.py", "nablagraph.anomaly"): _TENSOR_HOOKS,  # backward checks under detect_anomaly
     ("functional.py", "nablagraph.functional"): _TENSOR_HOOKS,  # tensor._bind(sys.modules[__name__])
-    ("nn/module.py", "nablagraph.tensor"): "nn may import tensor at module level (it does): "
-    "two redundant late imports of no_grad, left to nn/module.py's owner",
     ("viz/diagram.py", "nablagraph.viz"): "viz.export imports viz.diagram; Diagram.write reaches it "
     "late (both are viz, one floor)",
     ("io.py", "nablagraph"): "nablagraph.__version__ for a saved file's metadata: the package "

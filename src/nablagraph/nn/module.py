@@ -28,7 +28,7 @@ import numpy as np
 from nablagraph import _memory
 from nablagraph import functional as F
 from nablagraph.errors import ConfigError, DTypeError, GraphError, ResourceError, ShapeError
-from nablagraph.tensor import ArrayLike, Tensor, scope
+from nablagraph.tensor import ArrayLike, Tensor, no_grad, scope
 
 __all__ = [
     "Module", "Dense", "Sequential", "Network", "Trace", "ACTIVATION_NAMES",
@@ -398,8 +398,6 @@ class Module:
                     f"{t.shape} in the model"
                 )
             arrays[k] = arr
-        from nablagraph.tensor import no_grad
-
         with no_grad():
             for k, arr in arrays.items():
                 params[k].copy_(arr)  # counts as an in-place change for recorded graphs
@@ -719,8 +717,6 @@ class Network(Sequential):
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Class indices (argmax of ``a^L``), or 0/1 for a single output neuron."""
-        from nablagraph.tensor import no_grad
-
         with no_grad():
             a = self.forward(X).data
         if a.shape[1] == 1:
