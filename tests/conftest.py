@@ -1,4 +1,4 @@
-"""Shared test set-up: Hypothesis profiles.
+"""Shared test set-up: Hypothesis profiles, and the tests folder on the import path.
 
 ``dev`` (default) is quick; ``ci`` (chosen automatically when the CI variable is set)
 runs a fixed, modest number of derandomised examples with no deadline, because CI
@@ -8,10 +8,15 @@ machines are shared and noisy.  Pick one by hand with HYPOTHESIS_PROFILE=...
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Helper modules shared by several test files (activation_lists) import by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import nablagraph as ng
+from activation_lists import ACTIVATIONS, KINKED, bias_for_half
 from nablagraph import reference as ref
-from nablagraph.activations import ACTIVATIONS as ACTIVATION_TABLE
 from nablagraph.activations import sigmoid
 from nablagraph.check import (
     GradcheckReport,
@@ -27,28 +27,8 @@ from nablagraph.check import (
     numerical_grad,
 )
 from nablagraph.errors import ConfigError, GradcheckError
-from nablagraph.functional import activation_op, activation_table
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Every elementwise activation a hidden layer can use: read from the op registry (the
-#: activation ops, plus ``identity``), so a new activation is tested without editing this list.
-ACTIVATIONS = [n for n in activation_table() if (op := activation_op(n)) is None or op.elementwise]
-#: Those with a kink (a registry fact), whose z must be kept away from it.
-KINKED = tuple(n for n in ACTIVATIONS if (op := activation_op(n)) is not None and op.kinks)
-
-
-def bias_for_half(name: str) -> float:
-    """The ``b`` with ``σ(b) = ½`` (bisection on the closed-form σ), for a BCE output layer
-    whose σ is not a probability: with small weights ``a^L`` stays near ½, inside (0, 1)."""
-    sigma = ACTIVATION_TABLE[name][0]
-    lo, hi = -8.0, 8.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        s = float(sigma(np.array(mid)))
-        if s == 0.5:
-            return mid
-        lo, hi = (mid, hi) if s < 0.5 else (lo, mid)
-    return (lo + hi) / 2
 SIZES = {2: [4, 3], 3: [4, 5, 3], 4: [4, 5, 4, 3], 5: [4, 5, 4, 6, 3]}
 
 
