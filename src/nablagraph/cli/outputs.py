@@ -13,7 +13,6 @@ Imports: ``errors``, ``_memory``, ``viz.renderer``; matplotlib is only probed.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import secrets
 import signal
@@ -24,6 +23,7 @@ from typing import Any
 from nablagraph import files
 from nablagraph._memory import available_memory, format_bytes
 from nablagraph.errors import NablaGraphError
+from nablagraph.nn.module import parameter_bytes
 from nablagraph.viz.renderer import _require
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -150,20 +150,15 @@ def _or(items: Sequence[str]) -> str:
 
 
 def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp)`` beside ``target`` (same extension), then rename it over ``target``.
+    """``write(target)`` after creating missing folders.
 
-    Missing folders are created.  On any exception or interrupt the temporary file
-    is removed and ``target`` is left as it was.
+    The writers the commands pass (``nablagraph.save``, ``viz.render``,
+    ``tools.plot``) already write atomically through :func:`nablagraph.files.atomic_write`
+    (a temporary file beside the target, fsync, rename; removed on any exception or
+    interrupt; a symbolic link followed), so the command adds no second temporary file.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{files.tmp_stem(target.stem)}.{os.getpid()}.{secrets.token_hex(6)}.tmp{target.suffix}"
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write(target)
 
 
 def _write_text(target: Path, text: str) -> None:
@@ -204,7 +199,7 @@ def _check_memory(option: str, sizes: Sequence[int], batch: int, gradients: bool
     The estimate is a lower bound in float64: the parameters ``P = Σ n_l (n_{l-1} + 1)``,
     their gradients when backward runs, and one batch of ``z^l`` and ``a^l``.
     """
-    P = sum(n * (m + 1) for m, n in itertools.pairwise(sizes))
+    P = parameter_bytes(sizes) // 8  # the library's count, in float64
     need = 8 * ((2 if gradients else 1) * P + 2 * batch * sum(sizes))
     have = available_memory()
     if have is None or need <= have:
