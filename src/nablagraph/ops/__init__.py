@@ -47,7 +47,6 @@ from nablagraph.ops.costs import *  # noqa: F403
 from nablagraph.ops.costs import (
     _bce_bounds,
     _check_finite,
-    _check_nan,
     _check_targets,
     _check_unit_interval,
     _quadratic_vjp,
@@ -84,6 +83,6 @@ __all__ += elementwise.__all__
 __all__ += shape.__all__
 __all__ += reductions.__all__
 __all__ += costs.__all__
-__all__ += ["_bce_bounds", "_broadcast_detail", "_check_finite", "_check_nan", "_check_targets",
+__all__ += ["_bce_bounds", "_broadcast_detail", "_check_finite", "_check_targets",
             "_check_unit_interval", "_linear_vjp", "_log_softmax", "_matmul_error",
             "_quadratic_vjp", "_scatter", "_sigmoid", "_sigmoid_vjp", "_softmax"]

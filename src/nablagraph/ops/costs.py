@@ -55,7 +55,6 @@ def _check_finite(op: str, y: np.ndarray) -> None:
                 )
 
 
-_check_nan = _check_finite  # the older name, kept for callers outside this module
 
 
 def _quadratic_forward(a: np.ndarray, y: np.ndarray) -> np.ndarray:
