@@ -495,7 +495,7 @@ def test_layer_labels_are_per_thread(interleave: None) -> None:
         for _ in range(3000):  # (a shared stack gave ~16 wrong labels in 2,000)
             _, tr = nets[k].forward_trace(X)
             for l, z in tr.zs.items():
-                label = (z._meta or {}).get("scope")
+                label = z._scope
                 if label is not nets[k].layers[l - 2]:
                     wrong.append(l)
 

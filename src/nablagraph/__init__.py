@@ -9,8 +9,12 @@ Everything a user needs is importable from here::
     C.backward()          # W.grad now holds ∂C/∂W
 """
 
+from nablagraph import anomaly as _anomaly
 from nablagraph import checkpoints as checkpoints  # plugs fit's checkpoint files into nn.train
 from nablagraph import data, io, nn, reference, viz
+from nablagraph import engine as _engine
+from nablagraph import functional as _functional
+from nablagraph import tensor as _tensor
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -90,6 +94,15 @@ from nablagraph.tensor import (
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
+)
+
+# The one hook from the tensor layer up to the layers above it (methods and operators,
+# backward, anomaly checks, Jupyter display): see nablagraph.tensor.connect.
+_tensor.connect(
+    functional=_functional,
+    backward=_engine.backward,
+    check_forward=_anomaly.check_forward,
+    display=viz.tensor_mimebundle,
 )
 
 __version__ = "0.1.0"

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph import tensor as _t
 from nablagraph.errors import AnomalyError
+from nablagraph.modes import ANOMALY, _get_mode, _set_mode
 from nablagraph.ops import Op, shape_text
 from nablagraph.tensor import Tensor, describe
 
@@ -49,17 +49,17 @@ class detect_anomaly:  # noqa: N801 - used like a function, as in PyTorch
         self.prev = 0
 
     def __enter__(self) -> None:
-        m = _t._get_mode()
-        self.prev = m & _t.ANOMALY
-        _t._set_mode(m | _t.ANOMALY)
+        m = _get_mode()
+        self.prev = m & ANOMALY
+        _set_mode(m | ANOMALY)
 
     def __exit__(self, *exc: object) -> None:
-        _t._set_mode((_t._get_mode() & ~_t.ANOMALY) | self.prev)
+        _set_mode((_get_mode() & ~ANOMALY) | self.prev)
 
 
 def is_anomaly_enabled() -> bool:
     """Whether anomaly detection is on in the calling thread (or asyncio task)."""
-    return bool(_t._get_mode() & _t.ANOMALY)
+    return bool(_get_mode() & ANOMALY)
 
 
 def _user_frame() -> traceback.FrameSummary | None:
@@ -71,16 +71,14 @@ def _user_frame() -> traceback.FrameSummary | None:
 
 
 def _where(t: Tensor) -> str:
-    meta = t._meta or {}
-    frame = meta.get("frame")
+    frame = t._frame
     if frame is None:
         return ""
     return f"; recorded at {frame.filename}:{frame.lineno} in {frame.name}(): {frame.line}"
 
 
 def _layer(t: Tensor) -> str:
-    scope = (t._meta or {}).get("scope")
-    index = getattr(scope, "index", None)
+    index = getattr(t._scope, "index", None)
     if index is None:
         return ""
     return f" in layer {index} (W{index}, b{index})"
@@ -96,9 +94,7 @@ def check_forward(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
     """Called by ``tensor.apply`` for every op while anomaly detection is on."""
     frame = _user_frame()
     if out.requires_grad:
-        meta = out._meta if out._meta is not None else {}
-        meta["frame"] = frame
-        out._meta = meta
+        out._frame = frame
     data = out._data
     if data.dtype.kind != "f" or np.isfinite(data).all():
         return

@@ -1,14 +1,19 @@
-"""The reverse-mode engine: ``backward`` and ``grad``.
+"""The reverse-mode engine: ``backward`` and ``grad``, and the backward schedule.
 
-One traversal serves both.  It is iterative (no recursion, so a 100,000-op chain
-works) and runs in two passes:
+:func:`schedule` orders the graph once, for ``backward``, ``grad`` and replay's
+recording alike.  It is iterative (no recursion, so a 100,000-op chain works) and
+runs in two passes:
 
 1. From the roots, walk the recorded graph with an explicit stack and count, for each
    tensor that requires a gradient, how many recorded ops consume it.
-2. Kahn's algorithm: a tensor is processed once every consumer has sent its
-   contribution.  Its total gradient is popped from the ``grads`` dict (so memory for
-   it is released as soon as it has been used), hooks run, then its op's VJP sends
-   one gradient to each parent.  A parent used twice receives the sum.
+2. Kahn's algorithm: a tensor comes once every consumer has come.
+
+The pass then visits the tensors in that order.  Each one's total gradient is popped
+from the ``grads`` dict (so memory for it is released as soon as it has been used),
+hooks run, then its op's VJP sends one gradient to each parent.  A parent used twice
+receives the sum.  A leaf's only contribution may be written straight into the
+gradient buffer kept for it (:func:`nablagraph.tensor.reusable_grad_buffer`, the one
+rule for that, which replay follows too).
 
 The engine, not the ops, sums a gradient of a broadcast shape back to the parent's
 shape, then checks it and names the op if the shapes still differ.  After a tensor
@@ -20,8 +25,8 @@ With ``create_graph=True`` the VJPs receive tensors and :mod:`nablagraph.functio
 as their namespace, so the backward pass is itself recorded (second derivatives,
 Hessian-vector products).
 
-This module imports ``tensor``, ``ops`` (the NumPy namespace for VJPs) and
-``errors``; :mod:`nablagraph.functional` is looked up when ``create_graph`` is used.
+This module imports ``tensor``, ``modes``, ``ops`` (the NumPy namespace for VJPs),
+``functional`` (the namespace for ``create_graph``), ``anomaly`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -32,12 +37,15 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph import functional as _F
 from nablagraph import tensor as _t
+from nablagraph.anomaly import check_backward
 from nablagraph.errors import GraphError, ShapeError
+from nablagraph.modes import ANOMALY, _get_mode, _GradMode
 from nablagraph.ops import RAW, shape_text
-from nablagraph.tensor import ArrayLike, Tensor, _new, _unshared, describe
+from nablagraph.tensor import ArrayLike, Tensor, _new, _unshared, describe, reusable_grad_buffer
 
-__all__ = ["backward", "grad"]
+__all__ = ["backward", "grad", "schedule"]
 
 _refcount = sys.getrefcount
 
@@ -77,26 +85,27 @@ def _seed(root: Tensor, g: ArrayLike | None, create_graph: bool, what: str) -> A
     return _new(arr) if create_graph else arr
 
 
-def _run(
-    roots: Sequence[Tensor],
-    seeds: Sequence[Any],
-    retain_graph: bool,
-    create_graph: bool,
-    capture: dict[Tensor, Any] | None,
-) -> None:
-    F: Any = sys.modules["nablagraph.functional"] if create_graph else RAW
-    grads: dict[Tensor, Any] = {}
-    for r, s in zip(roots, seeds):
-        grads[r] = grads[r] + s if r in grads else s
+def schedule(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[Tensor, int]]:
+    """The backward schedule of the graph below ``roots``, shared by backward and replay.
 
+    Returns ``(order, consumers)``: every tensor that requires a gradient and is
+    reachable from the roots through such tensors, in the order the backward pass
+    processes them, and for each the number of recorded ops that consume it.  A tensor
+    comes after all its consumers (Kahn's algorithm; the ready tensors are kept on a
+    stack, so the order is fixed by the graph alone).  Both passes are iterative.
+
+    :func:`backward` and :func:`grad` run the VJPs in this order, and
+    :class:`~nablagraph.replay.CompiledStep` records its plan from it, which is why a
+    replayed step adds every gradient contribution in the order the engine does.
+    """
     # Pass 1: count the consumers of every tensor that requires a gradient.
-    deps: dict[Tensor, int] = {}
+    consumers: dict[Tensor, int] = {}
     stack: list[Tensor] = []
     for r in roots:
-        if r not in deps:
-            deps[r] = 0
+        if r not in consumers:
+            consumers[r] = 0
             stack.append(r)
-    get = deps.get
+    get = consumers.get
     while stack:
         t = stack.pop()
         parents = t._parents
@@ -108,18 +117,53 @@ def _run(
             if p.requires_grad:
                 n = get(p)
                 if n is None:
-                    deps[p] = 1
+                    consumers[p] = 1
                     stack.append(p)
                 else:
-                    deps[p] = n + 1
+                    consumers[p] = n + 1
 
-    # Pass 2: process each tensor once all its consumers have contributed.
-    clock = _t._clock  # anything changed in place since a node's stamp is checked
-    anomaly = _t._get_mode() & _t.ANOMALY
-    ready = [r for r in dict.fromkeys(roots) if deps[r] == 0]
-    pop = grads.pop
+    # Pass 2: a tensor is ready once every consumer has been processed.
+    left = consumers.copy()
+    order: list[Tensor] = []
+    push = order.append
+    ready = [r for r in dict.fromkeys(roots) if consumers[r] == 0]
     while ready:
         t = ready.pop()
+        push(t)
+        parents = t._parents
+        if parents is not None:
+            for p in parents:
+                if p.requires_grad:
+                    n = left[p] - 1
+                    left[p] = n
+                    if n == 0:
+                        ready.append(p)
+    return order, consumers
+
+
+def _run(
+    roots: Sequence[Tensor],
+    seeds: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: dict[Tensor, Any] | None,
+) -> None:
+    """Send the seeds' gradients through the graph in the :func:`schedule` order.
+
+    Each tensor's total gradient is popped from ``grads`` when its turn comes (so its
+    memory goes as soon as it has been used), its hooks run, then its op's VJP sends
+    one gradient to each parent; a parent used twice receives the sum.  With
+    ``capture`` (``grad()``) the gradients of the captured tensors are kept there and
+    no ``.grad`` is written.
+    """
+    order, consumers = schedule(roots)
+    grads: dict[Tensor, Any] = {}
+    for r, s in zip(roots, seeds):
+        grads[r] = grads[r] + s if r in grads else s
+    clock = _t._clock  # anything changed in place since a node's stamp is checked
+    anomaly = _get_mode() & ANOMALY
+    pop = grads.pop
+    for t in order:
         g = pop(t, None)
         parents = t._parents
         if g is not None:
@@ -133,58 +177,53 @@ def _run(
                 continue
             if t._retain and capture is None:
                 _accumulate(t, g, create_graph)
-        elif parents is None:
-            continue
-        assert parents is not None
-        op = t._op
-        assert op is not None
-        if g is not None:
             if clock > t._stamp:
                 _check_versions(t, parents)
-            needs = tuple([p.requires_grad for p in parents])
-            if create_graph:
-                gs = op.vjp(F, needs, g, t, *parents, *t._params)
-            elif op.writes_into and capture is None:
-                dest = tuple([_dest(p, deps) for p in parents])
-                gs = op.vjp(F, needs, g, t._data, *[p._data for p in parents], *t._params, dest=dest)
-            else:
-                gs = op.vjp(F, needs, g, t._data, *[p._data for p in parents], *t._params)
+            gs = _vjp(t, g, parents, consumers, create_graph, capture)
             for i, gp in enumerate(gs):
                 p = parents[i]
                 if gp is None or not p.requires_grad:
                     continue
                 if gp.shape != p._data.shape:
-                    gp = _unbroadcast(F, gp, p, op.name, i)
+                    gp = _unbroadcast(create_graph, gp, p, t, i)
                 if anomaly:
-                    from nablagraph.anomaly import check_backward
-
                     check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
-        for p in parents:
-            if p.requires_grad:
-                n = deps[p] - 1
-                deps[p] = n
-                if n == 0:
-                    ready.append(p)
-        if not retain_graph:
+        if parents is not None and not retain_graph:
             t._parents = None
             t._params = ()
 
 
-def _dest(p: Tensor, deps: dict[Tensor, int]) -> Any:
-    """The buffer a leaf's only gradient contribution may be written into, if any."""
-    if p._parents is not None or p._op is not None or not p.requires_grad or p.grad is not None:
+def _vjp(
+    t: Tensor, g: Any, parents: tuple[Tensor, ...], consumers: dict[Tensor, int],
+    create_graph: bool, capture: dict[Tensor, Any] | None,
+) -> Sequence[Any]:
+    """Run ``t``'s VJP on its gradient ``g``: one gradient (or ``None``) per parent.
+
+    Without ``create_graph`` it works on arrays, and a leaf's only gradient may be
+    written straight into the buffer kept for it; with it, on tensors, through
+    :mod:`nablagraph.functional`, so the backward pass is recorded."""
+    op = t._op
+    assert op is not None
+    needs = tuple([p.requires_grad for p in parents])
+    if create_graph:
+        gs = op.vjp(_F, needs, g, t, *parents, *t._params)
+    elif op.writes_into and capture is None:
+        dest = tuple([_dest(p, consumers) for p in parents])
+        gs = op.vjp(RAW, needs, g, t._data, *[p._data for p in parents], *t._params, dest=dest)
+    else:
+        gs = op.vjp(RAW, needs, g, t._data, *[p._data for p in parents], *t._params)
+    return gs
+
+
+def _dest(p: Tensor, consumers: dict[Tensor, int]) -> np.ndarray | None:
+    """Where a VJP may write ``p``'s gradient: the buffer kept for it, if ``p`` is a leaf
+    whose only consumer is this op (replay decides the same from the same
+    :func:`schedule`) and :func:`~nablagraph.tensor.reusable_grad_buffer` allows it."""
+    if p._gradbuf is None or p._op is not None or consumers.get(p) != 1:
         return None
-    meta = p._meta
-    buf = meta.get("gradbuf") if meta else None
-    if buf is None or p._hooks or deps.get(p) != 1:
-        return None
-    if buf.shape != p._data.shape or buf.dtype != p._data.dtype:
-        return None
-    if buf.base is None:  # tensor._unshared's common case, inlined
-        return buf if _refcount(buf) <= 3 else None  # meta's entry, `buf`, the call
-    return buf if _unshared(buf, meta, 2) else None  # meta's entry and `buf`
+    return reusable_grad_buffer(p)
 
 
 def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
@@ -199,9 +238,12 @@ def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
             )
 
 
-def _unbroadcast(F: Any, gp: Any, p: Tensor, opname: str, i: int) -> Any:
+def _unbroadcast(create_graph: bool, gp: Any, p: Tensor, t: Tensor, i: int) -> Any:
+    """Sum a gradient of a broadcast shape back to its parent's shape (the one place)."""
+    assert t._op is not None
+    opname = t._op.name
     try:
-        r = F.sum_to(gp, p._data.shape)
+        r = (_F if create_graph else RAW).sum_to(gp, p._data.shape)
     except ValueError:
         r = None
     if r is None or r.shape != p._data.shape:
@@ -223,7 +265,7 @@ def _in_mode(create_graph: bool, fn: Callable[..., None], *args: Any) -> None:
     (:func:`_run_hooks`).  Either way only the calling thread's mode is concerned.
     """
     if create_graph:
-        with _t._GradMode(True):
+        with _GradMode(True):
             fn(*args)
     else:
         fn(*args)
@@ -236,7 +278,7 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
         if create_graph:
             r = fn(gt)
         else:
-            with _t._GradMode(False):  # a hook's tensor ops are not part of any graph
+            with _GradMode(False):  # a hook's tensor ops are not part of any graph
                 r = fn(gt)
         if r is None:
             continue
@@ -265,17 +307,20 @@ def _accumulate(t: Tensor, g: Any, create_graph: bool) -> None:
     if cur is None or cur.requires_grad or cur._data.shape != g.shape:
         # Copy (g may be shared with another parent, as add passes g on unchanged, or
         # be a read-only broadcast view), into the buffer zero_grad() kept if any.
-        meta = t._meta
-        buf = meta.pop("gradbuf", None) if meta else None
-        if buf is not None and buf is g:  # the VJP already wrote it there
-            t.grad = _new(buf)
-        elif (buf is not None and buf.shape == g.shape and buf.dtype == t._data.dtype
-              and _unshared(buf, meta, 1)):
+        kept = t._gradbuf
+        if kept is not None and kept is g:  # the VJP already wrote it there
+            t._gradbuf = None
+            t.grad = _new(kept)
+            return
+        del kept
+        buf = reusable_grad_buffer(t)  # (no local may hold the buffer while it counts)
+        t._gradbuf = None
+        if buf is not None and buf.shape == g.shape:
             np.copyto(buf, g, casting="unsafe")
             t.grad = _new(buf)
         else:
             t.grad = _new(np.array(g, dtype=t._data.dtype))
-    elif _refcount(cur) <= 3 and _unshared(cur._data, t._meta, 1):  # .grad, `cur`, the call
+    elif _refcount(cur) <= 3 and _unshared(cur._data, t._gradowner, 1):  # .grad, `cur`, the call
         np.add(cur._data, g, out=cur._data, casting="unsafe")
     else:  # the user holds the gradient tensor or its array: leave it as it is
         t.grad = _new(np.add(cur._data, g, dtype=cur._data.dtype, casting="unsafe"))

@@ -11,23 +11,21 @@ rows (first axis) and each ``C_m`` sums over the output neurons, as in the notes
 outputs it is ours divided by ``n``.)
 
 This module also serves as the namespace the VJPs in :mod:`nablagraph.ops` use when
-``create_graph=True`` (``exp``, ``sum``, ``sum_to``, ``mT``, ``data`` ...), and it
-registers itself with :mod:`nablagraph.tensor` so that tensor methods (``t.exp()``,
-``a @ b``) call it.
+``create_graph=True`` (``exp``, ``sum``, ``sum_to``, ``mT``, ``data`` ...), and tensor
+methods (``t.exp()``, ``a @ b``) call it: the package hands it to
+:func:`nablagraph.tensor.connect`.
 
 Imports: ``tensor``, ``ops``, ``errors``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from nablagraph import ops as _ops
-from nablagraph import tensor as _tensor
 from nablagraph.errors import ConfigError, DTypeError, LabelError, ShapeError
 from nablagraph.tensor import ArrayLike, Tensor, apply, as_tensor
 
@@ -414,8 +412,8 @@ def activation_table() -> dict[str, Callable[[Tensor], Tensor]]:
     acts = _ops.activation_ops()
     names = [n for n, op in acts.items() if op.elementwise] + ["identity"]
     names += [n for n, op in acts.items() if not op.elementwise]
-    here = sys.modules[__name__]
-    return {n: getattr(here, n) for n in names}
+    here = globals()
+    return {n: here[n] for n in names}
 
 
 def activation_op(name: str) -> _ops.Op | None:
@@ -429,5 +427,3 @@ def cost_table() -> dict[str, _ops.Cost]:
     """The one table of cost names (:data:`nablagraph.ops.COSTS`), in the order listed to users."""
     return dict(_ops.COSTS)
 
-
-_tensor._bind(sys.modules[__name__])

@@ -41,7 +41,6 @@ Imports: ``tensor``, ``engine``, ``ops``, ``errors``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -52,10 +51,10 @@ from nablagraph import engine
 from nablagraph.errors import GraphError
 from nablagraph.ops import RAW, Op, sum_to
 from nablagraph.tensor import Tensor, _new, enable_grad
+from nablagraph.tensor import reusable_grad_buffer as KB  # the engine's one rule
 
 __all__ = ["compile_step", "CompiledStep"]
 
-_refcount = sys.getrefcount
 
 #: Plans with more forward ops plus VJPs than this stay on the interpreted loop: Python
 #: compiles one long function in time and memory that grow with its length (a
@@ -95,18 +94,15 @@ class _Plan:
         self.source = ""
         self.scalars: set[int] = set()  # forward ops whose result comes as a NumPy scalar
 
-    def finalize(self, shapes: list[tuple[int, ...]]) -> None:
+    def finalize(self, shapes: list[tuple[int, ...]], single: set[int]) -> None:
         """Precompute what ``run`` needs per op: C-level getters for the inputs, and for
-        each parent that needs a gradient its slot and shape."""
+        each parent that needs a gradient its slot and shape.  ``single`` holds the
+        slots of the parameters that one op consumes (from the engine's schedule): a
+        VJP may write their gradient straight into a kept buffer, as the engine does."""
         self._fwd = [
             (slot, fwd, itemgetter(*ins), len(ins) == 1, params, subs)
             for slot, fwd, ins, params, subs in self.forward
         ]
-        contributions: dict[int, int] = {}
-        for _, _, ins, needs, _, _ in self.backward:
-            for k, j in enumerate(ins):
-                if needs[k]:
-                    contributions[j] = contributions.get(j, 0) + 1
         param_index = {slot: i for i, slot in enumerate(self.param_slots)}
 
         def dest_spec(op: Op, ins: tuple[int, ...]) -> tuple[int | None, ...] | None:
@@ -114,10 +110,7 @@ class _Plan:
             # parameters whose only contribution this is (their .grad buffer is used).
             if not op.writes_into:
                 return None
-            spec = tuple(
-                param_index[j] if j in param_index and contributions.get(j) == 1 else None
-                for j in ins
-            )
+            spec = tuple(param_index[j] if j in single else None for j in ins)
             return spec if any(i is not None for i in spec) else None
 
         self._bwd = [
@@ -161,7 +154,7 @@ class _Plan:
             if subs:
                 params = _substitute(params, subs, arrays)
             if dspec is not None:
-                dest = tuple([None if i is None else _kept_buffer(self.params[i]) for i in dspec])
+                dest = tuple([None if i is None else KB(self.params[i]) for i in dspec])
                 gs = vjp(RAW, needs, g, vals[slot], *get(vals), *params, dest=dest)
             elif single:
                 gs = vjp(RAW, needs, g, vals[slot], get(vals), *params)
@@ -209,7 +202,7 @@ class _Plan:
             return
         needs_sum = {(i, k) for i, k, _, summed in observed if summed}
         ns: dict[str, Any] = {
-            "RAW": RAW, "sum_to": sum_to, "KB": _kept_buffer, "SEED": self._seed, "asarray": np.asarray,
+            "RAW": RAW, "sum_to": sum_to, "KB": KB, "SEED": self._seed, "asarray": np.asarray,
         }
         lines = ["def replay(A):"]
         for slot, i in self.arg_slots:
@@ -271,26 +264,6 @@ class _Plan:
         self.fast = ns["replay"]
 
 
-def _kept_buffer(p: Tensor) -> np.ndarray | None:
-    """The gradient buffer zero_grad() kept for ``p``, if the next gradient may go there."""
-    meta = p._meta
-    if p.grad is not None or not meta or p._hooks:
-        return None
-    buf = meta.get("gradbuf")
-    if buf is None or buf.shape != p._data.shape or buf.dtype != p._data.dtype:
-        return None
-    # Nobody else may hold it (tensor._unshared, inlined: this runs once per parameter
-    # per step). References: meta's entry, `buf`, getrefcount's argument; for a view of
-    # a flat optimizer's buffer also its list of views, and G must be held by nobody else.
-    base = buf.base
-    if base is None:
-        return buf if _refcount(buf) <= 3 else None
-    owner = meta.get("gradowner")
-    if owner is None or base is not owner.G or _refcount(buf) > 4 or _refcount(base) > owner.refs + 1:
-        return None
-    return buf
-
-
 def _substitute(params: tuple[Any, ...], subs: tuple[tuple[int, int], ...], arrays: list[np.ndarray]) -> tuple[Any, ...]:
     out = list(params)
     for pos, i in subs:
@@ -335,11 +308,12 @@ class CompiledStep:
                 continue
             if p._hooks:  # registered after recording: run as the engine would, on the total
                 g = engine._run_hooks(p, g, False)
-            if p.grad is None:
-                meta = p._meta
-                if meta is not None and meta.get("gradbuf") is g:  # written in place by a VJP
-                    p.grad = _new(meta.pop("gradbuf"))
-                    continue
+            kept = p._gradbuf
+            if kept is not None and kept is g and p.grad is None:  # a VJP wrote it there
+                p._gradbuf = None
+                p.grad = _new(kept)
+                continue
+            del kept
             engine._accumulate(p, g, False)
         return _new(value)
 
@@ -419,24 +393,15 @@ class CompiledStep:
         if not depends[root]:
             raise GraphError("compile_step: the cost does not depend on any parameter")
 
-        # The backward order of the engine (consumer counts, then Kahn with a stack),
-        # restricted to the nodes that lead to a parameter.
-        deps: dict[Tensor, int] = {root: 0}
-        stack2 = [root]
-        while stack2:
-            t = stack2.pop()
-            for p in t._parents or ():
-                if depends[p]:
-                    if p in deps:
-                        deps[p] += 1
-                    else:
-                        deps[p] = 1
-                        stack2.append(p)
-        ready = [root]
-        while ready:
-            t = ready.pop()
+        # The engine's own backward schedule. It also holds the nodes that need no
+        # gradient in an eager run (computed from the arguments alone, which are
+        # recorded here as tensors that require one): they are left out, which leaves
+        # the order of the others unchanged (nothing that leads to a parameter is
+        # computed from them).
+        schedule, consumers = engine.schedule([root])
+        for t in schedule:
             parents = t._parents
-            if parents is None:
+            if parents is None or not depends[t]:
                 continue
             assert t._op is not None
             needs = tuple(depends[p] for p in parents)
@@ -445,13 +410,9 @@ class CompiledStep:
                 if isinstance(v, np.ndarray) and id(v) in arr_of
             )
             plan.backward.append((slot[t], t._op, tuple(slot[p] for p in parents), needs, t._params, subs))
-            for p in parents:
-                if depends[p]:
-                    deps[p] -= 1
-                    if deps[p] == 0:
-                        ready.append(p)
         plan.root_dtype = root.dtype
-        plan.finalize([tuple(t.shape) for t in order])
+        single = {slot[p] for p in plan.params if consumers.get(p) == 1}
+        plan.finalize([tuple(t.shape) for t in order], single)
         return plan
 
     def _verify(self, plan: _Plan, args: tuple[Any, ...], value: np.ndarray, grads: list[np.ndarray | None]) -> None:

@@ -5,25 +5,49 @@ least one requires a gradient (and recording is on, see :func:`no_grad`), the re
 remembers the op, its parent tensors and the op's non-tensor parameters: that is the
 computation graph.  :mod:`nablagraph.engine` walks it backwards.
 
-This module sits at the bottom of the package: it imports only ``errors``.  Tensor
-methods such as ``t.exp()`` or ``a + b`` are thin aliases of the functions in
-:mod:`nablagraph.functional`; that module registers itself here when imported
-(``_bind``), so the import direction stays one-way.
+This module sits at the bottom of the package: it imports ``errors`` and ``modes``
+(the thread's grad mode).  Four things it needs live above it: the functions behind
+the methods and operators (``t.exp()`` and ``a + b`` are aliases of
+:mod:`nablagraph.functional`), :func:`nablagraph.engine.backward`, the anomaly checks
+and the Jupyter drawing.  The package connects them once, through the one named hook
+:func:`connect`, so every import still points one way.
+
+Besides the graph links, a node has these fields, the documented internal interface
+for the modules that work with the graph:
+
+``_scope``
+    The label of the :class:`~nablagraph.modes.scope` the node was recorded in (a
+    Dense layer), or ``None``; graph diagrams and anomaly messages name layers by it.
+``_frame``
+    Under :func:`~nablagraph.detect_anomaly`, where the op was called; else ``None``.
+``_gradbuf``, ``_gradowner``
+    The gradient buffer :meth:`Tensor.zero_grad` (or a flat optimizer) kept for the
+    next gradient, and the flat optimizer owning it when it is a view of its buffer.
+    :func:`reusable_grad_buffer` is the one rule for writing into it.
 """
 
 from __future__ import annotations
 
-import contextvars
-import functools
-import inspect
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import numpy as np
 
-from nablagraph.errors import ConfigError, DTypeError, GraphError, NablaGraphError
+from nablagraph.errors import DTypeError, GraphError, NablaGraphError
+from nablagraph.modes import (
+    ANOMALY,
+    GRAD,
+    RemovableHandle,
+    _get_mode,
+    _scopes,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    scope,
+    set_grad_enabled,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from nablagraph.ops import Op
@@ -37,20 +61,12 @@ __all__ = [
     "is_grad_enabled",
     "RemovableHandle",
     "as_tensor",
+    "connect",
+    "reusable_grad_buffer",
+    "scope",
 ]
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
-
-# The modes of the running thread (and asyncio task): bit GRAD is recording (no_grad,
-# enable_grad, set_grad_enabled), bit ANOMALY is detect_anomaly(). One ContextVar, read
-# once per op (one C call): each thread has its own context, and each asyncio task a
-# copy of its creator's, so a mode set in one thread or task is never seen by another.
-GRAD, ANOMALY = 1, 2
-_mode: contextvars.ContextVar[int] = contextvars.ContextVar("nablagraph_mode", default=GRAD)
-_get_mode = _mode.get
-_set_mode = _mode.set
-# The labels of the open scope() blocks of each thread (see scope).
-_scopes = threading.local()
 
 # In-place changes: a process-wide clock ticks at every change and stamps the changed
 # tensor (``_version``); each recorded node keeps the clock value at its creation
@@ -63,44 +79,89 @@ _scopes = threading.local()
 _clock = 0
 _clock_lock = threading.Lock()
 
-_Fn = TypeVar("_Fn", bound=Callable[..., Any])
-
 _refcount = sys.getrefcount
 
 
-def _unshared(buf: np.ndarray, meta: dict[str, Any] | None, held: int) -> bool:
+class GradOwner(Protocol):
+    """What a flat optimizer's gradient buffer tells the kept-buffer rule (see
+    :func:`reusable_grad_buffer`): its buffer ``G``, and ``refs``, the reference count
+    of ``G`` while nobody outside the optimizer holds it or a view of it."""
+
+    G: np.ndarray
+    refs: int
+
+
+def _unshared(buf: np.ndarray, owner: GradOwner | None, held: int) -> bool:
     """Whether the library may write into gradient buffer ``buf``: nobody else holds it.
 
-    ``held`` counts the references the caller knows of (its locals, the ``gradbuf``
-    entry, a tensor's ``_data``).  Any other reference means a user kept the array, a
+    ``held`` counts the references the caller knows of (its locals, a ``_gradbuf``
+    slot, a tensor's ``_data``).  Any other reference means a user kept the array, a
     tensor around it or a view of it (a view references its base), and the library
     then hands out a fresh array instead of changing the one the user has.  A buffer
-    that is a view is reused only when its owner (``meta["gradowner"]``, a flat
-    optimizer) holds it and says no other view of its memory exists.
+    that is a view is reused only when its ``owner`` (a flat optimizer) holds it and
+    says no other view of its memory exists.
     """
     base = buf.base
     if base is None:
         return _refcount(buf) <= held + 2  # + this function's argument + getrefcount's
-    owner = meta.get("gradowner") if meta else None
     return (owner is not None and base is owner.G and _refcount(buf) <= held + 3
             and _refcount(base) <= owner.refs + 1)  # + the local `base`
 
-# Filled by nablagraph.functional when it is imported (see _bind).
-_F: Any = None
 
+def reusable_grad_buffer(t: Tensor) -> np.ndarray | None:
+    """The buffer kept for ``t``'s next gradient, if the library may write into it.
 
-def _bind(functional_module: Any) -> None:
-    global _F
-    _F = functional_module
+    The one rule for writing a gradient into a kept buffer, shared by the engine (a
+    VJP writing a leaf's only gradient contribution straight into it, or a first
+    gradient copied into it) and by replay.  The buffer (``t._gradbuf``, kept by
+    :meth:`Tensor.zero_grad` or a flat optimizer) is used only when
 
-
-def is_grad_enabled() -> bool:
-    """Whether ops run by the calling thread (or asyncio task) are recorded.
-
-    Grad mode belongs to the thread: a ``no_grad()`` block in one thread does not
-    change what another thread records.  A new thread starts with recording on.
+    * ``t`` has no ``.grad`` (the new gradient would have to be added to it) and no
+      hooks (they must see the gradient before it is stored);
+    * it has ``t``'s shape and dtype;
+    * nobody but the library holds it (see :func:`_unshared`): a gradient array or
+      tensor a user kept (``g = W.grad`` before ``zero_grad()``), or a view of it, is
+      never changed; the next gradient then goes into a new array.
     """
-    return bool(_get_mode() & GRAD)
+    buf = t._gradbuf
+    if (buf is None or t.grad is not None or t._hooks or buf.shape != t._data.shape
+            or buf.dtype != t._data.dtype):
+        return None
+    # _unshared, inlined (this runs for every parameter at every step). References:
+    # the slot, `buf`, getrefcount's argument; a view of a flat optimizer's buffer is
+    # also in the owner's list of views, and the base must be held by nobody else.
+    base = buf.base
+    if base is None:
+        return buf if _refcount(buf) <= 3 else None
+    owner = t._gradowner
+    if owner is None or base is not owner.G or _refcount(buf) > 4 or _refcount(base) > owner.refs + 1:
+        return None
+    return buf
+
+
+# The layers above tensor that it reaches through connect() (see the module docstring).
+_F: Any = None
+_backward: Callable[..., None] | None = None
+_check_forward: Callable[..., None] | None = None
+_display: Callable[..., dict[str, Any]] | None = None
+
+
+def connect(
+    *,
+    functional: Any,
+    backward: Callable[..., None],
+    check_forward: Callable[..., None],
+    display: Callable[..., dict[str, Any]],
+) -> None:
+    """The one hook from tensor to the layers above it, called once by the package.
+
+    ``functional`` is the module whose functions the methods and operators call;
+    ``backward`` is :func:`nablagraph.engine.backward`; ``check_forward`` is
+    :func:`nablagraph.anomaly.check_forward`, run by :func:`apply` for every op under
+    anomaly detection; ``display`` is :func:`nablagraph.viz.tensor_mimebundle`.
+    """
+    global _F, _backward, _check_forward, _display
+    _F, _backward, _check_forward, _display = functional, backward, check_forward, display
 
 
 def _tick() -> int:
@@ -113,216 +174,12 @@ def _tick() -> int:
 
 def mark_changed(tensors: Sequence[Tensor]) -> None:
     """Record an in-place change of each tensor (as :meth:`Tensor.sub_` does), at once."""
-    now = _tick()
+    global _clock
+    with _clock_lock:  # (_tick, inlined: an optimizer step calls this)
+        _clock += 1
+        now = _clock
     for t in tensors:
         t._version = now
-
-
-def _with_grad_bit(mode: int, on: int) -> int:
-    return mode | GRAD if on else mode & ~GRAD
-
-
-class _GradMode:
-    """Grad mode for a ``with`` block, or for every call of a decorated function.
-
-    Only the calling thread's (or asyncio task's) mode changes.  On exit the mode
-    the block found is restored.  A class rather than a generator: entering it is
-    on the path of every optimizer step.
-    """
-
-    __slots__ = ("enabled", "prev")
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.prev = GRAD
-
-    # (the bit arithmetic is written out: these run at every optimizer step)
-    def __enter__(self) -> None:
-        m = _get_mode()
-        self.prev = m & GRAD
-        _set_mode(m | GRAD if self.enabled else m & ~GRAD)
-
-    def __exit__(self, *exc: object) -> None:
-        m = _get_mode()
-        _set_mode(m | GRAD if self.prev else m & ~GRAD)
-
-    def __call__(self, fn: _Fn) -> _Fn:
-        """Use as a decorator: ``fn`` runs in this grad mode at every call.
-
-        Each call gets its own block, so the decorated function may run in several
-        threads at once.  A generator function runs in the mode each time it resumes
-        (the caller's mode is restored at each ``yield``).
-        """
-        return _decorate(fn, self.enabled, type(self).__name__)
-
-
-def _decorate(fn: _Fn, enabled: bool, name: str) -> _Fn:
-    if not callable(fn):
-        raise ConfigError(
-            f"{name}: used as a decorator on {type(fn).__name__}; expected a function "
-            f"(write @{name}() above a def, or use `with {name}():`)"
-        )
-    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-        raise ConfigError(
-            f"{name}: cannot decorate the coroutine function {getattr(fn, '__name__', fn)!r}: "
-            f"its body runs later, outside the decorator; use `with {name}():` inside it"
-        )
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _GradMode(enabled):
-                gen = fn(*args, **kwargs)
-            return _run_generator(gen, enabled)
-
-        return gen_wrapper  # type: ignore[return-value]
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _GradMode(enabled):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _run_generator(gen: Any, enabled: bool) -> Iterator[Any]:
-    # Resume the generator in the mode, hand each value out in the caller's mode.
-    try:
-        with _GradMode(enabled):
-            value = next(gen)
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                with _GradMode(enabled):
-                    gen.close()
-                raise
-            except BaseException as exc:
-                with _GradMode(enabled):
-                    value = gen.throw(exc)
-            else:
-                with _GradMode(enabled):
-                    value = gen.send(sent)
-    except StopIteration as stop:
-        return stop.value
-
-
-class no_grad(_GradMode):  # noqa: N801 - named as in PyTorch
-    """Record nothing in this thread: a ``with`` block or a function decorator.
-
-    Inside it, ops run by the calling thread (or asyncio task) do not record a graph
-    and their results never require grad; other threads keep their own mode.  Use it
-    for evaluation and for parameter updates::
-
-        with nablagraph.no_grad():
-            W.data -= lr * W.grad.data
-
-        @nablagraph.no_grad()         # or @nablagraph.no_grad
-        def evaluate(net, X):
-            return net(X)
-
-    Examples
-    --------
-    >>> import nablagraph as ng
-    >>> x = ng.Tensor([1.0, 2.0], requires_grad=True)
-    >>> with ng.no_grad():
-    ...     y = x * 2
-    >>> y.requires_grad, ng.is_grad_enabled()
-    (False, True)
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, fn: Any = None) -> Any:
-        if fn is None:
-            return object.__new__(cls)
-        return _decorate(fn, False, "no_grad")  # bare @no_grad
-
-    def __init__(self, fn: Any = None) -> None:
-        self.enabled = False
-
-
-class enable_grad(_GradMode):  # noqa: N801 - named as in PyTorch
-    """Record again in this thread inside a ``no_grad`` block (``with`` or decorator)."""
-
-    __slots__ = ()
-
-    def __new__(cls, fn: Any = None) -> Any:
-        if fn is None:
-            return object.__new__(cls)
-        return _decorate(fn, True, "enable_grad")  # bare @enable_grad
-
-    def __init__(self, fn: Any = None) -> None:
-        self.enabled = True
-
-
-class set_grad_enabled(_GradMode):  # noqa: N801 - named as in PyTorch
-    """Turn recording on or off for the calling thread.
-
-    Called as a function it sets the mode at once (until changed again); as a
-    ``with`` block or decorator the previous mode comes back on exit::
-
-        ng.set_grad_enabled(False)          # this thread stops recording
-        with ng.set_grad_enabled(train):    # recording iff train, inside the block
-            ...
-
-    Parameters
-    ----------
-    mode : bool
-        ``True`` to record, ``False`` not to.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, mode: bool) -> None:
-        if not isinstance(mode, (bool, np.bool_)):
-            raise ConfigError(
-                f"set_grad_enabled: mode must be True or False, got {mode!r} "
-                f"({type(mode).__name__})"
-            )
-        super().__init__(bool(mode))
-        m = _get_mode()
-        self.prev = bool(m & GRAD)
-        _set_mode(_with_grad_bit(m, self.enabled))
-
-    def __enter__(self) -> None:
-        pass  # set already by __init__
-
-    def __call__(self, fn: _Fn) -> _Fn:
-        # As a decorator the mode applies to the calls only: undo what __init__ set.
-        _set_mode(_with_grad_bit(_get_mode(), self.prev))
-        return _decorate(fn, self.enabled, "set_grad_enabled")
-
-
-class RemovableHandle:
-    """What :meth:`Tensor.register_hook` returns: ``handle.remove()`` takes the hook off.
-
-    Calling the handle (``handle()``) also removes it, and ``with`` removes it at the
-    end of the block.  Removing twice does nothing.
-    """
-
-    __slots__ = ("_hooks", "_fn")
-
-    def __init__(self, hooks: list[Any], fn: Any) -> None:
-        self._hooks: list[Any] | None = hooks
-        self._fn = fn
-
-    def remove(self) -> None:
-        """Remove the hook (no effect if it was removed already)."""
-        hooks, self._hooks = self._hooks, None
-        if hooks is not None:
-            for i, f in enumerate(hooks):
-                if f is self._fn:
-                    del hooks[i]
-                    break
-
-    __call__ = remove
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
 
 _FLOAT_KINDS = ("f",)
@@ -388,7 +245,10 @@ class Tensor:
         "_params",
         "_hooks",
         "_retain",
-        "_meta",
+        "_scope",
+        "_frame",
+        "_gradbuf",
+        "_gradowner",
         "__weakref__",
     )
 
@@ -408,7 +268,10 @@ class Tensor:
     _params: tuple[Any, ...]
     _hooks: list[Callable[[Tensor], Tensor | None]] | None
     _retain: bool
-    _meta: dict[str, Any] | None
+    _scope: Any
+    _frame: Any
+    _gradbuf: np.ndarray | None
+    _gradowner: GradOwner | None
 
     def __init__(
         self,
@@ -435,7 +298,10 @@ class Tensor:
         self._params = ()
         self._hooks = None
         self._retain = False
-        self._meta = None
+        self._scope = None
+        self._frame = None
+        self._gradbuf = None
+        self._gradowner = None
 
     # ----------------------------------------------------------------- the data
     @property
@@ -584,9 +450,8 @@ class Tensor:
         """Jupyter display: the recorded graph as SVG (with the text repr) for a tensor
         computed by ops; leaves and freed graphs display as text only.
         See :func:`nablagraph.viz.tensor_mimebundle`."""
-        from nablagraph.viz import tensor_mimebundle
-
-        return tensor_mimebundle(self, include, exclude)
+        assert _display is not None, "nablagraph.tensor.connect() was not called"
+        return _display(self, include, exclude)
 
     # ------------------------------------------------------------ conversions
     def numpy(self) -> np.ndarray:
@@ -641,9 +506,8 @@ class Tensor:
             Record the backward pass itself, so the gradients are differentiable
             (second derivatives, Hessian-vector products).
         """
-        from nablagraph import engine
-
-        engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        assert _backward is not None, "nablagraph.tensor.connect() was not called"
+        _backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``fn(grad)`` when this tensor's gradient has been computed.
@@ -692,9 +556,7 @@ class Tensor:
             return
         self.grad = None
         if not g.requires_grad:
-            meta = self._meta if self._meta is not None else {}
-            meta["gradbuf"] = g._data
-            self._meta = meta
+            self._gradbuf = g._data
 
     # ---------------------------------------------------- operators (aliases)
     def __add__(self, other: ArrayLike) -> Tensor:
@@ -869,8 +731,12 @@ def as_tensor(x: ArrayLike, like: Tensor | None = None) -> Tensor:
 
 
 # ------------------------------------------------------------------ recording
+_alloc = Tensor.__new__
+
+
 def _new(data: np.ndarray) -> Tensor:
-    t = Tensor.__new__(Tensor)
+    """A new leaf around ``data`` that requires no gradient, without ``__init__``'s checks."""
+    t = _alloc(Tensor)
     t._data = data
     t._version = 0
     t._stamp = 0
@@ -882,7 +748,10 @@ def _new(data: np.ndarray) -> Tensor:
     t._params = ()
     t._hooks = None
     t._retain = False
-    t._meta = None
+    t._scope = None
+    t._frame = None
+    t._gradbuf = None
+    t._gradowner = None
     return t
 
 
@@ -911,49 +780,40 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
         raise op.input_error(inputs, params, exc) from None
     if type(out) is not np.ndarray:  # reductions give NumPy scalars; keep .data an array
         out = np.asarray(out)
-    t = _new(out)
+    # The node's fields are written once each (this runs for every op).
+    t = _alloc(Tensor)
+    t._data = out
+    t._version = 0
+    t.grad = None
+    t.name = None
+    t._hooks = None
+    t._retain = False
+    t._frame = None
+    t._gradbuf = None
+    t._gradowner = None
     mode = _get_mode()
+    record = False
     if mode & GRAD:
         for p in inputs:
             if p.requires_grad:
-                t.requires_grad = True
-                t._op = op
-                t._parents = inputs
-                t._params = params
-                t._stamp = _clock
-                scopes = _scopes.__dict__.get("stack")
-                if scopes:
-                    t._meta = {"scope": scopes[-1]}
+                record = True
                 break
+    if record:
+        t.requires_grad = True
+        t._op = op
+        t._parents = inputs
+        t._params = params
+        t._stamp = _clock
+        scopes = _scopes.__dict__.get("stack")
+        t._scope = scopes[-1] if scopes else None
+    else:
+        t.requires_grad = False
+        t._op = None
+        t._parents = None
+        t._params = ()
+        t._stamp = 0
+        t._scope = None
     if mode & ANOMALY:
-        from nablagraph import anomaly
-
-        anomaly.check_forward(op, inputs, t)
+        assert _check_forward is not None, "nablagraph.tensor.connect() was not called"
+        _check_forward(op, inputs, t)
     return t
-
-
-class scope:  # noqa: N801 - used like a function
-    """Tag every node recorded inside the ``with`` block with ``label`` (in ``t._meta``).
-
-    The label (e.g. the Dense layer being run) is per thread, like grad mode; graph
-    diagrams use it to draw layer clusters.  Blocks nest: the innermost label wins.
-    The labels live on a per-thread stack rather than in a context variable: a scope
-    opens and closes inside one synchronous call (a layer's forward), so no other
-    thread or asyncio task can run in between, and a list push/pop is several times
-    cheaper than setting a context variable (it runs for every layer of every step).
-    """
-
-    __slots__ = ("label", "stack")
-
-    def __init__(self, label: Any) -> None:
-        self.label = label
-
-    def __enter__(self) -> None:
-        stack = _scopes.__dict__.get("stack")
-        if stack is None:
-            stack = _scopes.stack = []
-        self.stack = stack
-        stack.append(self.label)
-
-    def __exit__(self, *exc: object) -> None:
-        self.stack.pop()

@@ -59,8 +59,8 @@ def _label(p: Tensor, i: int) -> str:
 class _FlatGrads:
     """A flat optimizer's gradient buffer ``G`` and one view of it per parameter.
 
-    Each parameter's ``_meta["gradbuf"]`` is its view (the engine writes the next
-    gradient there) and ``_meta["gradowner"]`` this object, which tells the engine
+    Each parameter's ``_gradbuf`` is its view (the engine writes the next gradient
+    there) and ``_gradowner`` this object, which tells the engine
     whether a view may be written: only while nothing outside holds a view of ``G``
     (a gradient array or a slice of one a user kept).  ``refs`` is the reference count
     of ``G`` when only this object and its views hold it, measured at creation.
@@ -76,10 +76,8 @@ class _FlatGrads:
             n = p.size
             g = G[off:off + n].reshape(p.shape)
             self.views.append(g)
-            meta = p._meta if p._meta is not None else {}
-            meta["gradbuf"] = g  # the engine writes the next gradient here
-            meta["gradowner"] = self
-            p._meta = meta
+            p._gradbuf = g  # the engine writes the next gradient here
+            p._gradowner = self
             off += n
         self.G = G
         del G, g
@@ -92,13 +90,12 @@ class _FlatGrads:
     def writable(self, params: list[Tensor], todo: list[int]) -> bool:
         """Whether ``step()`` may write into the views ``todo`` (parameters whose
         gradient is not in its view already): nobody holds them or a view of ``G``."""
-        if self._count() > self.refs:
+        if sys.getrefcount(self.G) > self.refs:  # (_count, inlined)
             return False
         for i in todo:
             g = self.views[i]
-            meta = params[i]._meta
-            kept = 1 if meta is not None and meta.get("gradbuf") is g else 0
-            if sys.getrefcount(g) > 3 + kept:  # views, `g`, the call (+ gradbuf)
+            kept = 1 if params[i]._gradbuf is g else 0
+            if sys.getrefcount(g) > 3 + kept:  # views, `g`, the call (+ _gradbuf)
                 return False
         return True
 
@@ -189,8 +186,7 @@ class Optimizer:
             if p.grad is not None and not p.grad.requires_grad:
                 g[...] = p.grad._data
                 p.grad = Tensor(g)
-                assert p._meta is not None
-                del p._meta["gradbuf"]
+                p._gradbuf = None
             else:
                 p.grad = None
         self._flat = (Tensor(W, requires_grad=True, name="flat parameters"), grads)
@@ -201,7 +197,7 @@ class Optimizer:
         if self._flat is not None and set_to_none:
             for p, g in zip(self.params, self._flat[1].views):
                 p.grad = None
-                p._meta["gradbuf"] = g  # type: ignore[index]  # the flat buffer's view
+                p._gradbuf = g  # the flat buffer's view
             return  # (the engine writes there only if nobody holds the view or G)
         for p in self.params:
             p.zero_grad(set_to_none)
@@ -251,15 +247,32 @@ class Optimizer:
         assert self._flat is not None
         flat, fg = self._flat
         params = self.params
+        views = fg.views
         # The views to write: no gradient (a zero gradient in flat mode), or a gradient
         # that lives elsewhere (set by hand, or a new array because a view was held).
-        todo = [i for i, (p, g) in enumerate(zip(params, fg.views))
-                if p.grad is None or p.grad._data is not g]
+        # Usually there are none: the engine wrote every gradient into its view.
+        todo: list[int] | None = None
+        for i, p in enumerate(params):
+            pg = p.grad
+            if pg is None or pg._data is not views[i]:
+                todo = [i] if todo is None else [*todo, i]
+        if todo is not None:
+            fg = self._fill_views(fg, todo)
+        try:
+            self._update(0, flat, fg.G)
+        finally:
+            _t.mark_changed(params)
+        self.steps += 1
+
+    def _fill_views(self, fg: _FlatGrads, todo: list[int]) -> _FlatGrads:
+        """Copy the gradients of the parameters ``todo`` into their views of the flat
+        buffer (zeros for no gradient), in a new buffer if a user holds part of it."""
+        assert self._flat is not None
+        params = self.params
         if not fg.writable(params, todo):  # a user holds part of it: take a new buffer
             fg = _FlatGrads(params, fg.G.dtype, fg.G.size)
-            self._flat = (flat, fg)
+            self._flat = (self._flat[0], fg)
             todo = list(range(len(params)))
-        G = fg.G
         seen = len(todo) < len(params)
         for i in todo:
             pg = params[i].grad
@@ -273,11 +286,7 @@ class Optimizer:
                 f"{type(self).__name__}.step: no parameter has a gradient; call backward() on "
                 "the cost before step()"
             )
-        try:
-            self._update(0, flat, G)
-        finally:
-            _t.mark_changed(self.params)
-        self.steps += 1
+        return fg
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         """Update parameter ``i`` (or the flat buffer, ``i = 0``) from gradient ``g``.

@@ -10,7 +10,7 @@ belongs to and, where the notes have a name for it, that name: ``z^l``, ``a^l``,
 It only reads: no tensor, gradient or link of the graph is changed.
 
 Layers are found through the scope tag that ``Dense.forward_z`` puts on the nodes it
-records (``t._meta["scope"]``): any object with an integer ``index`` is treated as the
+records (``t._scope``): any object with an integer ``index`` is treated as the
 notes' layer ``l`` (``activation_name``, ``n_in`` and ``n_out`` are used when
 present), so this module needs nothing from :mod:`nablagraph.nn`.
 
@@ -201,10 +201,9 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     info = GraphInfo(root, nodes, by_id, layers, hidden_nodes=total - used, total_nodes=total)
 
     def op_layer(t: Tensor) -> Layer | None:
-        if t._op is None or is_cost(t._op) or not t._meta:
+        if t._op is None or is_cost(t._op) or t._scope is None:
             return None
-        scope = t._meta.get("scope")
-        return None if scope is None else _layer_of_scope(scope, layers)
+        return _layer_of_scope(t._scope, layers)
 
     info.topo = _topological(root, by_id)
     # Layers first, from the op nodes, numbered from the inputs up.
