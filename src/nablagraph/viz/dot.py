@@ -18,7 +18,6 @@ from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import Diagram
 from nablagraph.viz.graph import GraphInfo, Layer, TensorNode, collect, is_cost, superscript
 from nablagraph.viz.labels import (
-    OP_NOTES,
     dot_attrs,
     escape,
     grad_text,
@@ -144,7 +143,7 @@ class _Builder:
         op = n.tensor._op
         assert op is not None
         lines: list[tuple[str, str | None]] = [(op.name, "b")]
-        note = OP_NOTES.get(op.name) or params_text(op.name, n.tensor._params)
+        note = op.note or params_text(op.name, n.tensor._params)
         if note:
             lines.append((note, "small"))
         return html_label(lines)
