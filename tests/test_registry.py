@@ -3,7 +3,8 @@
 ``missing_facts`` lists what an op lacks for its kind: every op a kind and a doc line;
 an activation its Lipschitz bound, its user function, its place in the network's
 activation names, and (elementwise ones) a closed-form σ' in :mod:`nablagraph.reference`
-and :mod:`nablagraph.activations`; a cost its network cost name in the one cost table.
+and :mod:`nablagraph.activations`; a cost its network cost name in the one cost table;
+an op that has a note (the formula viz draws under its name) a short one-line one.
 The completeness tests fail, naming the op and the fact, for any op that lacks one.
 Then the facts are checked against the numbers (a wrong Lipschitz bound or a missing
 kink fails), and the places that used to keep their own copies are checked to agree.
@@ -20,7 +21,10 @@ from nablagraph import activations, functional, ops, reference
 from nablagraph.check import finite_differences as fd
 from nablagraph.nn import module
 from nablagraph.ops import COSTS, KINDS, OPS, Op
+from nablagraph.tensor import Tensor
+from nablagraph.viz import to_dot
 from nablagraph.viz.graph import is_cost
+from nablagraph.viz.labels import escape
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "nablagraph"
 
@@ -55,6 +59,8 @@ def missing_facts(op: Op) -> list[str]:
             miss.append(f"a place in COSTS[{op.cost!r}].ops")
     elif op.cost is not None:
         miss.append(f"no cost= (kind is {op.kind!r})")
+    if op.note is not None and (not op.note.strip() or "\n" in op.note or len(op.note) > 40):
+        miss.append(f"note= a short one-line formula (or None), got {op.note!r}")
     return miss
 
 
@@ -76,6 +82,8 @@ def test_the_completeness_check_names_what_an_op_lacks() -> None:
     assert "a function nablagraph.functional.swish" in miss
     cost = Op("hinge", np.maximum, lambda *a: a, "max(0, 1 − y a)", kind="cost", cost="hinge")
     assert missing_facts(cost) == [f"cost= (one of {', '.join(COSTS)}), got 'hinge'"]
+    noted = Op("swap", np.flip, lambda *a: a, "x reversed", kind="shape", note="x\nreversed")
+    assert missing_facts(noted) == ["note= a short one-line formula (or None), got 'x\\nreversed'"]
 
 
 # ------------------------------------------------------------ the facts are true
@@ -139,6 +147,17 @@ def test_viz_draws_exactly_the_cost_ops_as_costs() -> None:
     assert {"quadratic_cost", "mse_loss", "binary_cross_entropy",
                             "binary_cross_entropy_with_logits", "cross_entropy", "cross_entropy_index"} == ops.COST_OPS
     assert not is_cost(None) and not is_cost(OPS["sum"])
+
+
+def test_viz_draws_each_ops_note_from_the_registry() -> None:
+    assert {n: op.note for n, op in OPS.items() if op.note} == {
+        "linear": "a Wᵀ + b", "mul": "Hadamard product", "matmul": "a @ b",
+    }
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    W = Tensor(np.ones((4, 3)), requires_grad=True)
+    source = to_dot((functional.linear(x, W) * 2.0).sum() + (x @ W.T).sum())
+    for name in ("linear", "mul", "matmul"):
+        assert f'<b>{name}</b><br/><font point-size="9">{escape(OPS[name].note or "")}</font>' in source
 
 
 def test_finite_differences_read_kinks_and_lipschitz_from_the_registry() -> None:

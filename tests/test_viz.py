@@ -16,6 +16,7 @@ import nablagraph as ng
 from nablagraph import viz
 from nablagraph.errors import ConfigError, GraphError
 from nablagraph.viz import RendererError, draw_network, render, to_dot, to_graphviz
+from nablagraph.viz import dot as viz_dot
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -456,3 +457,14 @@ def test_viz_does_not_import_nn() -> None:
     for path in (ROOT / "src" / "nablagraph" / "viz").glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(from nablagraph(\.nn| import nn)|import nablagraph\.nn)", text, re.M), path
+
+
+def test_the_names_viz_dot_exported_still_import_from_it_and_no_viz_module_is_long() -> None:
+    # to_graphviz's steps live in viz.nodes, viz.edges, viz.legend, viz.highlight and
+    # viz.style; viz.dot still exports what it always did.
+    assert set(viz_dot.__all__) == {"COLOURS", "DIRECTIONS", "VIEWS", "Diagram", "to_dot", "to_graphviz"}
+    for name in viz_dot.__all__:
+        assert getattr(viz_dot, name) is getattr(viz, name), name
+    for path in (ROOT / "src" / "nablagraph" / "viz").glob("*.py"):
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        assert n <= 500, f"{path.name} has {n} lines"

@@ -35,7 +35,7 @@ def _mul_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) 
 
 
 MUL = defop("mul", np.multiply, _mul_vjp, "x ⊙ y, the Hadamard product (broadcasting)",
-            kind="arithmetic")
+            kind="arithmetic", note="Hadamard product")
 
 
 def _div_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) -> tuple[Any, ...]:
@@ -144,7 +144,7 @@ def _matmul_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, b: An
 
 
 MATMUL = defop("matmul", _matmul_forward, _matmul_vjp, "a @ b (NumPy matmul rules)", _matmul_error,
-               kind="arithmetic")
+               kind="arithmetic", note="a @ b")
 
 
 def _linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -191,4 +191,5 @@ LINEAR = defop(
     "z = x @ W.T + b in one primitive (the notes' z^l = w^l a^{l-1} + b^l, batch as rows)",
     writes_into=True,
     kind="arithmetic",
+    note="a Wᵀ + b",
 )

@@ -19,6 +19,9 @@ The facts an op carries, so that nothing about it is written down anywhere else:
 ``cost``
     for costs: the network cost name (``"quadratic"`` …) the op computes; viz draws
     cost ops outside the layer clusters and their second input as the targets.
+``note``
+    the short formula drawn under the op's name in graph diagrams (``linear``:
+    ``"a Wᵀ + b"``), or ``None`` for none.
 
 Imports: ``errors`` and NumPy only.
 """
@@ -52,7 +55,7 @@ class Op:
 
     __slots__ = (
         "_error", "at_zero", "bound", "cost", "doc", "elementwise", "forward", "kind",
-        "kinks", "lipschitz", "name", "smooth", "vjp", "writes_into",
+        "kinks", "lipschitz", "name", "note", "smooth", "vjp", "writes_into",
     )
 
     def __init__(
@@ -72,6 +75,7 @@ class Op:
         bound: float | None = None,
         at_zero: float | None = None,
         cost: str | None = None,
+        note: str | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
@@ -89,6 +93,7 @@ class Op:
         self.bound = bound
         self.at_zero = at_zero
         self.cost = cost
+        self.note = note
 
     def input_error(
         self, inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception
@@ -123,7 +128,7 @@ def defop(
     """Register a primitive op and return it.
 
     ``facts`` are the keyword-only facts of :class:`Op` (``kind=``, ``elementwise=``,
-    ``kinks=``, ``lipschitz=``, ``bound=``, ``at_zero=``, ``cost=``).  An unknown kind,
+    ``kinks=``, ``lipschitz=``, ``bound=``, ``at_zero=``, ``cost=``, ``note=``).  An unknown kind,
     an activation without ``lipschitz=`` or a cost without ``cost=`` raises
     :class:`~nablagraph.errors.ConfigError`; ``tests/test_registry.py`` checks the rest
     (a user function, a closed-form σ', a place in the cost table).

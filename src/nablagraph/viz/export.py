@@ -117,11 +117,33 @@ def _fitted_source(root: Tensor, fmt: str, dpi: float | None, max_pixels: int | 
                 f"{drawn:,} nodes nearest the root (max_nodes={drawn}). Pass max_nodes to "
                 "choose, collapse='layers', or write SVG to see them all",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # render's caller (through _source_of)
             )
         return source
     assert full is not None
     raise full
+
+
+def _source_of(root: Any, fmt: str, dpi: float | None, max_pixels: int | None,
+               options: dict[str, Any]) -> str:
+    """What :func:`render` writes: ``root`` drawn with ``options`` (a PNG fitted to
+    the pixel budget unless ``max_nodes`` is given), or a diagram's own DOT text."""
+    if isinstance(root, Tensor):
+        if fmt in RASTER_FORMATS and "max_nodes" not in options:
+            return _fitted_source(root, fmt, dpi, max_pixels, options)
+        drawn: str = to_graphviz(root, **options).source
+        return drawn
+    if isinstance(getattr(root, "source", None), str):
+        if options:
+            raise ConfigError(
+                f"render: options {', '.join(sorted(options))} apply when drawing a Tensor; "
+                "this diagram is already drawn (pass them to to_graphviz instead)"
+            )
+        source: str = root.source
+        return source
+    raise DTypeError(
+        f"render: expected a Tensor or a diagram from to_graphviz, got {type(root).__name__}"
+    )
 
 
 def render(
@@ -188,22 +210,7 @@ def render(
     fmt = _format_of(p, format)
     check_dpi(dpi, "render")
     check_max_pixels(max_pixels, "render")
-    if isinstance(root, Tensor):
-        if fmt in RASTER_FORMATS and "max_nodes" not in options:
-            source = _fitted_source(root, fmt, dpi, max_pixels, options)
-        else:
-            source = to_graphviz(root, **options).source
-    elif isinstance(getattr(root, "source", None), str):
-        if options:
-            raise ConfigError(
-                f"render: options {', '.join(sorted(options))} apply when drawing a Tensor; "
-                "this diagram is already drawn (pass them to to_graphviz instead)"
-            )
-        source = root.source
-    else:
-        raise DTypeError(
-            f"render: expected a Tensor or a diagram from to_graphviz, got {type(root).__name__}"
-        )
+    source = _source_of(root, fmt, dpi, max_pixels, options)
     return write_source(source, p, fmt, dpi, max_pixels, who="render")
 
 

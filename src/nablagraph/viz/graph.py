@@ -257,35 +257,48 @@ def _kind(t: Tensor, root: Tensor, consumers: Any) -> str:
 
 def _name(n: TensorNode, info: GraphInfo, consumers: Any) -> None:
     """Give ``n`` the notes' name where one applies."""
+    _name_by_kind(n, info, consumers)
+    if n.layer is not None and n.layer.index is not None and n.tensor._op is not None:
+        _name_in_layer(n, n.layer, info, consumers)
+
+
+def _name_by_kind(n: TensorNode, info: GraphInfo, consumers: Any) -> None:
+    """``C`` for a cost root, ``y`` for a target, ``aˡ⁻¹`` for a layer's input, ``∇W²``."""
     t = n.tensor
-    op = t._op.name if t._op is not None else None
-    layer = n.layer
     if n.kind == "output" and is_cost(t._op):
         n.notation = "C"
     elif n.kind == "target":
         n.notation = "y"
     elif n.kind == "input":
-        # The first input of layer l's linear op is a^{l-1}.
-        for c, i in consumers:
-            cl = info.node(c)
-            if (
-                i == 0
-                and c._op is not None
-                and c._op.name == "linear"
-                and cl is not None
-                and cl.layer is not None
-                and cl.layer.index is not None
-            ):
-                n.notation = f"a{superscript(cl.layer.index - 1)}"
-                break
+        n.notation = _input_notation(info, consumers)
     elif n.kind == "parameter" and t.name:
         head = t.name.rstrip("0123456789")
         tail = t.name[len(head):]
         n.grad_symbol = f"∇{head}{superscript(tail)}" if head and tail else f"∇{t.name}"
-    if layer is None or layer.index is None or t._op is None:
-        return
+
+
+def _input_notation(info: GraphInfo, consumers: Any) -> str | None:
+    """The first input of layer l's linear op is a^{l-1}."""
+    for c, i in consumers:
+        cl = info.node(c)
+        if (
+            i == 0
+            and c._op is not None
+            and c._op.name == "linear"
+            and cl is not None
+            and cl.layer is not None
+            and cl.layer.index is not None
+        ):
+            return f"a{superscript(cl.layer.index - 1)}"
+    return None
+
+
+def _name_in_layer(n: TensorNode, layer: Layer, info: GraphInfo, consumers: Any) -> None:
+    """``zˡ`` (whose gradient is ``δˡ``) and ``aˡ`` for the tensors layer l computes."""
+    t, op = n.tensor, n.tensor._op
+    assert layer.index is not None and op is not None
     l = superscript(layer.index)
-    is_z = op == "linear"
+    is_z = op.name == "linear"
     # a^l leaves the layer: it is the root or is consumed by an op of another layer.
     leaves = t is info.root or any(
         (cn := info.node(c)) is None or cn.layer is not layer for c, _ in consumers

@@ -13,7 +13,7 @@ import numpy as np
 
 from nablagraph.tensor import Tensor
 
-__all__ = ["OP_NOTES", "dot_attrs", "escape", "grad_text", "html_label", "num", "params_text",
+__all__ = ["dot_attrs", "escape", "grad_text", "html_label", "num", "params_text",
            "shape_text", "values_text"]
 
 def escape(text: str) -> str:
@@ -114,8 +114,3 @@ def params_text(name: str, params: tuple[Any, ...]) -> str | None:
         shown.append(f"{names[i]}={text}" if i < len(names) else text)
     text = ", ".join(shown)
     return (text[:40] + "…" if len(text) > 41 else text) or None
-
-
-OP_NOTES = {"linear": "a Wᵀ + b", "mul": "Hadamard product", "matmul": "a @ b"}
-
-

@@ -29,6 +29,29 @@ def _named(x: ArrayLike, name: str, dtype: Any) -> Tensor:
     return Tensor(arr, name=name)
 
 
+def _check_model(model: Any) -> None:
+    """A :class:`ConfigError` unless ``model`` has the methods of a ``Network`` used here."""
+    for method in ("forward_trace", "cost_from_trace", "parameters"):
+        if not callable(getattr(model, method, None)):
+            raise ConfigError(
+                f"draw_network: expected a nablagraph.nn.Network (with forward_trace and "
+                f"cost_from_trace), got {type(model).__name__} without {method}(); for "
+                "another model compute its cost C, call C.backward(retain_graph=True) and "
+                "draw it with viz.to_graphviz(C)"
+            )
+
+
+def _title(model: Any, M: int) -> str:
+    """``network [2, 3, 1] · quadratic cost · batch of M = 4``."""
+    sizes = getattr(model, "sizes", None)
+    cost = getattr(model, "cost_name", None)
+    parts = [f"network {list(sizes)}" if sizes else type(model).__name__]
+    if cost:
+        parts.append(f"{cost} cost")
+    parts.append(f"batch of M = {M}")
+    return " · ".join(parts)
+
+
 def draw_network(
     model: Any,
     X: ArrayLike,
@@ -72,14 +95,7 @@ def draw_network(
     >>> "δ² = ∂C/∂z²" in d.source and "cluster_" in d.source
     True
     """
-    for method in ("forward_trace", "cost_from_trace", "parameters"):
-        if not callable(getattr(model, method, None)):
-            raise ConfigError(
-                f"draw_network: expected a nablagraph.nn.Network (with forward_trace and "
-                f"cost_from_trace), got {type(model).__name__} without {method}(); for "
-                "another model compute its cost C, call C.backward(retain_graph=True) and "
-                "draw it with viz.to_graphviz(C)"
-            )
+    _check_model(model)
     dtype = getattr(model, "dtype", np.float64)
     Xt, Yt = _named(X, "X", dtype), _named(Y, "Y", dtype)
     params = list(model.parameters())
@@ -92,13 +108,7 @@ def draw_network(
         if backward:
             C.backward(retain_graph=True)
         if "title" not in options:
-            sizes = getattr(model, "sizes", None)
-            cost = getattr(model, "cost_name", None)
-            parts = [f"network {list(sizes)}" if sizes else type(model).__name__]
-            if cost:
-                parts.append(f"{cost} cost")
-            parts.append(f"batch of M = {Xt.shape[0]}")
-            options["title"] = " · ".join(parts)
+            options["title"] = _title(model, Xt.shape[0])
         return to_graphviz(C, **options)
     finally:
         for p, g in zip(params, saved):

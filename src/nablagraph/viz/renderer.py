@@ -259,20 +259,32 @@ def fit_dpi(
     asked = check_dpi(dpi, who)
     budget = check_max_pixels(max_pixels, who)
     d = DEFAULT_DPI if asked is None else asked
-    size = _pixels(width_pt, height_pt, d)
-    if _fits(size, budget):
+    if _fits(_pixels(width_pt, height_pt, d), budget):
         return d
-    w, h = size
-    scale = min(math.sqrt(budget / (w * h)), MAX_SIDE / w, MAX_SIDE / h)
     floor = min(MIN_DPI, d)
-    scaled = math.floor(d * scale * 100) / 100
-    while scaled >= floor and not _fits(_pixels(width_pt, height_pt, scaled), budget):
-        scaled = math.floor(scaled * 99) / 100
+    scaled = _scaled_dpi(width_pt, height_pt, d, budget, floor)
     if scaled >= floor:
         return scaled
-    smallest = _pixels(width_pt, height_pt, floor)
-    raise RasterTooLargeError(
-        f"{who}: a {fmt.upper()} of this diagram would be {_px(size)} at {d:g} dpi, and "
+    raise _too_large(width_pt, height_pt, d, floor, budget, fmt, who)
+
+
+def _scaled_dpi(width_pt: float, height_pt: float, dpi: float, budget: int, floor: float) -> float:
+    """The largest resolution below ``dpi`` that fits, in steps of 1% from :func:`fit_dpi`'s
+    estimate; below ``floor`` when none at or above ``floor`` fits."""
+    w, h = _pixels(width_pt, height_pt, dpi)
+    scale = min(math.sqrt(budget / (w * h)), MAX_SIDE / w, MAX_SIDE / h)
+    scaled = math.floor(dpi * scale * 100) / 100
+    while scaled >= floor and not _fits(_pixels(width_pt, height_pt, scaled), budget):
+        scaled = math.floor(scaled * 99) / 100
+    return scaled
+
+
+def _too_large(width_pt: float, height_pt: float, dpi: float, floor: float, budget: int,
+               fmt: str, who: str) -> RasterTooLargeError:
+    """The refusal of an image that does not fit even at ``floor`` dpi: sizes, budget, what to do."""
+    size, smallest = _pixels(width_pt, height_pt, dpi), _pixels(width_pt, height_pt, floor)
+    return RasterTooLargeError(
+        f"{who}: a {fmt.upper()} of this diagram would be {_px(size)} at {dpi:g} dpi, and "
         f"{_px(smallest)} even at {floor:g} dpi, the smallest readable scale; the budget is "
         f"max_pixels={budget:,} and {MAX_SIDE:,} px a side. Write SVG instead (vector, any "
         "size: render(C, 'graph.svg')), draw one box per layer (collapse='layers'), draw "
