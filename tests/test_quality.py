@@ -109,7 +109,7 @@ ALLOWED: dict[str, set[str]] = {
     "functional": {"tensor", "ops", "errors"},
     "anomaly": {"tensor", "ops", "errors"},
     "replay": {"tensor", "engine", "ops", "errors"},
-    "reference": {"activations", "errors"},
+    "reference": {"activations", "errors", "reference"},
     "nn": {"tensor", "functional", "errors", "replay", "engine", "diagnostics", "nn", "parallel", "_memory"},
     "check": {"tensor", "engine", "functional", "reference", "errors", "check", "activations"},
     "diagnostics": {"tensor", "engine", "functional", "activations", "reference", "errors"},
