@@ -149,15 +149,15 @@ def test_a_killed_writer_process_leaves_the_previous_checkpoint_intact(tmp_path:
     before = ckpt.read_bytes()
     script = f"""
 import os, numpy as np, nablagraph as ng
-from nablagraph import io
-real = io.save_file
+from nablagraph.io import models, writer  # where save_checkpoint and save_file look them up
+real = models.save_file
 def dying(tensors, path, metadata=None, checksum=True):
     def chunks_then_die(path, chunks):
         f = open(str(path) + ".partial", "wb"); f.write(b"half a checkpoint"); f.flush()
         os._exit(9)
-    io._atomic_write = chunks_then_die
+    writer._atomic_write = chunks_then_die
     real(tensors, path, metadata, checksum)
-io.save_file = dying
+models.save_file = dying
 X = np.random.default_rng(7).standard_normal((33, 4)); y = (X[:, 0] > 0).astype(np.int64)
 net = ng.nn.Network([4, 5, 3], activation="tanh", cost="cross_entropy", seed=0)
 ng.fit(net, X, y, epochs={2 * K}, batch_size=7, lr=0.5, momentum=0.9, verbose=False,
