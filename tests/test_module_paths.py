@@ -21,6 +21,7 @@ OLD_PATHS = {
     ],
     "nablagraph.nn.train": [
         "fit", "History", "DataError", "CheckpointStore", "use_checkpoint_store", "PathLike",
+        "DIAGNOSTICS_EXAMPLES",
     ],
     "nablagraph.check.compare": [
         "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
