@@ -3,7 +3,7 @@
 On the guide pages, ``nablagraph.reference.BackpropEquations.bp2`` written as a code
 span becomes a link to where the API reference documents that object.  Names are
 resolved by importing them, then mapped to the path the object is documented under
-(its defining module, e.g. ``nablagraph.nn.Dense`` → ``nablagraph.nn.module.Dense``).
+(its defining module, e.g. ``nablagraph.nn.Dense`` → ``nablagraph.nn.dense.Dense``).
 Links are optional: a name with no API entry (a private helper) stays plain code.
 tests/test_docs.py checks separately that every such name resolves.
 """

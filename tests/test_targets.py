@@ -17,7 +17,7 @@ import pytest
 import nablagraph as ng
 from nablagraph import _memory
 from nablagraph.nn import Dense, Network, fit
-from nablagraph.nn import module as module_mod
+from nablagraph.nn import dense as dense_mod  # Dense calls init_weights from there
 from nablagraph.nn.module import parameter_bytes
 
 X4 = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -312,7 +312,7 @@ def _no_allocation(*args: Any, **kwargs: Any) -> Any:
 
 def test_a_network_too_large_for_memory_is_refused_before_allocating(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_memory, "available_memory", lambda: 21_300_000_000)
-    monkeypatch.setattr(module_mod, "init_weights", _no_allocation)
+    monkeypatch.setattr(dense_mod, "init_weights", _no_allocation)
     with pytest.raises(ng.ResourceError, match=re.escape(
         "Network: sizes [2, 1000000000, 1] need 32.0 GB for parameters (float64) but only 21.3 GB "
         "of memory is available"
@@ -355,7 +355,7 @@ def test_without_a_memory_figure_the_check_is_skipped_and_an_allocation_failure_
     def out_of_memory(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError("Unable to allocate")
 
-    monkeypatch.setattr(module_mod, "init_weights", out_of_memory)
+    monkeypatch.setattr(dense_mod, "init_weights", out_of_memory)
     with pytest.raises(ng.ResourceError, match=re.escape(
         "Network: sizes [2, 3, 1] need 104 B for parameters (float64); allocating layer 2 failed (out of memory)"
     )):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -77,10 +77,21 @@ def _as_array(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _autodiff(
-    model: Any, X: Any, Y: Any, params: list[Tensor]
-) -> tuple[float, list[np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], float, float]:
-    """``C``, ``∂C/∂p`` per parameter, ``z^l`` and ``∂C/∂z^l`` per layer, and the times."""
+@dataclass
+class _Autodiff:
+    """Route 1's outcome: ``C``, ``∂C/∂p`` per parameter, ``z^l`` and ``∂C/∂z^l`` per
+    layer, and the seconds of the forward and the backward pass."""
+
+    cost: float
+    grads: list[np.ndarray]
+    zs: dict[int, np.ndarray]
+    deltas: dict[int, np.ndarray]
+    t_forward: float
+    t_backward: float
+
+
+def _autodiff(model: Any, X: Any, Y: Any, params: list[Tensor]) -> _Autodiff:
+    """Route 1 once: the engine's reverse pass over the recorded graph of the cost."""
     t0 = time.perf_counter()
     if hasattr(model, "forward_trace") and hasattr(model, "cost_from_trace"):
         _, trace = model.forward_trace(X)
@@ -101,7 +112,7 @@ def _autodiff(
         l: np.asarray(g.data, dtype=np.float64)
         for l, g in zip(layer_ids, grads[len(params):]) if g is not None
     }
-    return float(C.item()), g_params, z_vals, dz, t1 - t0, t2 - t1
+    return _Autodiff(float(C.item()), g_params, z_vals, dz, t1 - t0, t2 - t1)
 
 
 def _time_min(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
@@ -276,7 +287,76 @@ def compare_gradients(
     >>> [(c.layer, c.equation) for c in report.layers]
     [(3, 'BP1'), (2, 'BP2')]
     """
-    step = _check_options(fd, fd_order, form, eps)
+    o = _Options(fd, fd_order, eps, max_full, n_samples, n_directions, seed, form, equations, repeats)
+    run = _prepare(model, X, Y, fd_order, tolerances)
+    notes: list[str] = []
+
+    # Route 1: autodiff.  Route 2: the closed form, and z^l, δ^l of the two compared.
+    ad = _fastest_autodiff(model, run, o.repeats)
+    cf = _ClosedForm.run(model, run.X, run.Y, o.form, o.equations, o.repeats)
+    if cf.unavailable:
+        notes.append(cf.unavailable)
+    layer_checks = _layer_checks(cf.dense, cf.bp, ad.zs, ad.deltas, run.tol)
+
+    # Route 3: finite differences, and every parameter compared three ways.
+    probes = _finite_differences(model, o, run, ad.zs, notes)
+    param_checks = _parameter_checks(model, run.named, ad.grads, cf.bp, probes, run.tol)
+
+    # What each route cost, the report, and on a mismatch the first failing equation.
+    report = _report(model, o, run, ad, cf, probes, layer_checks, param_checks, notes)
+    diagnose(report, cf.stage, cf.message, cf.dense)
+    return report
+
+
+# ------------------------------------------------------------------ the steps
+@dataclass
+class _Options:
+    """The settings of :func:`compare_gradients`, checked when made.
+
+    ``step`` is the finite-difference step: ``eps``, or the order's default, before any
+    kink-safe shrinking.
+    """
+
+    fd: str
+    fd_order: int
+    eps: float | None
+    max_full: int
+    n_samples: int
+    n_directions: int
+    seed: int
+    form: str
+    equations: ref.BackpropEquations | None
+    repeats: int
+    step: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        fd, fd_order, form, eps = self.fd, self.fd_order, self.form, self.eps
+        if fd not in ("auto", "full", "sampled", "off"):
+            raise ConfigError(f"compare_gradients: fd must be 'auto', 'full', 'sampled' or 'off', got {fd!r}")
+        if fd_order not in STENCILS:
+            raise ConfigError(f"compare_gradients: fd_order must be 2, 4 or 6, got {fd_order!r}")
+        if form not in ("batch", "example"):
+            raise ConfigError(f"compare_gradients: form must be 'batch' or 'example', got {form!r}")
+        self.step = DEFAULT_EPS[fd_order] if eps is None else float(eps)
+        if not (self.step > 0 and math.isfinite(self.step)):
+            raise ConfigError(f"compare_gradients: eps must be a positive number, got {eps!r}")
+
+
+@dataclass
+class _Run:
+    """What is compared: the parameters, the batch in their dtype, and the tolerances."""
+
+    named: list[tuple[str, Tensor]]
+    params: list[Tensor]
+    dtype: np.dtype[Any]
+    tol: Tolerances
+    X: np.ndarray
+    Y: Any
+    P: int  # scalar parameters
+
+
+def _prepare(model: Any, X: Any, Y: Any, fd_order: int, tolerances: Tolerances | None) -> _Run:
+    """The model's parameters (at least one) and the batch converted to their dtype."""
     named = list(model.named_parameters())
     if not named:
         raise GradcheckError(f"compare_gradients: {type(model).__name__} has no parameters to check")
@@ -284,71 +364,17 @@ def compare_gradients(
     dtype = np.dtype(params[0].dtype)
     tol = tolerances or Tolerances.for_dtype(dtype, fd_order)
     Xc = np.asarray(_as_array(X), dtype=dtype)
-    Yc = _as_array(Y)
-    notes: list[str] = []
-    P = sum(p.size for p in params)
-
-    # Route 1: autodiff.  Route 2: the closed form.
-    C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd = _fastest_autodiff(model, Xc, Yc, params, repeats)
-    cf = _ClosedForm.run(model, Xc, Yc, form, equations, repeats)
-    if cf.unavailable:
-        notes.append(cf.unavailable)
-    layer_checks = _layer_checks(cf.dense, cf.bp, z_ad, dz_ad, tol)
-
-    # Route 3: finite differences, and every parameter compared three ways.
-    mode = _fd_mode(fd, dtype, P, max_full, step, tol, notes)
-    if eps is None and mode != "off":
-        step, why = kink_safe_eps(model, Xc, z_ad, step, max(STENCILS[fd_order]),
-                                  directions=mode == "sampled")
-        if why:
-            notes.append(why)
-    fdiff = FiniteDifferences(model, Xc, Yc, step, fd_order)
-    probes = _Probes(fdiff, mode, n_samples, n_directions, np.random.default_rng(seed))
-    param_checks = _parameter_checks(model, named, g_ad, cf.bp, probes, tol)
-
-    # The cost of each route, and the report.
-    _, t_forward = _time_min(FiniteDifferences(model, Xc, Yc, step, fd_order).cost, repeats)
-    k = 2 * len(STENCILS[fd_order])
-    M = int(Xc.shape[0])
-    report = GradientComparison(
-        model=repr(model), dtype=str(dtype), batch_size=M, num_parameters=P,
-        fd_method=_fd_method(mode, fd_order, step, n_samples, n_directions),
-        fd_order=fd_order, eps=step, tolerances=tol, layers=layer_checks,
-        parameters=param_checks, routes=_route_costs(cf, fdiff, mode, form, M, k, t_fwd, t_bwd),
-        cost_autodiff=C_ad, cost_closed_form=None if cf.bp is None else cf.bp.cost,
-        full_fd_forward_passes=k * P,
-        full_fd_seconds=fdiff.seconds if mode == "full" else k * P * t_forward,
-        full_fd_measured=mode == "full", notes=notes,
-    )
-    diagnose(report, cf.stage, cf.message, cf.dense)
-    return report
+    return _Run(named, params, dtype, tol, Xc, _as_array(Y), sum(p.size for p in params))
 
 
-# ------------------------------------------------------------------ the steps
-def _check_options(fd: str, fd_order: int, form: str, eps: float | None) -> float:
-    """The settings of :func:`compare_gradients`, checked; the finite-difference step."""
-    if fd not in ("auto", "full", "sampled", "off"):
-        raise ConfigError(f"compare_gradients: fd must be 'auto', 'full', 'sampled' or 'off', got {fd!r}")
-    if fd_order not in STENCILS:
-        raise ConfigError(f"compare_gradients: fd_order must be 2, 4 or 6, got {fd_order!r}")
-    if form not in ("batch", "example"):
-        raise ConfigError(f"compare_gradients: form must be 'batch' or 'example', got {form!r}")
-    step = DEFAULT_EPS[fd_order] if eps is None else float(eps)
-    if not (step > 0 and math.isfinite(step)):
-        raise ConfigError(f"compare_gradients: eps must be a positive number, got {eps!r}")
-    return step
-
-
-def _fastest_autodiff(
-    model: Any, X: Any, Y: Any, params: list[Tensor], repeats: int
-) -> tuple[float, list[np.ndarray], dict[int, np.ndarray], dict[int, np.ndarray], float, float]:
+def _fastest_autodiff(model: Any, run: _Run, repeats: int) -> _Autodiff:
     """Route 1, run ``repeats`` times: the results of the first, the fastest times."""
-    C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd = _autodiff(model, X, Y, params)
+    ad = _autodiff(model, run.X, run.Y, run.params)
     for _ in range(max(repeats, 1) - 1):
-        *_, f2, b2 = _autodiff(model, X, Y, params)
-        if f2 + b2 < t_fwd + t_bwd:
-            t_fwd, t_bwd = f2, b2
-    return C_ad, g_ad, z_ad, dz_ad, t_fwd, t_bwd
+        again = _autodiff(model, run.X, run.Y, run.params)
+        if again.t_forward + again.t_backward < ad.t_forward + ad.t_backward:
+            ad.t_forward, ad.t_backward = again.t_forward, again.t_backward
+    return ad
 
 
 @dataclass
@@ -360,6 +386,21 @@ class _Probes:
     n_samples: int
     n_directions: int
     rng: np.random.Generator
+
+
+def _finite_differences(
+    model: Any, o: _Options, run: _Run, z_ad: dict[int, np.ndarray], notes: list[str]
+) -> _Probes:
+    """Route 3 set up: its mode, its step (kink-safe unless ``eps`` was given), its seed."""
+    mode = _fd_mode(o.fd, run.dtype, run.P, o.max_full, o.step, run.tol, notes)
+    step = o.step
+    if o.eps is None and mode != "off":
+        step, why = kink_safe_eps(model, run.X, z_ad, step, max(STENCILS[o.fd_order]),
+                                  directions=mode == "sampled")
+        if why:
+            notes.append(why)
+    fdiff = FiniteDifferences(model, run.X, run.Y, step, o.fd_order)
+    return _Probes(fdiff, mode, o.n_samples, o.n_directions, np.random.default_rng(o.seed))
 
 
 def _parameter_checks(
@@ -396,6 +437,29 @@ def _parameter_checks(
     if bp is not None:  # output layer first, as backprop runs
         param_checks.sort(key=lambda c: (-(c.layer or 0), c.equation != "BP4"))
     return param_checks
+
+
+def _report(
+    model: Any, o: _Options, run: _Run, ad: _Autodiff, cf: _ClosedForm, probes: _Probes,
+    layer_checks: list[LayerCheck], param_checks: list[ParameterCheck], notes: list[str],
+) -> GradientComparison:
+    """The checks, what each route cost (full finite differences estimated from one
+    forward pass when they were sampled) and the notes, in one report."""
+    fdiff, mode, step = probes.fdiff, probes.mode, probes.fdiff.eps
+    _, t_forward = _time_min(FiniteDifferences(model, run.X, run.Y, step, o.fd_order).cost, o.repeats)
+    k = 2 * len(STENCILS[o.fd_order])
+    M = int(run.X.shape[0])
+    return GradientComparison(
+        model=repr(model), dtype=str(run.dtype), batch_size=M, num_parameters=run.P,
+        fd_method=_fd_method(mode, o.fd_order, step, o.n_samples, o.n_directions),
+        fd_order=o.fd_order, eps=step, tolerances=run.tol, layers=layer_checks,
+        parameters=param_checks,
+        routes=_route_costs(cf, fdiff, mode, o.form, M, k, ad.t_forward, ad.t_backward),
+        cost_autodiff=ad.cost, cost_closed_form=None if cf.bp is None else cf.bp.cost,
+        full_fd_forward_passes=k * run.P,
+        full_fd_seconds=fdiff.seconds if mode == "full" else k * run.P * t_forward,
+        full_fd_measured=mode == "full", notes=notes,
+    )
 
 
 def _route_costs(

@@ -225,6 +225,28 @@ def gradcheck(
     >>> ng.gradcheck(lambda t: ng.sigmoid(t) * t, [x]).passed
     True
     """
+    ts, checked, out = _checked_call(f, inputs, mode)
+    rng = np.random.default_rng(seed)
+    results: list[InputCheck] = []
+    n_fwd, n_bwd = 1, 0
+    for i in checked:
+        if mode == "full" or (mode == "auto" and out.size * ts[i].size <= max_full):
+            check, fw, bw = _check_full(f, ts, out, i, eps, atol, rtol)
+        else:
+            check, fw, bw = _check_random(f, ts, out, i, eps, atol, rtol, n_projections, rng)
+        results.append(check)
+        n_fwd += fw
+        n_bwd += bw
+    report = GradcheckReport(results, eps, atol, rtol, n_fwd, n_bwd)
+    if raise_exception and not report.passed:
+        raise _mismatch(report)
+    return report
+
+
+def _checked_call(
+    f: Callable[..., Tensor], inputs: Sequence[Any] | Tensor | np.ndarray, mode: str
+) -> tuple[list[Tensor], list[int], Tensor]:
+    """The inputs as tensors, which of them are checked, and ``f``'s output, all checked."""
     if mode not in ("auto", "full", "random"):
         raise ConfigError(f"gradcheck: mode must be 'auto', 'full' or 'random', got {mode!r}")
     ts = _as_inputs(inputs)
@@ -242,49 +264,51 @@ def gradcheck(
         raise GradcheckError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
     if out.dtype != np.float64:
         raise GradcheckError(f"gradcheck: f returned {out.dtype}; {_FLOAT32_WHY}")
-    rng = np.random.default_rng(seed)
-    results: list[InputCheck] = []
-    n_fwd = 1
-    n_bwd = 0
-    out_shape = out.shape
-    for i in checked:
-        t = ts[i]
-        use_full = mode == "full" or (mode == "auto" and out.size * t.size <= max_full)
-        if use_full:
-            a_jac, n_jac, fw, bw = _full_jacobians(f, ts, out, i, eps)
-            n_fwd += fw
-            n_bwd += bw
-            max_abs, max_rel, worst, ok = _compare(a_jac.ravel(), n_jac.ravel(), atol, rtol)
-            if a_jac.size == 0:
-                where, num, ana = "empty Jacobian", 0.0, 0.0
-            else:
-                r, c = divmod(worst, max(t.size, 1))
-                where = f"output index {_index(r, out_shape)}, input index {_index(c, t.shape)}"
-                num, ana = float(n_jac.ravel()[worst]), float(a_jac.ravel()[worst])
-        else:
-            a_proj, n_proj, fw, bw = _projections(f, ts, out, i, eps, n_projections, rng)
-            n_fwd += fw
-            n_bwd += bw
-            max_abs, max_rel, worst, ok = _compare(a_proj, n_proj, atol, rtol)
-            where = f"random projection {worst} (uᵀ J v)"
-            num, ana = float(n_proj[worst]), float(a_proj[worst])
-        results.append(
-            InputCheck(i, t.name, t.shape, "full" if use_full else "random",
-                       max_abs, max_rel, where, num, ana, ok)
-        )
-    report = GradcheckReport(results, eps, atol, rtol, n_fwd, n_bwd)
-    if raise_exception and not report.passed:
-        bad = next(r for r in report.inputs if not r.passed)
-        label = f"input {bad.index}" + (
-            f" ({bad.name!r}, shape {bad.shape})" if bad.name else f" (shape {bad.shape})"
-        )
-        raise GradcheckError(
-            f"gradcheck: Jacobian mismatch for output 0 with respect to {label}: "
-            f"worst element at {bad.worst}: numerical {bad.numerical:.10g}, "
-            f"analytical {bad.analytical:.10g} (abs error {abs(bad.numerical - bad.analytical):.3e}; "
-            f"tolerance {atol:g} + {rtol:g}·|numerical|)\n{report}"
-        )
-    return report
+    return ts, checked, out
+
+
+def _check_full(
+    f: Callable[..., Any], ts: list[Tensor], out: Tensor, i: int, eps: float, atol: float,
+    rtol: float,
+) -> tuple[InputCheck, int, int]:
+    """Input ``i`` against both Jacobians built element by element; the passes it took."""
+    t = ts[i]
+    a_jac, n_jac, fw, bw = _full_jacobians(f, ts, out, i, eps)
+    max_abs, max_rel, worst, ok = _compare(a_jac.ravel(), n_jac.ravel(), atol, rtol)
+    if a_jac.size == 0:
+        where, num, ana = "empty Jacobian", 0.0, 0.0
+    else:
+        r, c = divmod(worst, max(t.size, 1))
+        where = f"output index {_index(r, out.shape)}, input index {_index(c, t.shape)}"
+        num, ana = float(n_jac.ravel()[worst]), float(a_jac.ravel()[worst])
+    return InputCheck(i, t.name, t.shape, "full", max_abs, max_rel, where, num, ana, ok), fw, bw
+
+
+def _check_random(
+    f: Callable[..., Any], ts: list[Tensor], out: Tensor, i: int, eps: float, atol: float,
+    rtol: float, n_projections: int, rng: np.random.Generator,
+) -> tuple[InputCheck, int, int]:
+    """Input ``i`` against random projections ``uᵀ J v``; the passes it took."""
+    t = ts[i]
+    a_proj, n_proj, fw, bw = _projections(f, ts, out, i, eps, n_projections, rng)
+    max_abs, max_rel, worst, ok = _compare(a_proj, n_proj, atol, rtol)
+    where = f"random projection {worst} (uᵀ J v)"
+    num, ana = float(n_proj[worst]), float(a_proj[worst])
+    return InputCheck(i, t.name, t.shape, "random", max_abs, max_rel, where, num, ana, ok), fw, bw
+
+
+def _mismatch(report: GradcheckReport) -> GradcheckError:
+    """The error naming the first input that failed, its worst element and the report."""
+    bad = next(r for r in report.inputs if not r.passed)
+    label = f"input {bad.index}" + (
+        f" ({bad.name!r}, shape {bad.shape})" if bad.name else f" (shape {bad.shape})"
+    )
+    return GradcheckError(
+        f"gradcheck: Jacobian mismatch for output 0 with respect to {label}: "
+        f"worst element at {bad.worst}: numerical {bad.numerical:.10g}, "
+        f"analytical {bad.analytical:.10g} (abs error {abs(bad.numerical - bad.analytical):.3e}; "
+        f"tolerance {report.atol:g} + {report.rtol:g}·|numerical|)\n{report}"
+    )
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
