@@ -12,7 +12,7 @@ The pass then visits the tensors in that order.  Each one's total gradient is po
 from the ``grads`` dict (so memory for it is released as soon as it has been used),
 hooks run, then its op's VJP sends one gradient to each parent.  A parent used twice
 receives the sum.  A leaf's only contribution may be written straight into the
-gradient buffer kept for it (:func:`nablagraph.tensor.reusable_grad_buffer`, the one
+gradient buffer kept for it (:func:`nablagraph.gradbuf.reusable_grad_buffer`, the one
 rule for that, which replay follows too).
 
 The engine, not the ops, sums a gradient of a broadcast shape back to the parent's
@@ -41,9 +41,10 @@ from nablagraph import functional as _F
 from nablagraph import tensor as _t
 from nablagraph.anomaly import check_backward
 from nablagraph.errors import GraphError, ShapeError
+from nablagraph.gradbuf import _unshared, reusable_grad_buffer
 from nablagraph.modes import ANOMALY, _get_mode, _GradMode
 from nablagraph.ops import RAW, shape_text
-from nablagraph.tensor import ArrayLike, Tensor, _new, _unshared, describe, reusable_grad_buffer
+from nablagraph.tensor import ArrayLike, Tensor, _new, describe
 
 __all__ = ["backward", "grad", "schedule"]
 

@@ -49,9 +49,9 @@ import numpy as np
 
 from nablagraph import engine
 from nablagraph.errors import GraphError
+from nablagraph.gradbuf import reusable_grad_buffer as KB  # the engine's one rule
 from nablagraph.ops import RAW, Op, sum_to
 from nablagraph.tensor import Tensor, _new, enable_grad
-from nablagraph.tensor import reusable_grad_buffer as KB  # the engine's one rule
 
 __all__ = ["compile_step", "CompiledStep"]
 
@@ -319,6 +319,9 @@ class CompiledStep:
 
     # ----------------------------------------------------------------- record
     def _record(self, arrays: list[np.ndarray]) -> _Plan:
+        """Run ``fn`` once on tensors and turn its graph into a plan: the nodes in a
+        forward order, the leaves sorted into arguments, parameters and constants, the
+        forward calls, then the VJP calls in the engine's :func:`~engine.schedule`."""
         wrapped = [
             Tensor(a, requires_grad=a.dtype.kind == "f", name=f"arg{i}") for i, a in enumerate(arrays)
         ]
@@ -329,91 +332,14 @@ class CompiledStep:
                 "compile_step: fn must return a one-element tensor (the cost), got "
                 f"{type(root).__name__}{'' if not isinstance(root, Tensor) else f' of shape {root.shape}'}"
             )
-        arg_of = {id(t): i for i, t in enumerate(wrapped)}
-        arr_of = {id(a): i for i, a in enumerate(arrays)}
-
-        # Every node reachable from the root, in a forward (topological) order.
-        order: list[Tensor] = []
-        state: dict[Tensor, int] = {}
-        stack: list[tuple[Tensor, bool]] = [(root, False)]
-        while stack:
-            t, done = stack.pop()
-            if done:
-                order.append(t)
-                continue
-            if t in state:
-                continue
-            state[t] = 1
-            stack.append((t, True))
-            if (t._hooks and t._parents is not None) or t._retain:
-                raise GraphError(
-                    "compile_step: hooks on intermediate tensors and retain_grad() are not "
-                    "replayed; remove them from fn (hooks on parameters are fine)"
-                )
-            for p in reversed(t._parents or ()):
-                if p not in state:
-                    stack.append((p, False))
-        slot = {t: i for i, t in enumerate(order)}
-
-        plan = _Plan()
-        plan.n = len(order)
-        plan.root = slot[root]
-        depends: dict[Tensor, bool] = {}  # depends on a parameter (needs a gradient)
+        order = _forward_order(root)
+        rec = _Recording(order, wrapped, arrays)
         for t in order:
-            s = slot[t]
-            if t._parents is None:
-                if id(t) in arg_of:
-                    plan.arg_slots.append((s, arg_of[id(t)]))
-                    depends[t] = False
-                elif t.requires_grad:
-                    plan.param_slots.append(s)
-                    plan.params.append(t)
-                    depends[t] = True
-                else:
-                    for i, a in enumerate(arrays):
-                        if np.shares_memory(t._data, a):
-                            raise GraphError(
-                                f"compile_step: argument {i} reaches the graph through a "
-                                "conversion outside the recorded ops (a new tensor made from its "
-                                "data), so a replay would reuse stale values; pass it to the ops "
-                                "as it is, with the dtype of the model"
-                            )
-                    plan.const_slots.append(s)
-                    plan.consts.append(t._data)
-                    depends[t] = False
-                continue
-            assert t._op is not None
-            ins = tuple(slot[p] for p in t._parents)
-            subs = tuple(
-                (k, arr_of[id(v)]) for k, v in enumerate(t._params)
-                if isinstance(v, np.ndarray) and id(v) in arr_of
-            )
-            plan.forward.append((s, t._op.forward, ins, t._params, subs))
-            depends[t] = any(depends[p] for p in t._parents)
-        if not depends[root]:
+            rec.add(t)
+        if not rec.depends[root]:
             raise GraphError("compile_step: the cost does not depend on any parameter")
-
-        # The engine's own backward schedule. It also holds the nodes that need no
-        # gradient in an eager run (computed from the arguments alone, which are
-        # recorded here as tensors that require one): they are left out, which leaves
-        # the order of the others unchanged (nothing that leads to a parameter is
-        # computed from them).
-        schedule, consumers = engine.schedule([root])
-        for t in schedule:
-            parents = t._parents
-            if parents is None or not depends[t]:
-                continue
-            assert t._op is not None
-            needs = tuple(depends[p] for p in parents)
-            subs = tuple(
-                (k, arr_of[id(v)]) for k, v in enumerate(t._params)
-                if isinstance(v, np.ndarray) and id(v) in arr_of
-            )
-            plan.backward.append((slot[t], t._op, tuple(slot[p] for p in parents), needs, t._params, subs))
-        plan.root_dtype = root.dtype
-        single = {slot[p] for p in plan.params if consumers.get(p) == 1}
-        plan.finalize([tuple(t.shape) for t in order], single)
-        return plan
+        rec.add_backward(root)
+        return rec.plan
 
     def _verify(self, plan: _Plan, args: tuple[Any, ...], value: np.ndarray, grads: list[np.ndarray | None]) -> None:
         with enable_grad():
@@ -442,6 +368,109 @@ class CompiledStep:
                 "(fn may depend on Python control flow or on state outside its arguments); "
                 "use the eager form fn(*args).backward() for this function"
             )
+
+
+def _forward_order(root: Tensor) -> list[Tensor]:
+    """Every node reachable from ``root``, parents before children (an iterative
+    depth-first walk); refuses what a replay cannot reproduce."""
+    order: list[Tensor] = []
+    seen: set[Tensor] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if t in seen:
+            continue
+        seen.add(t)
+        stack.append((t, True))
+        if (t._hooks and t._parents is not None) or t._retain:
+            raise GraphError(
+                "compile_step: hooks on intermediate tensors and retain_grad() are not "
+                "replayed; remove them from fn (hooks on parameters are fine)"
+            )
+        for p in reversed(t._parents or ()):
+            if p not in seen:
+                stack.append((p, False))
+    return order
+
+
+class _Recording:
+    """Builds a :class:`_Plan` from the nodes of one recorded call, in forward order."""
+
+    def __init__(self, order: list[Tensor], wrapped: list[Tensor], arrays: list[np.ndarray]) -> None:
+        self.plan = _Plan()
+        self.plan.n = len(order)
+        self.order = order
+        self.slot = {t: i for i, t in enumerate(order)}
+        self.arg_of = {id(t): i for i, t in enumerate(wrapped)}
+        self.arr_of = {id(a): i for i, a in enumerate(arrays)}
+        self.arrays = arrays
+        #: whether a node depends on a parameter (needs a gradient in an eager run)
+        self.depends: dict[Tensor, bool] = {}
+
+    def add(self, t: Tensor) -> None:
+        """Add node ``t`` (its parents were added before it)."""
+        if t._parents is None:
+            self.depends[t] = self._add_leaf(t, self.slot[t])
+            return
+        assert t._op is not None
+        ins = tuple(self.slot[p] for p in t._parents)
+        self.plan.forward.append((self.slot[t], t._op.forward, ins, t._params, self._subs(t)))
+        self.depends[t] = any(self.depends[p] for p in t._parents)
+
+    def _add_leaf(self, t: Tensor, s: int) -> bool:
+        plan = self.plan
+        if id(t) in self.arg_of:
+            plan.arg_slots.append((s, self.arg_of[id(t)]))
+            return False
+        if t.requires_grad:
+            plan.param_slots.append(s)
+            plan.params.append(t)
+            return True
+        for i, a in enumerate(self.arrays):
+            if np.shares_memory(t._data, a):
+                raise GraphError(
+                    f"compile_step: argument {i} reaches the graph through a "
+                    "conversion outside the recorded ops (a new tensor made from its "
+                    "data), so a replay would reuse stale values; pass it to the ops "
+                    "as it is, with the dtype of the model"
+                )
+        plan.const_slots.append(s)
+        plan.consts.append(t._data)
+        return False
+
+    def _subs(self, t: Tensor) -> tuple[tuple[int, int], ...]:
+        # An op parameter that is one of the call's arrays (e.g. the targets of a cost)
+        # is taken from the arguments of each replay.
+        return tuple(
+            (k, self.arr_of[id(v)]) for k, v in enumerate(t._params)
+            if isinstance(v, np.ndarray) and id(v) in self.arr_of
+        )
+
+    def add_backward(self, root: Tensor) -> None:
+        """The VJP calls, in the engine's own backward schedule, and finish the plan.
+
+        The schedule also holds nodes that need no gradient in an eager run (computed
+        from the arguments alone, recorded here as tensors that require one); they are
+        left out, which leaves the order of the others unchanged: nothing that leads to
+        a parameter is computed from them.
+        """
+        plan, slot, depends = self.plan, self.slot, self.depends
+        schedule, consumers = engine.schedule([root])
+        for t in schedule:
+            parents = t._parents
+            if parents is None or not depends[t]:
+                continue
+            assert t._op is not None
+            needs = tuple(depends[p] for p in parents)
+            ins = tuple(slot[p] for p in parents)
+            plan.backward.append((slot[t], t._op, ins, needs, t._params, self._subs(t)))
+        plan.root = slot[root]
+        plan.root_dtype = root.dtype
+        single = {slot[p] for p in plan.params if consumers.get(p) == 1}
+        plan.finalize([tuple(t.shape) for t in self.order], single)
 
 
 def compile_step(fn: Callable[..., Tensor], verify: bool = True) -> CompiledStep:

@@ -23,7 +23,7 @@ for the modules that work with the graph:
 ``_gradbuf``, ``_gradowner``
     The gradient buffer :meth:`Tensor.zero_grad` (or a flat optimizer) kept for the
     next gradient, and the flat optimizer owning it when it is a view of its buffer.
-    :func:`reusable_grad_buffer` is the one rule for writing into it.
+    :func:`nablagraph.gradbuf.reusable_grad_buffer` is the one rule for writing into it.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from nablagraph import tensor_ops as _tensor_ops
 from nablagraph.errors import DTypeError, GraphError, NablaGraphError
 from nablagraph.modes import (
     ANOMALY,
@@ -50,6 +51,7 @@ from nablagraph.modes import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nablagraph.gradbuf import GradOwner
     from nablagraph.ops import Op
 
 __all__ = [
@@ -62,7 +64,6 @@ __all__ = [
     "RemovableHandle",
     "as_tensor",
     "connect",
-    "reusable_grad_buffer",
     "scope",
 ]
 
@@ -82,65 +83,7 @@ _clock_lock = threading.Lock()
 _refcount = sys.getrefcount
 
 
-class GradOwner(Protocol):
-    """What a flat optimizer's gradient buffer tells the kept-buffer rule (see
-    :func:`reusable_grad_buffer`): its buffer ``G``, and ``refs``, the reference count
-    of ``G`` while nobody outside the optimizer holds it or a view of it."""
-
-    G: np.ndarray
-    refs: int
-
-
-def _unshared(buf: np.ndarray, owner: GradOwner | None, held: int) -> bool:
-    """Whether the library may write into gradient buffer ``buf``: nobody else holds it.
-
-    ``held`` counts the references the caller knows of (its locals, a ``_gradbuf``
-    slot, a tensor's ``_data``).  Any other reference means a user kept the array, a
-    tensor around it or a view of it (a view references its base), and the library
-    then hands out a fresh array instead of changing the one the user has.  A buffer
-    that is a view is reused only when its ``owner`` (a flat optimizer) holds it and
-    says no other view of its memory exists.
-    """
-    base = buf.base
-    if base is None:
-        return _refcount(buf) <= held + 2  # + this function's argument + getrefcount's
-    return (owner is not None and base is owner.G and _refcount(buf) <= held + 3
-            and _refcount(base) <= owner.refs + 1)  # + the local `base`
-
-
-def reusable_grad_buffer(t: Tensor) -> np.ndarray | None:
-    """The buffer kept for ``t``'s next gradient, if the library may write into it.
-
-    The one rule for writing a gradient into a kept buffer, shared by the engine (a
-    VJP writing a leaf's only gradient contribution straight into it, or a first
-    gradient copied into it) and by replay.  The buffer (``t._gradbuf``, kept by
-    :meth:`Tensor.zero_grad` or a flat optimizer) is used only when
-
-    * ``t`` has no ``.grad`` (the new gradient would have to be added to it) and no
-      hooks (they must see the gradient before it is stored);
-    * it has ``t``'s shape and dtype;
-    * nobody but the library holds it (see :func:`_unshared`): a gradient array or
-      tensor a user kept (``g = W.grad`` before ``zero_grad()``), or a view of it, is
-      never changed; the next gradient then goes into a new array.
-    """
-    buf = t._gradbuf
-    if (buf is None or t.grad is not None or t._hooks or buf.shape != t._data.shape
-            or buf.dtype != t._data.dtype):
-        return None
-    # _unshared, inlined (this runs for every parameter at every step). References:
-    # the slot, `buf`, getrefcount's argument; a view of a flat optimizer's buffer is
-    # also in the owner's list of views, and the base must be held by nobody else.
-    base = buf.base
-    if base is None:
-        return buf if _refcount(buf) <= 3 else None
-    owner = t._gradowner
-    if owner is None or base is not owner.G or _refcount(buf) > 4 or _refcount(base) > owner.refs + 1:
-        return None
-    return buf
-
-
 # The layers above tensor that it reaches through connect() (see the module docstring).
-_F: Any = None
 _backward: Callable[..., None] | None = None
 _check_forward: Callable[..., None] | None = None
 _display: Callable[..., dict[str, Any]] | None = None
@@ -160,8 +103,9 @@ def connect(
     :func:`nablagraph.anomaly.check_forward`, run by :func:`apply` for every op under
     anomaly detection; ``display`` is :func:`nablagraph.viz.tensor_mimebundle`.
     """
-    global _F, _backward, _check_forward, _display
-    _F, _backward, _check_forward, _display = functional, backward, check_forward, display
+    global _backward, _check_forward, _display
+    _tensor_ops._F = functional
+    _backward, _check_forward, _display = backward, check_forward, display
 
 
 def _tick() -> int:
@@ -207,7 +151,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
-class Tensor:
+class Tensor(_tensor_ops.TensorOps):
     """An n-dimensional array that records the ops applied to it.
 
     Parameters
@@ -558,55 +502,6 @@ class Tensor:
         if not g.requires_grad:
             self._gradbuf = g._data
 
-    # ---------------------------------------------------- operators (aliases)
-    def __add__(self, other: ArrayLike) -> Tensor:
-        return _F.add(self, other)
-
-    def __radd__(self, other: ArrayLike) -> Tensor:
-        return _F.add(other, self)
-
-    def __sub__(self, other: ArrayLike) -> Tensor:
-        return _F.sub(self, other)
-
-    def __rsub__(self, other: ArrayLike) -> Tensor:
-        return _F.sub(other, self)
-
-    def __mul__(self, other: ArrayLike) -> Tensor:
-        return _F.mul(self, other)
-
-    def __rmul__(self, other: ArrayLike) -> Tensor:
-        return _F.mul(other, self)
-
-    def __truediv__(self, other: ArrayLike) -> Tensor:
-        return _F.div(self, other)
-
-    def __rtruediv__(self, other: ArrayLike) -> Tensor:
-        return _F.div(other, self)
-
-    def __pow__(self, other: ArrayLike) -> Tensor:
-        return _F.pow(self, other)
-
-    def __rpow__(self, other: ArrayLike) -> Tensor:
-        return _F.pow(other, self)
-
-    def __matmul__(self, other: ArrayLike) -> Tensor:
-        return _F.matmul(self, other)
-
-    def __rmatmul__(self, other: ArrayLike) -> Tensor:
-        return _F.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _F.neg(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return _F.abs(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _F.getitem(self, index)
-
     def __setitem__(self, index: Any, value: Any) -> None:
         raise GraphError(
             "Tensor: item assignment is not recorded in the graph; build a new tensor "
@@ -631,76 +526,6 @@ class Tensor:
 
     def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
         return Tensor(self._data != _raw(other))
-
-    # ------------------------------------------------------ methods (aliases)
-    @property
-    def T(self) -> Tensor:
-        """The transpose (all axes reversed)."""
-        return _F.transpose(self)
-
-    def transpose(self, *axes: int) -> Tensor:
-        """Permute the axes (reverse them when none are given)."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _F.transpose(self, axes or None)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        """The same data in a new shape (``-1`` infers one dimension)."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _F.reshape(self, shape)
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (all axes by default)."""
-        return _F.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis`` (all axes by default)."""
-        return _F.mean(self, axis=axis, keepdims=keepdims)
-
-    def exp(self) -> Tensor:
-        """Elementwise ``e^x``."""
-        return _F.exp(self)
-
-    def log(self) -> Tensor:
-        """Elementwise natural logarithm."""
-        return _F.log(self)
-
-    def sqrt(self) -> Tensor:
-        """Elementwise square root."""
-        return _F.sqrt(self)
-
-    def abs(self) -> Tensor:
-        """Elementwise absolute value."""
-        return _F.abs(self)
-
-    def maximum(self, other: ArrayLike) -> Tensor:
-        """Elementwise maximum with ``other``."""
-        return _F.maximum(self, other)
-
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
-        """Clamp values into ``[min, max]``."""
-        return _F.clip(self, min, max)
-
-    def sigmoid(self) -> Tensor:
-        """Elementwise logistic function ``σ(z) = 1 / (1 + e^{-z})``."""
-        return _F.sigmoid(self)
-
-    def tanh(self) -> Tensor:
-        """Elementwise hyperbolic tangent."""
-        return _F.tanh(self)
-
-    def relu(self) -> Tensor:
-        """Elementwise ``max(z, 0)``."""
-        return _F.relu(self)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        """Softmax along ``axis``."""
-        return _F.softmax(self, axis=axis)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        """Log-softmax along ``axis``."""
-        return _F.log_softmax(self, axis=axis)
 
 
 def describe(t: Tensor) -> str:

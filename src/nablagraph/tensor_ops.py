@@ -1,0 +1,149 @@
+"""Tensor's operators and methods that are aliases of :mod:`nablagraph.functional`.
+
+``a + b``, ``a @ b``, ``t.exp()``, ``t.sum(axis)`` … each call one function of
+:mod:`nablagraph.functional`, which records the op.  They live in this mixin, which
+:class:`~nablagraph.tensor.Tensor` inherits (as pandas' ``OpsMixin``), so that
+``tensor.py`` holds the node itself.  ``functional`` sits above tensor, so it is
+handed in once by :func:`nablagraph.tensor.connect` (the one hook), never imported.
+
+Imports: nothing from the package at run time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nablagraph.tensor import ArrayLike, Tensor
+
+__all__ = ["TensorOps"]
+
+_Self = TypeVar("_Self", bound="TensorOps")
+
+# nablagraph.functional, set by nablagraph.tensor.connect().
+_F: Any = None
+
+
+class TensorOps:
+    """The operators and method aliases of :class:`~nablagraph.tensor.Tensor`."""
+
+    __slots__ = ()
+
+    # ------------------------------------------------------------- operators
+    def __add__(self, other: ArrayLike) -> Tensor:
+        return _F.add(self, other)
+
+    def __radd__(self, other: ArrayLike) -> Tensor:
+        return _F.add(other, self)
+
+    def __sub__(self, other: ArrayLike) -> Tensor:
+        return _F.sub(self, other)
+
+    def __rsub__(self, other: ArrayLike) -> Tensor:
+        return _F.sub(other, self)
+
+    def __mul__(self, other: ArrayLike) -> Tensor:
+        return _F.mul(self, other)
+
+    def __rmul__(self, other: ArrayLike) -> Tensor:
+        return _F.mul(other, self)
+
+    def __truediv__(self, other: ArrayLike) -> Tensor:
+        return _F.div(self, other)
+
+    def __rtruediv__(self, other: ArrayLike) -> Tensor:
+        return _F.div(other, self)
+
+    def __pow__(self, other: ArrayLike) -> Tensor:
+        return _F.pow(self, other)
+
+    def __rpow__(self, other: ArrayLike) -> Tensor:
+        return _F.pow(other, self)
+
+    def __matmul__(self, other: ArrayLike) -> Tensor:
+        return _F.matmul(self, other)
+
+    def __rmatmul__(self, other: ArrayLike) -> Tensor:
+        return _F.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _F.neg(self)
+
+    def __pos__(self: _Self) -> _Self:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _F.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _F.getitem(self, index)
+
+    # --------------------------------------------------------------- methods
+    @property
+    def T(self) -> Tensor:
+        """The transpose (all axes reversed)."""
+        return _F.transpose(self)
+
+    def transpose(self, *axes: int) -> Tensor:
+        """Permute the axes (reverse them when none are given)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _F.transpose(self, axes or None)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same data in a new shape (``-1`` infers one dimension)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _F.reshape(self, shape)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes by default)."""
+        return _F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis`` (all axes by default)."""
+        return _F.mean(self, axis=axis, keepdims=keepdims)
+
+    def exp(self) -> Tensor:
+        """Elementwise ``e^x``."""
+        return _F.exp(self)
+
+    def log(self) -> Tensor:
+        """Elementwise natural logarithm."""
+        return _F.log(self)
+
+    def sqrt(self) -> Tensor:
+        """Elementwise square root."""
+        return _F.sqrt(self)
+
+    def abs(self) -> Tensor:
+        """Elementwise absolute value."""
+        return _F.abs(self)
+
+    def maximum(self, other: ArrayLike) -> Tensor:
+        """Elementwise maximum with ``other``."""
+        return _F.maximum(self, other)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Clamp values into ``[min, max]``."""
+        return _F.clip(self, min, max)
+
+    def sigmoid(self) -> Tensor:
+        """Elementwise logistic function ``σ(z) = 1 / (1 + e^{-z})``."""
+        return _F.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent."""
+        return _F.tanh(self)
+
+    def relu(self) -> Tensor:
+        """Elementwise ``max(z, 0)``."""
+        return _F.relu(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """Softmax along ``axis``."""
+        return _F.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """Log-softmax along ``axis``."""
+        return _F.log_softmax(self, axis=axis)
