@@ -353,15 +353,15 @@ def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str,
 
 @pytest.mark.parametrize("kind", sorted(_MAKERS))
 def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -> None:
-    from nablagraph.nn import optim
+    from nablagraph.nn import optimizer  # Optimizer._update reads PARALLEL_MIN there
 
     rng = np.random.default_rng(2)
     w0 = rng.standard_normal((700, 400))
     grads = [rng.standard_normal(w0.shape) for _ in range(3)]
-    results = []
-    for parallel_min in (optim.PARALLEL_MIN, w0.size + 1):  # blockwise, then one call on the whole array
-        saved = optim.PARALLEL_MIN
-        optim.PARALLEL_MIN = parallel_min
+    results, blocked = [], []
+    for parallel_min in (optimizer.PARALLEL_MIN, w0.size + 1):  # blockwise, then one call on the whole array
+        saved = optimizer.PARALLEL_MIN
+        optimizer.PARALLEL_MIN = parallel_min
         try:
             w = ng.Tensor(w0.copy(), requires_grad=True)
             opt = _MAKERS[kind]([w])
@@ -369,8 +369,10 @@ def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -
                 w.grad = ng.Tensor(g)
                 opt.step()
         finally:
-            optim.PARALLEL_MIN = saved
+            optimizer.PARALLEL_MIN = saved
         results.append(w.data)
+        blocked.append(bool(opt._block_buffers))  # per-thread block scratch: the blockwise route ran
+    assert blocked == [True, False]
     np.testing.assert_array_equal(results[0], results[1])
 
 
@@ -438,3 +440,4 @@ def test_threaded_updates_work_in_a_forked_child() -> None:
         assert q.get(timeout=5) == 0.5 * 700 * 400
     finally:
         ng.set_num_threads(before)
+
