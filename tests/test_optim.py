@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import tracemalloc
 from typing import Any
 
@@ -353,15 +354,15 @@ def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str,
 
 @pytest.mark.parametrize("kind", sorted(_MAKERS))
 def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -> None:
-    from nablagraph.nn import optim
+    from nablagraph.nn import optimizer  # Optimizer._update reads PARALLEL_MIN there
 
     rng = np.random.default_rng(2)
     w0 = rng.standard_normal((700, 400))
     grads = [rng.standard_normal(w0.shape) for _ in range(3)]
-    results = []
-    for parallel_min in (optim.PARALLEL_MIN, w0.size + 1):  # blockwise, then one call on the whole array
-        saved = optim.PARALLEL_MIN
-        optim.PARALLEL_MIN = parallel_min
+    results, blocked = [], []
+    for parallel_min in (optimizer.PARALLEL_MIN, w0.size + 1):  # blockwise, then one call on the whole array
+        saved = optimizer.PARALLEL_MIN
+        optimizer.PARALLEL_MIN = parallel_min
         try:
             w = ng.Tensor(w0.copy(), requires_grad=True)
             opt = _MAKERS[kind]([w])
@@ -369,8 +370,10 @@ def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -
                 w.grad = ng.Tensor(g)
                 opt.step()
         finally:
-            optim.PARALLEL_MIN = saved
+            optimizer.PARALLEL_MIN = saved
         results.append(w.data)
+        blocked.append(bool(opt._block_buffers))  # per-thread block scratch: the blockwise route ran
+    assert blocked == [True, False]
     np.testing.assert_array_equal(results[0], results[1])
 
 
@@ -438,3 +441,52 @@ def test_threaded_updates_work_in_a_forked_child() -> None:
         assert q.get(timeout=5) == 0.5 * 700 * 400
     finally:
         ng.set_num_threads(before)
+
+
+# ------------------------------------------------- the split of nn/optim.py
+def test_optim_still_exports_its_names_after_the_split() -> None:
+    from nablagraph import parallel
+    from nablagraph.nn import optim, optim_buffers, optimizer
+
+    assert optim.Optimizer is optimizer.Optimizer is ng.nn.Optimizer
+    assert optim.SGD is ng.nn.SGD is ng.SGD and optim.Adam is ng.nn.Adam is ng.Adam
+    assert optim.__all__ == ["Optimizer", "SGD", "Adam"]
+    for name in ("_FlatGrads", "_blockwise", "_contiguous"):
+        assert getattr(optim, name) is getattr(optim_buffers, name), name
+    assert optim._label is optimizer._label
+    assert (optim.BLOCK, optim.PARALLEL_MIN) == (parallel.BLOCK, parallel.PARALLEL_MIN)
+
+
+def test_the_optimizer_modules_stay_under_500_lines() -> None:
+    from nablagraph.nn import optim, optim_buffers, optimizer
+
+    for mod in (optim, optim_buffers, optimizer):
+        assert mod.__file__ is not None
+        with open(mod.__file__, encoding="utf-8") as f:
+            assert len(f.readlines()) <= 500, mod.__name__
+
+
+def test_a_pickle_naming_the_old_module_path_of_the_flat_buffer_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nablagraph.nn import optim_buffers
+
+    net = Network([2, 3, 1], seed=0)
+    opt = SGD(net.parameters(), lr=0.1, momentum=0.9, flat=True)
+    monkeypatch.setattr(optim_buffers._FlatGrads, "__module__", "nablagraph.nn.optim")
+    old = pickle.dumps(opt)
+    monkeypatch.undo()
+    assert b"optim_buffers" not in old  # _FlatGrads named by its old path, as SGD is
+    back = pickle.loads(old)
+    assert type(back) is SGD and repr(back) == repr(opt)
+    assert back._flat is not None and type(back._flat[1]) is optim_buffers._FlatGrads
+
+
+def test_the_saved_state_keeps_its_keys_and_order() -> None:
+    # The scalars go into checkpoint files as JSON: their keys and order are the format.
+    w = ng.Tensor(np.ones((2, 3)), requires_grad=True)
+    opt = Adam([w], lr=0.1)
+    w.grad = ng.Tensor(np.ones((2, 3)))
+    opt.step()
+    arrays, scalars = opt.state_dict()
+    assert sorted(arrays) == ["m.0", "v.0"]
+    assert scalars == {"optimizer": "Adam", "flat": False, "n_params": 1, "shapes": [[2, 3]], "steps": 1, "t": [1]}
+    assert list(scalars) == ["optimizer", "flat", "n_params", "shapes", "steps", "t"]
