@@ -15,6 +15,7 @@ from nablagraph import data, io, nn, reference, viz
 from nablagraph import engine as _engine
 from nablagraph import functional as _functional
 from nablagraph import tensor as _tensor
+from nablagraph._version import __version__ as __version__
 from nablagraph.activations import (
     identity_prime,
     leaky_relu_prime,
@@ -105,7 +106,6 @@ _tensor.connect(
     display=viz.tensor_mimebundle,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "get_num_threads", "set_num_threads",

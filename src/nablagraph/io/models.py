@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._version import __version__
 from nablagraph.errors import ConfigError, DTypeError, ShapeError
 from nablagraph.files import _check_path
 from nablagraph.io.format import PathLike
@@ -41,9 +42,7 @@ _RESERVED = (
 
 
 def _version() -> str:
-    import nablagraph
-
-    return str(nablagraph.__version__)
+    return __version__
 
 
 def _model_metadata(model: Module) -> dict[str, str]:

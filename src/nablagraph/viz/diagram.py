@@ -11,9 +11,56 @@ from typing import Any
 
 import graphviz  # type: ignore[import-untyped]
 
+from nablagraph.errors import ConfigError
+from nablagraph.files import _atomic_write
 from nablagraph.viz.renderer import RendererError, pipe
 
 __all__ = ["Diagram"]
+
+
+#: File formats by extension.
+FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf"}
+
+def _format_of(path: Path, format: str | None) -> str:
+    if format is not None:
+        fmt = format.lower().lstrip(".")
+        if fmt == "gv":
+            fmt = "dot"
+        if fmt not in set(FORMATS.values()):
+            raise ConfigError(
+                f"render: unknown format {format!r}; expected one of dot, svg, png, pdf"
+            )
+        return fmt
+    fmt_found = FORMATS.get(path.suffix.lower())
+    if fmt_found is None:
+        raise ConfigError(
+            f"render: cannot tell the format of {str(path)!r} from its extension "
+            f"{path.suffix or '(none)'!r}; use .dot, .gv, .svg, .png or .pdf, or pass format="
+        )
+    return fmt_found
+
+
+def write_source(
+    source: str,
+    path: str | Path,
+    format: str | None = None,
+    dpi: float | None = None,
+    max_pixels: int | None = None,
+    *,
+    who: str = "write_source",
+) -> Path:
+    """Write DOT ``source`` to ``path`` as DOT text or rendered (see :func:`render`).
+
+    A PNG bigger than ``max_pixels`` is drawn at a lower resolution or refused with
+    :class:`~nablagraph.viz.RasterTooLargeError` (see :func:`~nablagraph.viz.pipe`);
+    nothing is written then.
+    """
+    p = Path(path)
+    fmt = _format_of(p, format)
+    data = source.encode("utf-8") if fmt == "dot" else pipe(source, fmt, dpi, max_pixels, who=who)
+    # Atomically, and never onto a FIFO (that would block), a device, a folder or a link loop.
+    _atomic_write(p, [data], who)
+    return p
 
 
 class Diagram(graphviz.Digraph):  # type: ignore[misc]
@@ -49,8 +96,6 @@ class Diagram(graphviz.Digraph):  # type: ignore[misc]
 
         A PNG keeps to ``max_pixels`` as :meth:`png` does.
         """
-        from nablagraph.viz.export import write_source
-
         return write_source(self.source, path, format, dpi, max_pixels, who="Diagram.write")
 
     # Jupyter / IPython display: SVG by default; PNG and JPEG (when a front end asks

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from nablagraph.errors import ConfigError, DTypeError
-from nablagraph.files import _atomic_write
 from nablagraph.tensor import Tensor
+from nablagraph.viz.diagram import FORMATS, _format_of, write_source
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
 from nablagraph.viz.renderer import (
@@ -30,57 +30,12 @@ from nablagraph.viz.renderer import (
 
 __all__ = ["FORMATS", "render", "tensor_mimebundle", "write_source"]
 
-#: File formats by extension.
-FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf"}
-
 #: How many nodes a tensor shows when Jupyter displays it.
 DISPLAY_MAX_NODES = 150
 
 
-def _format_of(path: Path, format: str | None) -> str:
-    if format is not None:
-        fmt = format.lower().lstrip(".")
-        if fmt == "gv":
-            fmt = "dot"
-        if fmt not in set(FORMATS.values()):
-            raise ConfigError(
-                f"render: unknown format {format!r}; expected one of dot, svg, png, pdf"
-            )
-        return fmt
-    fmt_found = FORMATS.get(path.suffix.lower())
-    if fmt_found is None:
-        raise ConfigError(
-            f"render: cannot tell the format of {str(path)!r} from its extension "
-            f"{path.suffix or '(none)'!r}; use .dot, .gv, .svg, .png or .pdf, or pass format="
-        )
-    return fmt_found
-
-
 #: The default ``max_nodes`` of :func:`~nablagraph.viz.to_graphviz`.
 _DEFAULT_MAX_NODES = 2000
-
-
-def write_source(
-    source: str,
-    path: str | Path,
-    format: str | None = None,
-    dpi: float | None = None,
-    max_pixels: int | None = None,
-    *,
-    who: str = "write_source",
-) -> Path:
-    """Write DOT ``source`` to ``path`` as DOT text or rendered (see :func:`render`).
-
-    A PNG bigger than ``max_pixels`` is drawn at a lower resolution or refused with
-    :class:`~nablagraph.viz.RasterTooLargeError` (see :func:`~nablagraph.viz.pipe`);
-    nothing is written then.
-    """
-    p = Path(path)
-    fmt = _format_of(p, format)
-    data = source.encode("utf-8") if fmt == "dot" else pipe(source, fmt, dpi, max_pixels, who=who)
-    # Atomically, and never onto a FIFO (that would block), a device, a folder or a link loop.
-    _atomic_write(p, [data], who)
-    return p
 
 
 def _fitted_source(root: Tensor, fmt: str, dpi: float | None, max_pixels: int | None,
