@@ -28,7 +28,6 @@ for the modules that work with the graph:
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -80,7 +79,6 @@ ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 _clock = 0
 _clock_lock = threading.Lock()
 
-_refcount = sys.getrefcount
 
 
 # The layers above tensor that it reaches through connect() (see the module docstring).
@@ -311,26 +309,6 @@ class Tensor(_tensor_ops.TensorOps):
 
     # ----------------------------------------------------------------- metadata
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The shape of the data."""
-        return self._data.shape
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """The dtype of the data."""
-        return self._data.dtype
-
-    @property
-    def ndim(self) -> int:
-        """Number of dimensions."""
-        return self._data.ndim
-
-    @property
-    def size(self) -> int:
-        """Number of elements."""
-        return self._data.size
-
-    @property
     def is_leaf(self) -> bool:
         """True for tensors created by the user rather than by an op."""
         return self._op is None
@@ -355,25 +333,9 @@ class Tensor(_tensor_ops.TensorOps):
         """True when ``backward()`` has released the graph below this tensor."""
         return self._op is not None and self._parents is None
 
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is None:
-            return self._data
-        return self._data.astype(dtype, copy=bool(copy))
-
     # Identity hashing (elementwise __eq__ below would otherwise disable hashing); the
     # C slot of object is kept because the engine's dicts hash tensors constantly.
     __hash__ = object.__hash__
-
-    def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise ValueError(
-                f"Tensor: the truth value of a tensor of shape {self.shape} is ambiguous; "
-                "use .data.any() or .data.all()"
-            )
-        return bool(self._data)
 
     def __repr__(self) -> str:
         body = np.array2string(
@@ -396,20 +358,6 @@ class Tensor(_tensor_ops.TensorOps):
         See :func:`nablagraph.viz.tensor_mimebundle`."""
         assert _display is not None, "nablagraph.tensor.connect() was not called"
         return _display(self, include, exclude)
-
-    # ------------------------------------------------------------ conversions
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
-        return self._data
-
-    def item(self) -> float:
-        """The value of a one-element tensor as a Python number."""
-        if self._data.size != 1:
-            raise ValueError(
-                f"item: only one-element tensors can be converted to a Python number, "
-                f"got shape {self.shape}"
-            )
-        return self._data.item()
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
@@ -508,24 +456,6 @@ class Tensor(_tensor_ops.TensorOps):
             "(e.g. with where()) or, outside any graph, write to t.data[...]"
         )
 
-    # Comparisons give boolean tensors that never require grad.
-    def __lt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self._data < _raw(other))
-
-    def __le__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self._data <= _raw(other))
-
-    def __gt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self._data > _raw(other))
-
-    def __ge__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self._data >= _raw(other))
-
-    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
-        return Tensor(self._data == _raw(other))
-
-    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
-        return Tensor(self._data != _raw(other))
 
 
 def describe(t: Tensor) -> str:

@@ -1,7 +1,9 @@
-"""Tensor's operators and methods that are aliases of :mod:`nablagraph.functional`.
+"""Tensor's array-like surface: operators, conversions, comparisons, method aliases.
 
 ``a + b``, ``a @ b``, ``t.exp()``, ``t.sum(axis)`` … each call one function of
-:mod:`nablagraph.functional`, which records the op.  They live in this mixin, which
+:mod:`nablagraph.functional`, which records the op; ``t.numpy()``, ``len(t)``,
+``np.asarray(t)`` and ``bool(t)`` read the array; comparisons give boolean tensors
+that never require grad.  They live in this mixin, which
 :class:`~nablagraph.tensor.Tensor` inherits (as pandas' ``OpsMixin``), so that
 ``tensor.py`` holds the node itself.  ``functional`` sits above tensor, so it is
 handed in once by :func:`nablagraph.tensor.connect` (the one hook), never imported.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 if TYPE_CHECKING:  # pragma: no cover
     from nablagraph.tensor import ArrayLike, Tensor
 
@@ -20,14 +24,27 @@ __all__ = ["TensorOps"]
 
 _Self = TypeVar("_Self", bound="TensorOps")
 
+def _raw(x: Any) -> Any:
+    return x._data if isinstance(x, TensorOps) else x
+
+
 # nablagraph.functional, set by nablagraph.tensor.connect().
 _F: Any = None
 
 
 class TensorOps:
-    """The operators and method aliases of :class:`~nablagraph.tensor.Tensor`."""
+    """The operators, conversions, comparisons and method aliases of
+    :class:`~nablagraph.tensor.Tensor` (which provides ``_data``)."""
 
     __slots__ = ()
+
+    _data: np.ndarray
+
+    if TYPE_CHECKING:  # the constructor of Tensor, which comparisons call as type(self)
+
+        def __init__(
+            self, data: Any, requires_grad: bool = False, name: str | None = None, dtype: Any = None
+        ) -> None: ...
 
     # ------------------------------------------------------------- operators
     def __add__(self, other: ArrayLike) -> Tensor:
@@ -147,3 +164,73 @@ class TensorOps:
     def log_softmax(self, axis: int = -1) -> Tensor:
         """Log-softmax along ``axis``."""
         return _F.log_softmax(self, axis=axis)
+
+    # ----------------------------------------------------------- conversions
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the data."""
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the data."""
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return self._data.size
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self._data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ValueError(
+                f"item: only one-element tensors can be converted to a Python number, "
+                f"got shape {self._data.shape}"
+            )
+        return self._data.item()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is None:
+            return self._data
+        return self._data.astype(dtype, copy=bool(copy))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(
+                f"Tensor: the truth value of a tensor of shape {self._data.shape} is ambiguous; "
+                "use .data.any() or .data.all()"
+            )
+        return bool(self._data)
+
+    # ----------------------------------------------------------- comparisons
+    # Comparisons give boolean tensors that never require grad.
+    def __lt__(self: _Self, other: ArrayLike) -> _Self:
+        return type(self)(self._data < _raw(other))
+
+    def __le__(self: _Self, other: ArrayLike) -> _Self:
+        return type(self)(self._data <= _raw(other))
+
+    def __gt__(self: _Self, other: ArrayLike) -> _Self:
+        return type(self)(self._data > _raw(other))
+
+    def __ge__(self: _Self, other: ArrayLike) -> _Self:
+        return type(self)(self._data >= _raw(other))
+
+    def __eq__(self: _Self, other: object) -> _Self:  # type: ignore[override]
+        return type(self)(self._data == _raw(other))
+
+    def __ne__(self: _Self, other: object) -> _Self:  # type: ignore[override]
+        return type(self)(self._data != _raw(other))
