@@ -16,17 +16,21 @@ gradient buffer kept for it (:func:`nablagraph.gradbuf.reusable_grad_buffer`, th
 rule for that, which replay follows too).
 
 The engine, not the ops, sums a gradient of a broadcast shape back to the parent's
-shape, then checks it and names the op if the shapes still differ.  After a tensor
-has been processed its links to its parents are dropped unless ``retain_graph`` is
-set: that frees the graph as the pass goes, and a second backward through it fails
-with :class:`~nablagraph.errors.GraphError` instead of giving a wrong answer.
+shape, then checks it and names the op if the shapes still differ.  At the end of the
+pass, unless ``retain_graph`` is set, every processed tensor's links to its parents
+are dropped (:func:`nablagraph.skeleton.freeze`): the arrays the VJPs needed become
+garbage, and a second backward through the graph fails with
+:class:`~nablagraph.errors.GraphError` instead of giving a wrong answer.  The graph's
+shape (ops, names, shapes, retained gradients, the parameters) is kept as a small
+skeleton without values, so a diagram can still be drawn after ``backward()``.
 
 With ``create_graph=True`` the VJPs receive tensors and :mod:`nablagraph.functional`
 as their namespace, so the backward pass is itself recorded (second derivatives,
 Hessian-vector products).
 
 This module imports ``tensor``, ``modes``, ``ops`` (the NumPy namespace for VJPs),
-``functional`` (the namespace for ``create_graph``), ``anomaly`` and ``errors``.
+``functional`` (the namespace for ``create_graph``), ``anomaly``, ``skeleton`` and
+``errors``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from nablagraph.errors import GraphError, ShapeError
 from nablagraph.gradbuf import _unshared, reusable_grad_buffer
 from nablagraph.modes import ANOMALY, _get_mode, _GradMode
 from nablagraph.ops import RAW, shape_text
+from nablagraph.skeleton import freeze
 from nablagraph.tensor import ArrayLike, Tensor, _new, describe
 
 __all__ = ["backward", "grad", "schedule"]
@@ -191,9 +196,8 @@ def _run(
                     check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
-        if parents is not None and not retain_graph:
-            t._parents = None
-            t._params = ()
+    if not retain_graph:
+        freeze(order)
 
 
 def _vjp(

@@ -24,6 +24,10 @@ for the modules that work with the graph:
     The gradient buffer :meth:`Tensor.zero_grad` (or a flat optimizer) kept for the
     next gradient, and the flat optimizer owning it when it is a view of its buffer.
     :func:`nablagraph.gradbuf.reusable_grad_buffer` is the one rule for writing into it.
+``_skeleton``
+    Set by ``backward()`` when it frees the node (``_parents`` becomes ``None``): the
+    shape of the graph below it, without the arrays, so it can still be drawn
+    (:mod:`nablagraph.skeleton`); ``None`` until then.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from nablagraph.modes import (
 if TYPE_CHECKING:  # pragma: no cover
     from nablagraph.gradbuf import GradOwner
     from nablagraph.ops import Op
+    from nablagraph.skeleton import GraphShape
 
 __all__ = [
     "Tensor",
@@ -191,6 +196,7 @@ class Tensor(_tensor_ops.TensorOps):
         "_frame",
         "_gradbuf",
         "_gradowner",
+        "_skeleton",
         "__weakref__",
     )
 
@@ -214,6 +220,7 @@ class Tensor(_tensor_ops.TensorOps):
     _frame: Any
     _gradbuf: np.ndarray | None
     _gradowner: GradOwner | None
+    _skeleton: GraphShape | None
 
     def __init__(
         self,
@@ -244,6 +251,7 @@ class Tensor(_tensor_ops.TensorOps):
         self._frame = None
         self._gradbuf = None
         self._gradowner = None
+        self._skeleton = None
 
     # ----------------------------------------------------------------- the data
     @property
@@ -330,7 +338,10 @@ class Tensor(_tensor_ops.TensorOps):
 
     @property
     def is_freed(self) -> bool:
-        """True when ``backward()`` has released the graph below this tensor."""
+        """True when ``backward()`` has released the graph below this tensor.
+
+        Its arrays are gone and a second ``backward()`` through it raises; its shape
+        (ops, names, shapes, gradients) is kept, so it can still be drawn."""
         return self._op is not None and self._parents is None
 
     # Identity hashing (elementwise __eq__ below would otherwise disable hashing); the
@@ -507,6 +518,7 @@ def _new(data: np.ndarray) -> Tensor:
     t._frame = None
     t._gradbuf = None
     t._gradowner = None
+    t._skeleton = None
     return t
 
 
@@ -546,6 +558,7 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
     t._frame = None
     t._gradbuf = None
     t._gradowner = None
+    t._skeleton = None
     mode = _get_mode()
     record = False
     if mode & GRAD:

@@ -9,12 +9,19 @@ belongs to and, where the notes have a name for it, that name: ``z^l``, ``a^l``,
 
 It only reads: no tensor, gradient or link of the graph is changed.
 
+After ``backward()`` (without ``retain_graph``) the graph's arrays are gone but its
+shape is not: below a freed tensor the walk follows the skeleton backward kept
+(:mod:`nablagraph.skeleton`), whose nodes are :class:`~nablagraph.skeleton.FreedNode`
+objects (op, name, shape, dtype, layer, retained gradient; no values) and the
+parameter tensors themselves (with their ``.grad``).  A drawn node is therefore a
+:data:`~nablagraph.skeleton.Node`: a live tensor or a freed one (``TensorNode.freed``).
+
 Layers are found through the scope tag that ``Dense.forward_z`` puts on the nodes it
 records (``t._scope``): any object with an integer ``index`` is treated as the
 notes' layer ``l`` (``activation_name``, ``n_in`` and ``n_out`` are used when
 present), so this module needs nothing from :mod:`nablagraph.nn`.
 
-Imports: ``tensor``, ``errors``, ``ops`` (the facts of an op) and NumPy only.
+Imports: ``tensor``, ``skeleton``, ``errors``, ``ops`` (the facts of an op) and NumPy only.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 
 from nablagraph.errors import GraphError
 from nablagraph.ops import COST_OPS
+from nablagraph.skeleton import FreedNode, Node, inputs_of
 from nablagraph.tensor import Tensor
 
 __all__ = ["COST_OPS", "GraphInfo", "Layer", "TensorNode", "collect", "is_cost", "superscript"]
@@ -61,9 +69,13 @@ class Layer:
 
 @dataclass
 class TensorNode:
-    """A tensor of the diagram, with what the diagram needs to know about it."""
+    """A tensor of the diagram, with what the diagram needs to know about it.
 
-    tensor: Tensor
+    ``tensor`` is the live tensor, or what ``backward()`` kept of a freed one (a
+    :class:`~nablagraph.skeleton.FreedNode`: no values).
+    """
+
+    tensor: Node
     number: int
     kind: str
     layer: Layer | None = None
@@ -86,6 +98,16 @@ class TensorNode:
         """Whether the tensor was produced by a recorded op."""
         return self.tensor._op is not None
 
+    @property
+    def freed(self) -> bool:
+        """Whether ``backward()`` freed the tensor: its shape is known, its values not."""
+        return isinstance(self.tensor, FreedNode)
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        """The inputs of the tensor's op (live tensors or skeletons), ``()`` for a leaf."""
+        return inputs_of(self.tensor) or ()
+
 
 @dataclass
 class GraphInfo:
@@ -100,7 +122,7 @@ class GraphInfo:
     consumers: dict[int, list[TensorNode]] = field(default_factory=dict)
     topo: list[TensorNode] = field(default_factory=list)
 
-    def node(self, t: Tensor) -> TensorNode | None:
+    def node(self, t: Node) -> TensorNode | None:
         """The drawn node of ``t`` (``None`` when it is not drawn)."""
         return self.by_id.get(id(t))
 
@@ -109,12 +131,13 @@ class GraphInfo:
         return any(n.tensor.grad is not None for n in self.nodes)
 
 
-def _freed_error(t: Tensor, root: Tensor) -> GraphError:
+def _freed_error(t: Node, root: Tensor) -> GraphError:
     assert t._op is not None
     where = "this tensor" if t is root else f"the output of '{t._op.name}' it depends on"
     return GraphError(
         f"viz: cannot draw the graph: {where} (op '{t._op.name}', shape {tuple(t.shape)}) "
-        "was freed by an earlier backward(), so the diagram would be cut off there; "
+        "was freed by an earlier backward() that kept no skeleton of it, so the diagram "
+        "would be cut off there; "
         "call backward(retain_graph=True) to keep the graph (and z.retain_grad() for "
         "δ^l), or draw before backward(); viz.draw_network(model, X, Y) does both in "
         "one call"
@@ -143,17 +166,18 @@ def _layer_of_scope(scope: Any, layers: dict[int, Layer]) -> Layer:
     return layer
 
 
-def _walk(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[Tensor, int]]]]:
+def _walk(root: Tensor) -> tuple[list[Node], dict[int, list[tuple[Node, int]]]]:
     """Every tensor reachable from ``root`` in breadth-first order, and its consumers."""
-    order: list[Tensor] = [root]
+    order: list[Node] = [root]
     seen = {id(root)}
-    consumers: dict[int, list[tuple[Tensor, int]]] = {}
-    queue: deque[Tensor] = deque(order)
+    consumers: dict[int, list[tuple[Node, int]]] = {}
+    queue: deque[Node] = deque(order)
     while queue:
         t = queue.popleft()
-        if t._op is not None and t._parents is None:
+        inputs = inputs_of(t)
+        if inputs is None:
             raise _freed_error(t, root)
-        for i, p in enumerate(t._parents or ()):
+        for i, p in enumerate(inputs):
             consumers.setdefault(id(p), []).append((t, i))
             if id(p) not in seen:
                 seen.add(id(p))
@@ -180,13 +204,14 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     Raises
     ------
     GraphError
-        If ``backward()`` has freed part of the graph.
+        If part of the graph was freed and no skeleton of it was kept (a graph freed
+        by ``backward()`` keeps one: it is drawn without values).
     """
     order, consumer_pairs = _walk(root)
     total = sum(2 if t._op is not None else 1 for t in order)
 
     # Keep a breadth-first prefix: the nodes nearest the root (the root always).
-    kept: list[Tensor] = []
+    kept: list[Node] = []
     used = 0
     for t in order:
         cost = 2 if t._op is not None else 1
@@ -200,7 +225,7 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     by_id = {id(n.tensor): n for n in nodes}
     info = GraphInfo(root, nodes, by_id, layers, hidden_nodes=total - used, total_nodes=total)
 
-    def op_layer(t: Tensor) -> Layer | None:
+    def op_layer(t: Node) -> Layer | None:
         if t._op is None or is_cost(t._op) or t._scope is None:
             return None
         return _layer_of_scope(t._scope, layers)
@@ -227,10 +252,10 @@ def _topological(root: Tensor, by_id: dict[int, TensorNode]) -> list[TensorNode]
     """The drawn nodes, inputs first, each op's inputs in their order (iterative DFS)."""
     out: list[TensorNode] = []
     visited = {id(root)}
-    stack: list[tuple[Tensor, int]] = [(root, 0)]
+    stack: list[tuple[Node, int]] = [(root, 0)]
     while stack:
         t, i = stack[-1]
-        parents = t._parents or ()
+        parents = inputs_of(t) or ()
         if i < len(parents):
             stack[-1] = (t, i + 1)
             p = parents[i]
@@ -243,7 +268,7 @@ def _topological(root: Tensor, by_id: dict[int, TensorNode]) -> list[TensorNode]
     return out
 
 
-def _kind(t: Tensor, root: Tensor, consumers: Any) -> str:
+def _kind(t: Node, root: Tensor, consumers: Any) -> str:
     if t is root:
         return "output"
     if t._op is not None:
