@@ -204,6 +204,20 @@ def _backward_twice(_: Files) -> None:
     c.backward()
 
 
+def _freed_by_a_temporary() -> ng.Tensor:
+    net = _net()
+    a = net(XOR_X)
+    ng.quadratic_cost(a, XOR_Y[:, None]).backward()  # nothing holds the cost
+    return a
+
+
+def _backward_after_drawing(_: Files) -> None:
+    C = _net().cost(XOR_X, XOR_Y[:, None])
+    C.backward()
+    ng.viz.to_dot(C)  # draws the freed graph (its shape was kept) ...
+    C.backward()  # ... but does not bring it back
+
+
 def _step_without_backward(_: Files) -> None:
     ng.SGD(_net(), lr=0.1).step()
 
@@ -494,6 +508,14 @@ CATALOGUE: list[Entry] = [
           lambda f: ng.nn.Network([2, 3], output_activation="softplus", cost="cross_entropy",
                                   seed=0).cost(np.ones((4, 2)), np.zeros(4, dtype=np.int64)),
           ng.ConfigError, r"Network: the cross_entropy cost needs a softmax output layer, got softplus"),
+    # --- draw after backward
+    Entry("draw below a tensor whose graph the backward of a temporary freed",
+          lambda f: ng.viz.to_dot(_freed_by_a_temporary()), ng.GraphError,
+          r"viz: cannot draw the graph: this tensor \(op 'sigmoid', shape \(4, 1\)\) was freed by "
+          r"an earlier backward\(\) on a tensor nothing held.*hold the tensor you call backward\(\) on"),
+    Entry("second backward() after drawing the freed graph",
+          _backward_after_drawing, ng.GraphError,
+          r"backward: the graph through 'quadratic_cost' .* was already freed .* pass retain_graph=True"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

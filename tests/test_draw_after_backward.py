@@ -11,7 +11,9 @@ keeps a skeleton without values (``nablagraph.skeleton``).  Checked here:
 * an intermediate nobody holds, and its array, are freed at once (weak references,
   no garbage collection needed), and the skeleton holds no array but a retained δ;
 * ``grad()``, a graph built on a freed one, ``max_nodes``, ``collapse="layers"``,
-  ``show_values`` and Jupyter display all work on a freed graph.
+  ``show_values`` and Jupyter display all work on a freed graph;
+* the shape is kept only when something holds the tensor ``backward()`` runs on (a
+  temporary's graph could never be drawn), however it is held.
 """
 
 from __future__ import annotations
@@ -171,7 +173,8 @@ def test_grad_frees_and_keeps_the_shape_too() -> None:
 def test_a_graph_built_on_a_freed_one_draws_through_it() -> None:
     x = ng.Tensor([1.0, 2.0], requires_grad=True, name="x")
     h = x.exp()
-    h.sum().backward()  # frees h's link to exp
+    s = h.sum()
+    s.backward()  # frees h's link to exp, keeps its shape (s is held)
     y = (h * 3.0).sum()
     src = to_dot(y)
     assert "<b>exp</b>" in src and "<b>x</b>" in src
@@ -227,7 +230,37 @@ def test_retain_graph_and_create_graph_keep_the_real_graph() -> None:
     y = (w * w * w).sum()
     (g,) = ng.grad(y, w, create_graph=True)
     assert not y.is_freed and y._skeleton is None
-    g.sum().backward()
+    total = g.sum()
+    total.backward()
     np.testing.assert_allclose(w.grad.data, 6 * w.data)  # d²/dw² Σ w³ = 6w
     assert g.is_freed and not y.is_freed  # the second pass freed g's graph only
     assert "<b>mul</b>" in to_dot(g) and "<b>sum</b>" in to_dot(y)
+
+
+# ------------------------------------------------------- only when it can be drawn
+@pytest.mark.skipif(not ng.tensor._TELLS_HELD, reason="this interpreter cannot tell a held tensor")
+def test_the_shape_is_kept_when_the_root_is_held_however_it_is_held() -> None:
+    net = net231()
+    net.cost(X, Y).backward()  # a temporary: nothing could draw it, nothing is kept
+    a = net(X)
+    ng.quadratic_cost(a, Y).backward()
+    assert a.is_freed and a._skeleton is None
+
+    C = net.cost(X, Y)
+    C.backward()  # a name
+    held: dict[str, ng.Tensor] = {"C": net.cost(X, Y)}
+    held["C"].backward()  # an item
+    box = [net.cost(X, Y)]
+    ng.Tensor.backward(box[0])  # the unbound method
+
+    def inside() -> ng.Tensor:
+        c = net.cost(X, Y)
+        c.backward()  # a local variable
+        return c
+
+    for root in (C, held["C"], box[0], inside()):
+        assert root.is_freed and root._skeleton is not None
+        assert "‖∇W²‖" in to_dot(root)
+    D = net.cost(X, Y)
+    ng.engine.backward(D, keep_shape=False)
+    assert D.is_freed and D._skeleton is None

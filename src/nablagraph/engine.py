@@ -153,6 +153,7 @@ def _run(
     retain_graph: bool,
     create_graph: bool,
     capture: dict[Tensor, Any] | None,
+    keep_shape: bool = True,
 ) -> None:
     """Send the seeds' gradients through the graph in the :func:`schedule` order.
 
@@ -160,7 +161,9 @@ def _run(
     memory goes as soon as it has been used), its hooks run, then its op's VJP sends
     one gradient to each parent; a parent used twice receives the sum.  With
     ``capture`` (``grad()``) the gradients of the captured tensors are kept there and
-    no ``.grad`` is written.
+    no ``.grad`` is written.  Unless ``retain_graph``, the graph is freed at the end,
+    keeping its shape for drawings (:func:`~nablagraph.skeleton.freeze`) if
+    ``keep_shape``.
     """
     order, consumers = schedule(roots)
     grads: dict[Tensor, Any] = {}
@@ -196,8 +199,15 @@ def _run(
                     check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
-    if not retain_graph:
+    if retain_graph:
+        return
+    if keep_shape:
         freeze(order)
+        return
+    for t in order:  # nothing can draw the graph: drop the links only
+        if t._parents is not None:
+            t._parents = None
+            t._params = ()
 
 
 def _vjp(
@@ -336,10 +346,13 @@ def backward(
     grad: ArrayLike | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    keep_shape: bool = True,
 ) -> None:
     """Accumulate the gradient of ``root`` into the ``.grad`` of every leaf.
 
-    See :meth:`nablagraph.Tensor.backward`.
+    See :meth:`nablagraph.Tensor.backward`.  ``keep_shape=False`` frees the graph
+    without keeping its shape for a drawing (:meth:`~nablagraph.Tensor.backward` passes
+    it when nothing else holds ``root``).
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"backward: expected a Tensor, got {type(root).__name__}")
@@ -350,7 +363,7 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    _in_mode(create_graph, _run, [root], [seed], retain, create_graph, None)
+    _in_mode(create_graph, _run, [root], [seed], retain, create_graph, None, keep_shape)
 
 
 def grad(

@@ -2,12 +2,14 @@
 
 A backward pass without ``retain_graph`` frees the graph: every processed node drops
 the links to its parent tensors, and with them the arrays the VJPs needed, so a
-forward/backward step leaves nothing behind.  What it keeps instead is the graph's
-*shape*: :func:`freeze` gives each freed node a :class:`FreedNode` -- the op, its
-parameters, the layer scope, the name, shape and dtype, the retained gradient -- and
-links each freed tensor to the skeletons of its parents (``Tensor._skeleton``).  A
-diagram drawn after ``backward()`` walks these (see :mod:`nablagraph.viz.graph`) and
-shows the gradients, as long as the user holds the root:
+forward/backward step leaves nothing behind.  When the tensor it ran on is held
+(``C = ...; C.backward()``, see :meth:`nablagraph.Tensor.backward`), it keeps the
+graph's *shape* instead: :func:`freeze` records one tuple per op output (op,
+parameters, layer scope, name, shape, dtype, retained gradient, the ``id()`` of its
+inputs) in a :class:`GraphShape` shared by the freed tensors (``Tensor._skeleton``).
+A diagram drawn after ``backward()`` asks :func:`inputs_of` for a tensor's inputs and
+walks the :class:`FreedNode` objects made from those tuples on the first request (see
+:mod:`nablagraph.viz.graph`), showing the gradients:
 
 >>> import nablagraph as ng
 >>> W = ng.Tensor([[0.5, -1.0]], requires_grad=True, name="W")
@@ -29,8 +31,8 @@ What a skeleton holds, and what it does not:
   ``cross_entropy_index``) are kept as they were.
 
 A second ``backward()`` through a freed graph still fails: the engine follows
-``_parents`` only, never a skeleton.  :func:`freeze` runs once per backward pass over
-the engine's schedule; its cost is one small object per op node.
+``_parents`` only, never a skeleton.  :func:`freeze` runs once per backward pass of a
+held tensor; it makes one tuple per op and no object per node.
 
 Imports: ``tensor`` and the standard library only.
 """

@@ -32,6 +32,7 @@ for the modules that work with the graph:
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -130,6 +131,29 @@ def mark_changed(tensors: Sequence[Tensor]) -> None:
 
 
 _FLOAT_KINDS = ("f",)
+
+_refcount = sys.getrefcount
+
+
+class _Probe:
+    __slots__ = ()
+
+    def backward(self) -> int:
+        return _refcount(self)
+
+
+def _probe_held() -> int:
+    held = _Probe()
+    return held.backward()
+
+
+# Whether anything but the call holds a tensor whose backward() runs: only then is the
+# graph's shape worth keeping for a drawing (nablagraph.skeleton).  The references of
+# a temporary (``net.cost(X, Y).backward()``) are measured here with the same call, not
+# assumed, as interpreters count them differently; where a held tensor cannot be told
+# from a temporary, every backward() keeps the shape.
+_TEMPORARY_REFS = _Probe().backward()
+_TELLS_HELD = _probe_held() > _TEMPORARY_REFS
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -408,9 +432,18 @@ class Tensor(_tensor_ops.TensorOps):
         create_graph : bool
             Record the backward pass itself, so the gradients are differentiable
             (second derivatives, Hessian-vector products).
+
+        Notes
+        -----
+        Without ``retain_graph`` the graph's arrays are freed, but if this tensor is
+        held (``C = ...; C.backward()``) its graph's shape is kept, so it can still be
+        drawn, with the gradients; on a temporary (``net.cost(X, Y).backward()``)
+        nothing is kept, as nothing could draw it.
         """
         assert _backward is not None, "nablagraph.tensor.connect() was not called"
-        _backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        keep = not _TELLS_HELD or _refcount(self) > _TEMPORARY_REFS
+        _backward(self, grad, retain_graph=retain_graph, create_graph=create_graph,
+                  keep_shape=keep)
 
     def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``fn(grad)`` when this tensor's gradient has been computed.

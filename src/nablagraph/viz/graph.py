@@ -136,8 +136,9 @@ def _freed_error(t: Node, root: Tensor) -> GraphError:
     where = "this tensor" if t is root else f"the output of '{t._op.name}' it depends on"
     return GraphError(
         f"viz: cannot draw the graph: {where} (op '{t._op.name}', shape {tuple(t.shape)}) "
-        "was freed by an earlier backward() that kept no skeleton of it, so the diagram "
-        "would be cut off there; "
+        "was freed by an earlier backward() on a tensor nothing held, which keeps no "
+        "shape of the graph, so the diagram would be cut off there; hold the tensor you "
+        "call backward() on (C = ...; C.backward()) to draw its graph after, "
         "call backward(retain_graph=True) to keep the graph (and z.retain_grad() for "
         "δ^l), or draw before backward(); viz.draw_network(model, X, Y) does both in "
         "one call"
@@ -204,8 +205,9 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     Raises
     ------
     GraphError
-        If part of the graph was freed and no skeleton of it was kept (a graph freed
-        by ``backward()`` keeps one: it is drawn without values).
+        If part of the graph was freed and its shape not kept: by a ``backward()`` on
+        a temporary (``net.cost(X, Y).backward()``).  A graph freed by the backward of
+        a tensor that is held keeps its shape and is drawn (without values).
     """
     order, consumer_pairs = _walk(root)
     total = sum(2 if t._op is not None else 1 for t in order)
