@@ -39,8 +39,8 @@ Imports: ``tensor`` and the standard library only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from itertools import chain
 from math import prod
 from typing import TYPE_CHECKING, Any, Union
 
@@ -128,16 +128,18 @@ class GraphShape:
 
     __slots__ = ("_info", "_live", "_nodes")
 
-    def __init__(self) -> None:
-        self._info: dict[int, tuple[Any, ...]] = {}
-        self._live: dict[int, Tensor] = {}
-        self._nodes: dict[int, Node] | None = None
+    _info: dict[int, tuple[Any, ...]]
+    _live: dict[int, Tensor]
+    _nodes: dict[int, Node] | None
 
     def inputs(self, key: int) -> tuple[Node, ...]:
         """The inputs of the op whose output had ``id()`` ``key``, as drawable nodes."""
         nodes = self._nodes
         if nodes is None:
-            nodes = self._nodes = self._build()
+            with _building:  # two threads drawing at once must share one set of nodes
+                if self._nodes is None:
+                    self._nodes = self._build()
+                nodes = self._nodes
         return tuple([nodes[k] for k in self._info[key][7]])
 
     def _build(self) -> dict[int, Node]:
@@ -157,6 +159,8 @@ class GraphShape:
 
 
 _alloc = FreedNode.__new__
+_new_shape = GraphShape.__new__
+_building = threading.Lock()
 
 
 def freeze(order: Sequence[Tensor]) -> None:
@@ -168,8 +172,10 @@ def freeze(order: Sequence[Tensor]) -> None:
     gets ``_skeleton``: the pass's :class:`GraphShape`, which records it in one tuple
     (this runs for every op of a backward pass: no object per node is made here).
     """
-    shape = GraphShape()
-    info, live = shape._info, shape._live
+    shape = _new_shape(GraphShape)  # (no __init__ call: this runs for every backward)
+    shape._info = info = {}
+    shape._live = live = {}
+    shape._nodes = None
     inputs: list[tuple[Tensor, ...]] = []
     for t in order:
         parents = t._parents
@@ -183,9 +189,9 @@ def freeze(order: Sequence[Tensor]) -> None:
         t._parents = None
         t._params = ()
         t._skeleton = shape
-    rest = set(chain.from_iterable(inputs))
-    rest.difference_update(order)
-    for p in rest:  # the inputs that need no gradient: X, y, constants
+    # The inputs that need no gradient (X, y, constants), which the pass did not visit
+    # (one used twice is recorded twice, under the same key).
+    for p in [p for parents in inputs for p in parents if not p.requires_grad]:
         data = p._data
         if data.size == 1:
             live[id(p)] = p  # a one-element constant: kept, its value is drawn
