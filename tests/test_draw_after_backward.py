@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import re
+import tracemalloc
 import weakref
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -264,3 +265,29 @@ def test_the_shape_is_kept_when_the_root_is_held_however_it_is_held() -> None:
     D = net.cost(X, Y)
     ng.engine.backward(D, keep_shape=False)
     assert D.is_freed and D._skeleton is None
+
+
+def test_memory_stays_flat_when_every_step_keeps_its_root() -> None:
+    """A loop that holds each step's cost (``C = ...; C.backward()``) keeps one skeleton
+    alive at a time: the previous one goes when ``C`` is rebound."""
+    rng = np.random.default_rng(0)
+    Xb, Yb = rng.standard_normal((64, 4)), np.eye(3)[rng.integers(0, 3, 64)]
+    net = ng.nn.Network([4, 8, 3], activation="tanh", cost="quadratic", seed=0)
+    opt = ng.SGD(net, lr=0.05)
+    seen: dict[int, int] = {}
+    tracemalloc.start()
+    try:
+        C = None
+        for k in range(1, 3_001):
+            s = (4 * k) % 64
+            opt.zero_grad()
+            C = net.cost(Xb[s:s + 4], Yb[s:s + 4])
+            C.backward()
+            opt.step()
+            if k in (500, 3_000):
+                gc.collect()
+                seen[k] = tracemalloc.get_traced_memory()[0]
+        assert C is not None and C._skeleton is not None  # the kept shape is there ...
+    finally:
+        tracemalloc.stop()
+    assert abs(seen[3_000] - seen[500]) < 16 * 1024, seen  # ... one at a time
