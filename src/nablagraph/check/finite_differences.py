@@ -30,7 +30,9 @@ from nablagraph.check.report import (
 from nablagraph.functional import activation_op
 from nablagraph.tensor import Tensor, no_grad
 
-__all__ = ["STENCILS", "DEFAULT_EPS", "FiniteDifferences", "Probe", "kink_safe_eps"]
+__all__ = [
+    "STENCILS", "DEFAULT_EPS", "FiniteDifferences", "Probe", "kink_safe_eps", "fd_mode", "fd_method",
+]
 
 #: Central-difference stencils by order, ``{k: w_k}`` for ``k > 0``:
 #: ``∂C/∂θ ≈ Σ_k w_k (C(θ + kε) − C(θ − kε)) / ε``.  Pairing ``±k`` makes the estimate
@@ -205,3 +207,39 @@ class Probe:
             parts.append(pair_error(ana, self.along, tol.fd, tol.floor, float(np.linalg.norm(g)),
                                lambda i: f"direction {i}"))
         return merge_pair_errors(parts)
+
+
+def fd_mode(
+    fd: str, dtype: np.dtype[Any], P: int, max_full: int, step: float, tol: Tolerances,
+    notes: list[str],
+) -> str:
+    """``"full"``, ``"sampled"`` or ``"off"``, with a note when float32 is involved."""
+    if fd == "auto":
+        if dtype != np.float64:
+            notes.append(
+                f"finite differences skipped: the parameters are {dtype}; a {dtype} cost is "
+                f"rounded to about {np.finfo(dtype).eps:.0e} relative, which divided by "
+                f"ε = {step:g} swamps the derivative; check a float64 copy of the model "
+                "(or pass fd='full' to see it anyway)"
+            )
+            return "off"
+        return "full" if max_full >= P else "sampled"
+    if fd != "off" and dtype != np.float64:
+        notes.append(
+            f"finite differences in {dtype} are unreliable (rounding error / ε); their "
+            f"tolerance is loosened to {tol.fd:g}"
+        )
+    return fd
+
+
+def fd_method(mode: str, fd_order: int, step: float, n_samples: int, n_directions: int) -> str:
+    """One line saying how the finite differences were taken."""
+    if mode == "off":
+        return "off"
+    k = 2 * len(STENCILS[fd_order])
+    return (
+        f"central differences of order {fd_order} ({k} cost evaluations per probe), "
+        f"eps = {step:.3g}, "
+        + ("every coordinate" if mode == "full" else
+           f"{n_samples} random coordinates + {n_directions} random directions per parameter")
+    )
