@@ -330,6 +330,8 @@ def _first_output(model: Any, named: list[tuple[str, Tensor]], X: Tensor, dense:
             return inspect_chain(model, named, X)
         return ChainReport(output=_as_output(model(X)), reasons=["a function"])
     except NablaGraphError as exc:
+        if str(exc).startswith(_WHERE):
+            raise
         raise type(exc)(f"{_WHERE}: the model's forward failed on X of shape {X.shape}: {exc}") from exc
 
 
