@@ -69,14 +69,15 @@ def batch(M: int, n_in: int, n_out: int, cost: str, seed: int = 0) -> tuple[np.n
     return X, rng.uniform(0.05, 0.95, size=(M, n_out))
 
 
-def assert_three_way(r: GradientComparison, n_layers: int) -> None:
+def assert_three_way(r: GradientComparison, n_layers: int, fd_bar: float = TIGHT) -> None:
     assert r.passed, str(r)
     assert r.skipped == []
     assert [c.equation for c in r.layers] == ["BP1"] + ["BP2"] * (n_layers - 1)
     assert all(p.ad_cf is not None and p.ad_fd is not None and p.cf_fd is not None for p in r.parameters)
     assert {p.equation for p in r.parameters} == {"BP3", "BP4"}
-    for pair in ("ad_cf", "ad_fd", "cf_fd"):
-        assert r.worst(pair) <= TIGHT, (pair, str(r))
+    assert r.worst("ad_cf") <= TIGHT, str(r)
+    for pair in ("ad_fd", "cf_fd"):
+        assert r.worst(pair) <= fd_bar, (pair, str(r))
     assert r.worst_delta() <= TIGHT
     assert r.cost_closed_form == pytest.approx(r.cost_autodiff, rel=1e-12)
     assert str(r).startswith("Three-way gradient check of ")
@@ -138,7 +139,10 @@ def test_any_chain_of_dense_layers_passes_three_ways(sizes: list[int], act: str,
     layers = [ng.nn.Dense(a, b, act, rng=seed + i) for i, (a, b) in enumerate(itertools.pairwise(sizes))]
     X, Y = batch(5, sizes[0], sizes[-1], "quadratic", seed=seed)
     r = compare_gradients(ng.nn.Sequential(*layers), X, Y, cost="quadratic", repeats=1)
-    assert_three_way(r, len(layers))
+    # Finite differences at the default tolerance: through four width-1 sigmoid layers
+    # a gradient shrinks to ~1e-9 while FD rounding stays ~u·C/ε ≈ 1e-14, i.e. 1e-6
+    # relative (sizes [3, 2, 2, 1, 1], seed 63733); autodiff and the closed form stay exact.
+    assert_three_way(r, len(layers), fd_bar=r.tolerances.fd)
 
 
 def test_a_network_given_a_cost_is_checked_with_that_cost() -> None:
@@ -347,3 +351,25 @@ def test_float32_module_checks_autodiff_against_the_closed_form() -> None:
     r = compare_gradients(seq, X, Y, cost="quadratic", repeats=1)
     assert r.passed and r.dtype == "float32" and r.worst("ad_cf") <= 1e-3
     assert any(n.startswith("finite differences skipped: the parameters are float32") for n in r.notes)
+
+
+def test_relu_outside_a_chain_gets_a_small_step_and_no_false_alarm() -> None:
+    # Without a chain no bound keeps a probe off ReLU's kink; at the default ε = 1e-3 a
+    # probe crossed it (and failed a correct model) for 7 of these 30 seeds.
+    failures, worst = 0, 0.0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        seq = ng.nn.Sequential(ng.nn.Dense(4, 10, "relu", rng=seed), LayerNorm(10, rng),
+                               ng.nn.Dense(10, 3, "relu", rng=seed + 1))
+        X, Y = rng.standard_normal((8, 4)), rng.uniform(size=(8, 3))
+        r = compare_gradients(seq, X, Y, cost="quadratic", repeats=1)
+        failures += not r.passed
+        worst = max(worst, r.worst("ad_fd"))
+        assert r.eps == 1e-6 and r.notes[0].startswith("eps reduced from 0.001 to 1e-06: the model uses 'relu'")
+    assert failures == 0 and worst < 1e-5
+
+
+def test_a_smooth_model_outside_a_chain_keeps_the_default_step() -> None:
+    X, Y = batch(6, 3, 2, "quadratic")
+    r = compare_gradients(XTanhX(), X, Y, cost="quadratic", repeats=1)
+    assert r.eps == 1e-3 and r.notes == []

@@ -44,6 +44,10 @@ STENCILS: dict[int, dict[int, float]] = {
 }
 # Steps near the balance of truncation (ε^order) and rounding (u/ε) errors in float64.
 DEFAULT_EPS = {2: 1e-5, 4: 5e-4, 6: 1e-3}
+#: The step for a model with kinks that no bound reaches (not a chain of dense layers):
+#: small enough that a probe rarely crosses one, large enough that rounding (u·|C|/ε)
+#: stays near 1e-10 of the cost.
+UNBOUNDED_KINK_EPS = 1e-6
 
 
 
@@ -80,6 +84,9 @@ def kink_safe_eps(
     reaches ``reach · eps``.  The step is kept below half the smallest ``|z|`` of every
     ReLU-family layer it can reach.  Returns the step and a note when it was shrunk.
     """
+    kinked = list(getattr(model, "kinked_ops", []) or [])
+    if kinked and not hasattr(model, "layers"):
+        return _unbounded_kink_step(eps, kinked)
     layers = list(getattr(model, "layers", []) or [])
     names = [getattr(layer, "activation_name", None) for layer in layers]
     keys = sorted(z)
@@ -115,6 +122,18 @@ def kink_safe_eps(
     if safe < floor:
         note += "; that is below 1e-9, so finite differences will be inaccurate near the kink"
     return max(safe, floor), note
+
+
+def _unbounded_kink_step(eps: float, kinked: list[str]) -> tuple[float, str | None]:
+    """A small fixed step for kinks no bound reaches, and the note saying so."""
+    if eps <= UNBOUNDED_KINK_EPS:
+        return eps, None
+    ops = ", ".join(repr(k) for k in kinked)
+    return UNBOUNDED_KINK_EPS, (
+        f"eps reduced from {eps:g} to {UNBOUNDED_KINK_EPS:g}: the model uses {ops} (a derivative "
+        "that jumps) and is not a chain of Dense layers, so no bound keeps a probe off the "
+        "kink; a small step makes crossing it unlikely (pass eps= to choose another)"
+    )
 
 
 class FiniteDifferences:

@@ -118,10 +118,13 @@ class ModelWithCost:
 
     def __init__(
         self, forward: Callable[[Tensor], Any], named: list[tuple[str, Tensor]],
-        cost: Callable[..., Tensor], label: str, skip: str,
+        cost: Callable[..., Tensor], label: str, skip: str, kinked_ops: Sequence[str] = (),
     ) -> None:
         self._forward, self._named, self._cost, self._label = forward, named, cost, label
         self.closed_form_unavailable = skip
+        #: The ops of its graph whose derivative jumps (``relu``, ``abs`` …), which
+        #: finite differences must step around.
+        self.kinked_ops = list(kinked_ops)
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:
         return list(self._named)
@@ -234,6 +237,23 @@ def _ops_outside(out: Tensor, calls: list[_Call]) -> list[str]:
             ops.add(t.op)
             stack.extend(t.parents)
     return sorted(ops)
+
+
+def _kinked_ops(out: Tensor) -> list[str]:
+    """The ops of the whole graph of ``out`` that are not smooth (a registry fact)."""
+    found: set[str] = set()
+    stack, seen = [out], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        op = t._op  # the op's facts, as viz reads them
+        if op is not None:
+            if not op.smooth:
+                found.add(op.name)
+            stack.extend(t.parents)
+    return sorted(found)
 
 
 def _quoted(names: Sequence[str]) -> str:
@@ -361,11 +381,12 @@ def as_checkable(model: Any, X: Any, Y: Any, cost: Any, parameters: Any) -> Any:
     is_module = parameters is None
     chain = _first_output(model, named, Xt, is_module)
     _check_cost(fn, chain.output, Y)
-    name = type(model).__name__ if is_module else getattr(model, "__name__", "function")
+    name = getattr(model, "__name__", None) or type(model).__name__
     label = f"{name} with cost {cost_label}"
     skip = _closed_form_skip(chain, cost_name, cost_label)
     if skip:
-        return ModelWithCost(model, named, fn, label, skip)
+        assert chain.output is not None
+        return ModelWithCost(model, named, fn, label, skip, _kinked_ops(chain.output))
     assert cost_name is not None
     views = _views(chain.layers, cost_name)
     return DenseChain(model, named, fn, label, chain.layers, views, cost_name)
