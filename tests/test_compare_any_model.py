@@ -17,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nablagraph as ng
+from nablagraph import reference as ref
+from nablagraph.activations import sigmoid
 from nablagraph.check import GradientComparison, compare_gradients
 from nablagraph.ops import OPS, Op, defop
 from nablagraph.tensor import apply
@@ -154,6 +156,17 @@ def test_a_network_given_a_cost_is_checked_with_that_cost() -> None:
     assert r.model == "Network with cost mse"
     plain = compare_gradients(net, X, Y, repeats=1)  # no cost: the Network as before
     assert plain.model.startswith("Network(sizes=[3, 4, 2]") and plain.skipped == []
+
+
+def test_a_wrong_closed_form_on_a_users_mlp_is_named_by_equation_and_layer() -> None:
+    # σ in place of σ' for sigmoid: the diagnosis runs on a user's module as on a Network.
+    model = MLP([4, 5, 4, 3], "sigmoid", "sigmoid")
+    X, Y = batch(6, 4, 3, "quadratic")
+    broken = ref.BackpropEquations({**ref.SIGMA_PRIMES, "sigmoid": sigmoid})
+    r = compare_gradients(model, X, Y, cost="quadratic", equations=broken, repeats=1)
+    assert not r.passed and (r.failing_equation, r.failing_layer) == ("BP1", 4)
+    assert r.suspect == "closed form"
+    assert r.failure is not None and r.failure.startswith("BP1 at the output layer L = 4")
 
 
 # ------------------------------------------------------------------ the two-way report
