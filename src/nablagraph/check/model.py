@@ -12,7 +12,7 @@ or a plain function of tensors with named parameters — is wrapped here, with a
 Autodiff and finite differences are compared on every parameter of any model.  The
 closed form (BP1–BP4, :mod:`nablagraph.reference`) and the per-layer ``z^l`` and
 ``δ^l`` join them when the model is a chain of dense layers, which
-:func:`inspect_chain` decides on the batch itself:
+:func:`~nablagraph.check.chain.inspect_chain` decides on the batch itself:
 
 1. the cost is a name from the table (a callable cost has no closed form);
 2. every parameter belongs to a dense layer (an object with ``W``, ``b``,
@@ -29,28 +29,28 @@ closed form (BP1–BP4, :mod:`nablagraph.reference`) and the per-layer ``z^l`` a
 
 When a condition fails, the report says which, under "not compared", e.g.
 ``closed form: skipped — the model is not a chain of Dense layers (it uses ops 'mul',
-'sin' outside a layer)``.
+'tanh' outside a layer)``.
 
-Imports: ``tensor``, ``functional``, ``reference``, ``errors``, ``check.report``; the
-model is taken by duck typing, never by importing ``nn``.
+Imports: ``tensor``, ``functional``, ``reference``, ``errors``, ``check.report``,
+``check.chain``; the model is taken by duck typing, never by importing ``nn``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from nablagraph import functional as F
 from nablagraph import reference as ref
+from nablagraph.check.chain import ChainReport, as_output, inspect_chain, kinked_ops, recording
 from nablagraph.check.report import GradientComparison
 from nablagraph.errors import ConfigError, GradcheckError, NablaGraphError, ShapeError
-from nablagraph.tensor import Tensor, no_grad
+from nablagraph.tensor import Tensor
 
-__all__ = ["CostArg", "ModelWithCost", "DenseChain", "as_checkable", "inspect_chain", "two_route_verdict"]
+__all__ = ["CostArg", "ModelWithCost", "DenseChain", "as_checkable", "two_route_verdict"]
 
 #: A cost: a name from the cost table, or a function ``(output, Y) -> Tensor``.
 CostArg = str | Callable[[Tensor, Any], Tensor]
@@ -94,16 +94,6 @@ class _LayerView:
 
 
 @dataclass
-class _Call:
-    """One recorded call of a dense layer's ``forward_z``: its input, ``z`` and ``a``."""
-
-    layer: Any
-    x: Any
-    z: Tensor
-    a: Tensor
-
-
-@dataclass
 class _Trace:
     zs: dict[int, Tensor]
     output: Tensor
@@ -130,7 +120,7 @@ class ModelWithCost:
         return list(self._named)
 
     def cost(self, X: Any, Y: Any) -> Tensor:
-        return self._cost(_as_output(self._forward(_as_input(X))), Y)
+        return self._cost(as_output(self._forward(_as_input(X))), Y)
 
     def __repr__(self) -> str:
         return self._label
@@ -151,8 +141,8 @@ class DenseChain(ModelWithCost):
 
     def forward_trace(self, X: Any) -> tuple[Tensor, _Trace]:
         """The model's own forward, with each layer's ``z^l`` recorded (``l = 2, 3 …``)."""
-        with _recording(self._dense) as calls:
-            out = _as_output(self._forward(_as_input(X)))
+        with recording(self._dense) as calls:
+            out = as_output(self._forward(_as_input(X)))
         return out, _Trace({i + 2: c.z for i, c in enumerate(calls)}, out)
 
     def cost_from_trace(self, trace: _Trace, Y: Any) -> Tensor:
@@ -161,158 +151,6 @@ class DenseChain(ModelWithCost):
 
 def _as_input(X: Any) -> Tensor:
     return X if isinstance(X, Tensor) else Tensor(np.asarray(X))
-
-
-def _as_output(out: Any) -> Tensor:
-    if not isinstance(out, Tensor):
-        raise ConfigError(
-            f"{_WHERE}: the model must return a Tensor built from nablagraph ops, got "
-            f"{type(out).__name__}"
-        )
-    return out
-
-
-# ------------------------------------------------------------------ finding the layers
-def _is_dense(x: Any) -> bool:
-    return (
-        isinstance(getattr(x, "W", None), Tensor) and isinstance(getattr(x, "b", None), Tensor)
-        and isinstance(getattr(x, "activation_name", None), str) and callable(getattr(x, "forward_z", None))
-    )
-
-
-def _dense_layers(root: Any) -> list[Any]:
-    """The dense layers inside a module, in attribute order (each once)."""
-    found: dict[int, Any] = {}
-    stack, seen = [root], set()
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if _is_dense(obj):
-            found.setdefault(id(obj), obj)
-            continue
-        if isinstance(obj, (list, tuple)):
-            children = list(obj)
-        elif hasattr(obj, "named_parameters") and hasattr(obj, "__dict__"):
-            children = [v for k, v in vars(obj).items() if not k.startswith("_")]
-        else:
-            continue
-        stack.extend(reversed(children))
-    return list(found.values())
-
-
-@contextmanager
-def _recording(layers: list[Any]) -> Iterator[list[_Call]]:
-    """Record every call of each layer's ``forward_z`` while the block runs."""
-    calls: list[_Call] = []
-    for layer in layers:
-        def rec(a_prev: Any, _orig: Any = layer.forward_z, _layer: Any = layer) -> tuple[Tensor, Tensor]:
-            z, a = _orig(a_prev)
-            calls.append(_Call(_layer, a_prev, z, a))
-            return z, a
-        layer.forward_z = rec
-    try:
-        yield calls
-    finally:
-        for layer in layers:
-            vars(layer).pop("forward_z", None)
-
-
-def _ops_outside(out: Tensor, calls: list[_Call]) -> list[str]:
-    """The ops recorded between the layers and after the last one, walking back from ``out``."""
-    by_output = {id(c.a): c for c in calls}
-    ops: set[str] = set()
-    stack, seen = [out], set()
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        call = by_output.get(id(t))
-        if call is not None:
-            if isinstance(call.x, Tensor):
-                stack.append(call.x)
-        elif t.op is not None:
-            ops.add(t.op)
-            stack.extend(t.parents)
-    return sorted(ops)
-
-
-def _kinked_ops(out: Tensor) -> list[str]:
-    """The ops of the whole graph of ``out`` that are not smooth (a registry fact)."""
-    found: set[str] = set()
-    stack, seen = [out], set()
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        op = t._op  # the op's facts, as viz reads them
-        if op is not None:
-            if not op.smooth:
-                found.add(op.name)
-            stack.extend(t.parents)
-    return sorted(found)
-
-
-def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(repr(n) for n in names)
-
-
-@dataclass
-class ChainReport:
-    """What :func:`inspect_chain` found: the layers in call order, or why not a chain."""
-
-    layers: list[Any] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    output: Tensor | None = None
-
-
-def inspect_chain(model: Any, named: list[tuple[str, Tensor]], X: Tensor) -> ChainReport:
-    """Run ``model(X)`` once, recording its dense layers, and decide whether the model is
-    a chain of them (conditions 2–4 of the module docstring)."""
-    dense = _dense_layers(model)
-    rep = ChainReport()
-    in_layers = {id(t) for d in dense for t in (d.W, d.b)}
-    outside = [n for n, p in named if id(p) not in in_layers]
-    with _recording(dense) as calls:
-        rep.output = out = _as_output(model(X))
-    if not dense:
-        rep.reasons.append("it has no Dense layers")
-        return rep
-    if outside:
-        rep.reasons.append(f"it has parameters outside Dense layers: {', '.join(outside)}")
-    ops = _ops_outside(out, calls)
-    if ops:
-        rep.reasons.append(f"it uses op{'s' if len(ops) > 1 else ''} {_quoted(ops)} outside a layer")
-    order = [id(c.layer) for c in calls]
-    if len(set(order)) != len(order):
-        rep.reasons.append("it calls a Dense layer more than once")
-    elif len(order) != len(dense):
-        rep.reasons.append(f"its forward calls {len(order)} of its {len(dense)} Dense layers")
-    if rep.reasons:
-        return rep
-    prev: Any = X
-    for k, c in enumerate(calls):
-        same = c.x is prev or np.array_equal(np.asarray(getattr(c.x, "data", c.x)), prev.data)
-        if not same:
-            what = "X" if k == 0 else "the previous Dense layer's output"
-            rep.reasons.append(f"Dense layer {k + 1} in call order is not applied to {what}")
-            return rep
-        prev = c.a
-    if out is not calls[-1].a:
-        rep.reasons.append("its output is not the last Dense layer's output")
-        return rep
-    with no_grad():  # the chain, rerun on X, gives the model's output
-        a: Any = X
-        for c in calls:
-            a = c.layer.forward_z(a)[1]
-    if not np.allclose(a.data, out.data, rtol=1e-12, atol=0.0):
-        rep.reasons.append("its output differs from its Dense layers applied in order")
-        return rep
-    rep.layers = [c.layer for c in calls]
-    return rep
 
 
 # ------------------------------------------------------------------ the entry point
@@ -348,7 +186,7 @@ def _first_output(model: Any, named: list[tuple[str, Tensor]], X: Tensor, dense:
     try:
         if dense:
             return inspect_chain(model, named, X)
-        return ChainReport(output=_as_output(model(X)), reasons=["a function"])
+        return ChainReport(output=as_output(model(X)), reasons=["a function"])
     except NablaGraphError as exc:
         if str(exc).startswith(_WHERE):
             raise
@@ -356,8 +194,23 @@ def _first_output(model: Any, named: list[tuple[str, Tensor]], X: Tensor, dense:
 
 
 def as_checkable(model: Any, X: Any, Y: Any, cost: Any, parameters: Any) -> Any:
-    """``model`` itself when it has its own ``cost(X, Y)`` and no cost is given, else a
-    :class:`DenseChain` or a :class:`ModelWithCost` around it."""
+    """What :func:`~nablagraph.check.compare_gradients` checks: ``model`` itself when it
+    has its own ``cost(X, Y)`` and no cost is given, else a :class:`DenseChain` (the
+    closed form applies) or a :class:`ModelWithCost` (it does not, and says why) around
+    it, with ``C = cost(model(X), Y)``.
+
+    Raises
+    ------
+    ConfigError
+        No cost for a model without one, an unknown cost name, a function without
+        ``parameters``, a parameter that is not a tensor requiring gradients, a model
+        or cost that does not return a tensor.
+    ShapeError
+        The model's forward or the cost fails on the batch's shapes, or the cost is not
+        a scalar.
+    GradcheckError
+        No parameters to check.
+    """
     if cost is None and parameters is None and callable(getattr(model, "cost", None)):
         return model
     listed = getattr(model, "named_parameters", None)
@@ -386,7 +239,7 @@ def as_checkable(model: Any, X: Any, Y: Any, cost: Any, parameters: Any) -> Any:
     skip = _closed_form_skip(chain, cost_name, cost_label)
     if skip:
         assert chain.output is not None
-        return ModelWithCost(model, named, fn, label, skip, _kinked_ops(chain.output))
+        return ModelWithCost(model, named, fn, label, skip, kinked_ops(chain.output))
     assert cost_name is not None
     views = _views(chain.layers, cost_name)
     return DenseChain(model, named, fn, label, chain.layers, views, cost_name)
