@@ -272,6 +272,8 @@ def compare_gradients(
     ConfigError
         For a bad ``fd``, ``fd_order``, ``eps`` or ``form``; a model without ``cost``
         when none is given; an unknown cost name.
+    ShapeError
+        The model's forward or the ``cost`` fails on the batch's shapes.
     GradcheckError
         When the model has no parameters.
 
@@ -286,6 +288,13 @@ def compare_gradients(
     (True, True)
     >>> [(c.layer, c.equation) for c in report.layers]
     [(3, 'BP1'), (2, 'BP2')]
+
+    Any module, given a cost (here a chain of Dense layers, so three ways again):
+
+    >>> seq = ng.nn.Sequential(ng.nn.Dense(3, 4, "tanh", rng=0), ng.nn.Dense(4, 2, rng=1))
+    >>> report = compare_gradients(seq, X, Y, cost="mse")
+    >>> report.passed, len(report.layers), report.skipped
+    (True, 2, [])
     """
     o = _Options(fd, fd_order, eps, max_full, n_samples, n_directions, seed, form, equations, repeats)
     model = as_checkable(model, X, Y, cost, parameters)
