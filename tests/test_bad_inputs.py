@@ -494,6 +494,38 @@ CATALOGUE: list[Entry] = [
           lambda f: ng.nn.Network([2, 3], output_activation="softplus", cost="cross_entropy",
                                   seed=0).cost(np.ones((4, 2)), np.zeros(4, dtype=np.int64)),
           ng.ConfigError, r"Network: the cross_entropy cost needs a softmax output layer, got softplus"),
+    # --- gradient checks of any model (compare_gradients with a cost)
+    Entry("compare_gradients on a user's module without a cost (it has no .cost)",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 3, rng=0), Dense(3, 1, rng=1)),
+                                         XOR_X, XOR_Y[:, None]),
+          ng.ConfigError, r"compare_gradients: Sequential has no cost\(X, Y\) method, so the cost must "
+          r"be given: cost='quadratic' \(one of quadratic, mse, binary_cross_entropy, cross_entropy\)"),
+    Entry("compare_gradients with an unknown cost name",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 1, rng=0)), XOR_X, XOR_Y[:, None], cost="hinge"),
+          ng.ConfigError, r"compare_gradients: unknown cost 'hinge'; expected one of quadratic, mse, "
+          r"binary_cross_entropy, cross_entropy or a callable \(output, Y\) -> Tensor"),
+    Entry("compare_gradients of a module on X with the wrong number of features",
+          lambda f: ng.compare_gradients(Sequential(Dense(3, 1, rng=0)), XOR_X, XOR_Y[:, None], cost="quadratic"),
+          ng.ShapeError, r"compare_gradients: the model's forward failed on X of shape \(4, 2\): Dense "
+          r"layer 2: input of shape \(4, 2\) has 2 features, expected 3"),
+    Entry("compare_gradients with targets Y of the wrong shape for the model's output",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 3, rng=0)), XOR_X, XOR_Y[:, None], cost="quadratic"),
+          ng.ShapeError, r"compare_gradients: the cost failed on the model's output of shape \(4, 3\) and "
+          r"Y of shape \(4, 1\): quadratic_cost: outputs have shape \(4, 3\) but targets have shape \(4, 1\)"),
+    Entry("compare_gradients with a cost function that is not averaged to one number",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 1, rng=0)), XOR_X, XOR_Y[:, None],
+                                         cost=lambda a, y: (a - y) ** 2),
+          ng.ShapeError, r"compare_gradients: the cost must be a scalar \(one number\), got a Tensor of "
+          r"shape \(4, 1\); average it over the batch"),
+    Entry("compare_gradients of a plain function without parameters=",
+          lambda f: ng.compare_gradients(lambda X: X, XOR_X, XOR_Y[:, None], cost="quadratic"),
+          ng.ConfigError, r"compare_gradients: a function has no named_parameters\(\); pass a Module, or a "
+          r"function of tensors with parameters="),
+    Entry("compare_gradients of a function whose parameter does not require grad",
+          lambda f: ng.compare_gradients(lambda X: X, XOR_X, XOR_Y[:, None], cost="quadratic",
+                                         parameters={"W": ng.Tensor(np.ones(2))}),
+          ng.ConfigError, r"compare_gradients: parameter 'W' must be a Tensor with requires_grad=True, got "
+          r"Tensor without requires_grad"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
