@@ -36,9 +36,11 @@ from nablagraph.check.report import (
     RouteCost,
     Tolerances,
 )
+from nablagraph.check.yours import BackpropReport, check_backprop
 
 __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck",
     "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
     "RouteCost", "Tolerances",
+    "check_backprop", "BackpropReport",
 ]
