@@ -68,7 +68,7 @@ class Mistake:
             l = self.layers[0]
             text = text.replace("{l+1}", str(l + 1)).replace("{l-1}", str(l - 1))
             return text.replace("{l}", str(l))
-        return text.replace("{l+1}", "l+1").replace("{l-1}", "l-1").replace("{l}", "l")
+        return text.replace("{l+1}", "(l+1)").replace("{l-1}", "(l-1)").replace("{l}", "l")
 
     def where(self, L: int) -> str:
         """``"BP2 at layer 3"``, ``"BP2 at every hidden layer"``, ``"BP1 at L = 4"``..."""
@@ -79,8 +79,8 @@ class Mistake:
                 return f"{self.equation} at layer {self.layers[0]}"
             return f"{self.equation} at every layer" if self.equation != "BP2" else \
                 "BP2 at every hidden layer"
-        return {"update": "the update rule", "result": "the returned gradients"}.get(
-            self.equation, self.equation)
+        return {"update": "the update rule", "result": "the returned pair (nabla_b, nabla_w)",
+                "mean": "the mean over the batch (∇C = (1/M) Σ_m ∇C_m)"}.get(self.equation, self.equation)
 
 
 @dataclass
@@ -95,8 +95,9 @@ class Gradients:
 
     def mean(self, total: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The batch gradient: the mean over the examples (the sum with ``total``)."""
-        agg = (lambda g: g.sum(axis=0)) if total else (lambda g: g.mean(axis=0))
-        return [agg(g) for g in self.nabla_b], [agg(g) for g in self.nabla_w]
+        if total:
+            return [g.sum(axis=0) for g in self.nabla_b], [g.sum(axis=0) for g in self.nabla_w]
+        return [g.mean(axis=0) for g in self.nabla_b], [g.mean(axis=0) for g in self.nabla_w]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -165,7 +166,7 @@ def backprop_with(
         nabla_b.append(d)
         nabla_w.append(g)
     if m is not None and m.kind == "returned_swapped":
-        return Gradients(nabla_w, nabla_b, deltas)  # type: ignore[arg-type]
+        return Gradients(nabla_w, nabla_b, deltas)
     return Gradients(nabla_b, nabla_w, deltas)
 
 
@@ -197,7 +198,7 @@ def candidates(sizes: Sequence[int], cost: str, batched: bool) -> list[Mistake]:
         if len(every) > 1:
             out.append(Mistake(kind, "BP4", every))
     if batched:
-        out.append(Mistake("sum_not_mean", "result"))
+        out.append(Mistake("sum_not_mean", "mean"))
     out.append(Mistake("returned_swapped", "result"))
     return out
 

@@ -109,7 +109,7 @@ class BackpropReport:
     def to_json(self, indent: int | None = 2) -> str:
         """:meth:`to_dict` as JSON (non-finite numbers as strings)."""
         def clean(x: Any) -> Any:
-            if isinstance(x, float) and x != x or x in (float("inf"), float("-inf")):
+            if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
                 return str(x)
             if isinstance(x, dict):
                 return {k: clean(v) for k, v in x.items()}
