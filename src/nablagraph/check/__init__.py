@@ -15,6 +15,11 @@ Four modules:
   the comparison uses.  Imports ``tensor``, ``check.report``.
 * :mod:`nablagraph.check.report` — the comparison's report: its table and JSON form,
   and how two arrays are compared.  Imports ``errors`` only.
+* :mod:`nablagraph.check.yours` — :func:`check_backprop`, the user's own handwritten
+  backprop against autodiff, with the failing equation and the mistake that reproduces
+  its numbers (:mod:`~nablagraph.check.hypotheses`); the user's code is loaded and called
+  by :mod:`~nablagraph.check.user_code`, judged by :mod:`~nablagraph.check.yours_diagnosis`
+  and reported by :mod:`~nablagraph.check.yours_report`.
 
 Examples
 --------
@@ -36,11 +41,12 @@ from nablagraph.check.report import (
     RouteCost,
     Tolerances,
 )
+from nablagraph.check.user_code import load_user_object
 from nablagraph.check.yours import BackpropReport, check_backprop
 
 __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck",
     "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
     "RouteCost", "Tolerances",
-    "check_backprop", "BackpropReport",
+    "check_backprop", "BackpropReport", "load_user_object",
 ]

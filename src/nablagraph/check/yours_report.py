@@ -132,6 +132,9 @@ class BackpropReport:
             lines.append("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
+        if any(c.equation == "update" for c in self.checks):
+            lines.append("(update rows: the autodiff column is the correct rule w − (η/M) Σ_m ∇w C_m "
+                         "applied to your own backprop's gradients)")
         if self.fd_method != "off":
             lines.append("")
             lines.append(f"finite differences ({self.fd_method}): autodiff vs FD max rel err "
