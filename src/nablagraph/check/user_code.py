@@ -161,6 +161,11 @@ def _pair(out: Any, n: int, what: str) -> tuple[list[Any], list[Any], list[Any] 
             f"{f' of length {len(out)}' if isinstance(out, (tuple, list)) else ''}; expected a "
             f"pair (nabla_b, nabla_w) of lists with one array per weighted layer ({n})"
         )
+    if any(isinstance(p, np.ndarray) for p in out):
+        raise GradcheckError(
+            f"check_backprop: {what} returned a {type(out).__name__} of {len(out)} arrays; expected the "
+            f"pair (nabla_b, nabla_w): two lists with one array per weighted layer ({n})"
+        )
     parts = [list(p) if isinstance(p, (list, tuple)) else p for p in out]
     for k, p in enumerate(parts):
         if not isinstance(p, list) or len(p) != n:

@@ -386,6 +386,9 @@ def _check_backprop(args: argparse.Namespace) -> int:
         raise CLIError(f"--cost with --backprop must be quadratic or cross_entropy (sigmoid outputs), got {cost!r}")
     sizes = _sizes(args.sizes) if args.sizes is not None else None
     impl = load_user_object(args.backprop)
+    if isinstance(impl, type) and sizes is None:
+        raise CLIError(f"--backprop {args.backprop}: {impl.__name__} is a class; give --sizes (such as 3,4,2) "
+                       f"to build it as {impl.__name__}(sizes)")
     rep = ng.check_backprop(impl, sizes=sizes, cost=cost, batch_size=min(args.batch, 64),
                             seed=args.seed, fd=args.fd)
     print(rep.to_json() if args.json else str(rep), flush=True)
