@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import nablagraph as ng
 from nablagraph.check import hypotheses as hyp
-from nablagraph.check.yours import _autodiff, _Equivalent
 from nablagraph.check.user_code import make_params
+from nablagraph.check.yours import _autodiff, _Equivalent
 from textbook_backprop import BATCH_MISTAKES, MISTAKES, StudentNet, student_grads, student_net
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,6 +22,7 @@ import numpy as np
 import nablagraph as ng
 from nablagraph import data as ngdata
 from nablagraph import io as ngio
+from nablagraph.check import load_user_object
 from nablagraph.cli.outputs import (
     EXIT_FAILED,
     EXIT_OK,
@@ -42,7 +43,6 @@ from nablagraph.cli.outputs import (
     _replace_atomically,
     _write_text,
 )
-from nablagraph.check import load_user_object
 from nablagraph.errors import ConfigError
 from nablagraph.nn import Network
 from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, resolve_cost
