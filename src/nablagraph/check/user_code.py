@@ -169,7 +169,8 @@ def _pair(out: Any, n: int, what: str) -> tuple[list[Any], list[Any], list[Any] 
     parts = [list(p) if isinstance(p, (list, tuple)) else p for p in out]
     for k, p in enumerate(parts):
         if not isinstance(p, list) or len(p) != n:
-            got = f"{len(p)} arrays" if isinstance(p, list) else type(p).__name__
+            got = (f"{len(p)} array{'' if len(p) == 1 else 's'}" if isinstance(p, list)
+                   else type(p).__name__)
             raise GradcheckError(
                 f"check_backprop: {what} returned {got} in place {k}; expected a list with one "
                 f"array per weighted layer ({n}, for layers 2..{n + 1})"
