@@ -119,7 +119,7 @@ def _add_train(sub: Any) -> None:
 
 def _add_check(sub: Any) -> None:
     """The ``check`` subcommand's options."""
-    p = sub.add_parser("check", help="prove a network's gradients three ways, or check your own backprop",
+    p = sub.add_parser("check", help="prove gradients three ways, or check your own backprop",
                        description="Compare autodiff, the closed-form BP1–BP4 and central finite "
                        "differences on a batch; exit 1 if they disagree. With --backprop "
                        "FILE.py:Name, check YOUR backprop instead (a textbook network class or "
