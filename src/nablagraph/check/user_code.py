@@ -77,6 +77,8 @@ def load_user_object(spec: str) -> Any:
     if loader_spec is None or loader_spec.loader is None:  # pragma: no cover - .py always loads
         raise ConfigError(f"check_backprop: cannot load {path!r} as a Python module")
     module = importlib.util.module_from_spec(loader_spec)
+    # Registered as import would, so that a dataclass or a pickle in the file finds its module.
+    sys.modules.setdefault(module_name, module)
     sys.path.insert(0, str(p.resolve().parent))  # so the file can import its neighbours
     try:
         loader_spec.loader.exec_module(module)

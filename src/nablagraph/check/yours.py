@@ -104,15 +104,22 @@ class _Item:
     key: tuple[str, int]  # ("b"|"w"|"d", index) into backprop results; ("uw"|"ub", i) update
     yours: np.ndarray
     truth: np.ndarray
+    per_example: bool = False
 
 
-def _close(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[float, Any] | None:
-    """``(max rel err, PairError)`` of two arrays of one shape, ``None`` if the shapes differ."""
+def _close(a: np.ndarray, b: np.ndarray, tol: float, per_example: bool = False) -> tuple[float, Any] | None:
+    """``(max rel err, PairError)`` of two arrays of one shape, ``None`` if the shapes differ.
+
+    ``per_example``: axis 0 numbers the examples (the worst element reads ``example m [j, k]``).
+    """
     if a.shape != b.shape:
         return None
     shape = tuple(a.shape)
 
     def label(i: int) -> str:
+        if per_example and len(shape) > 1:
+            m, rest = divmod(i, int(np.prod(shape[1:])))
+            return f"example {m} {index_label(shape[1:], rest)}"
         return index_label(shape, i)
 
     pe = pair_error(a, b, tol, _FLOOR, labels=label)
@@ -120,7 +127,7 @@ def _close(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[float, Any] | None
 
 
 def _check(item: _Item, tol: float) -> QuantityCheck:
-    got = _close(item.yours, item.truth, tol)
+    got = _close(item.yours, item.truth, tol, item.per_example)
     if got is None:
         return QuantityCheck(item.quantity, item.equation, item.layer, tuple(item.truth.shape),
                              tuple(item.yours.shape), None, None, "shape", None, None, False)
@@ -231,7 +238,7 @@ def _fd(model: _Equivalent, X: np.ndarray, Y: np.ndarray, mode: str, seed: int,
         yours: tuple[list[np.ndarray], list[np.ndarray]]) -> tuple[str, float | None, float | None]:
     """Central differences (order 6) of the batch cost: against autodiff and the user's."""
     P = sum(p.size for _, p in model.named_parameters())
-    if mode == "off" or (mode == "auto" and P > 5000):
+    if mode == "off":
         return "off", None, None
     full = mode == "full" or (mode == "auto" and P <= 600)
     fdiff = FiniteDifferences(model, X, Y, 1e-3, 6)
@@ -310,7 +317,8 @@ def check_backprop(
         The learning rate of the update-rule check.
     fd : {"auto", "full", "sampled", "off"}
         Finite differences of the batch cost, the tie-breaker (auto: every
-        coordinate up to 600 parameters, a sample up to 5,000, none beyond).
+        coordinate up to 600 parameters, else 16 seeded coordinates and 4 random
+        directions per parameter array).
     tolerance : float
         Largest elementwise relative error that passes (``|a − b| / max(|a|, |b|)``,
         elements below ``1e-6`` of their array's largest measured against that).
@@ -403,6 +411,8 @@ def _run(impl: Any, net: UserNet, X: np.ndarray, Y: np.ndarray, cost: str, textb
     mb, mw = ad.mean()
     truth = (mb, mw, ad.deltas) if batched else (ad.nabla_b, ad.nabla_w, ad.deltas)
     items = _items(len(net.sizes), b, w, d, truth)
+    for it in items:
+        it.per_example = textbook or it.key[0] == "d"
     rep.checks = [_check(it, tol) for it in items]
     tested, first_hits = _test_hypotheses(items, net, X, Y, cost, batched, tol)
     up_tested: list[Hypothesis] = []
