@@ -81,6 +81,24 @@ def test_the_reference_route_matches_finite_differences_per_example() -> None:
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize(("cost", "network_cost"), [("quadratic", "quadratic"),
+                                                   ("cross_entropy", "binary_cross_entropy")])
+def test_the_reference_is_the_library_network_with_the_same_weights(cost: str, network_cost: str) -> None:
+    # The check's autodiff route (built from tensors: check sits below nn) against an
+    # ng.nn.Network given the same weights: the same batch gradient.
+    rng = np.random.default_rng(5)
+    net = make_params([3, 4, 2], rng)
+    X, Y = rng.standard_normal((6, 3)), rng.uniform(size=(6, 2))
+    mb, mw = _autodiff(_Equivalent(net, cost), X, Y).mean()
+    lib = ng.nn.Network([3, 4, 2], cost=network_cost, output_activation="sigmoid", seed=0)
+    for layer, w, b in zip(lib.layers, net.weights, net.biases):
+        layer.W.data[...], layer.b.data[...] = w, b
+    lib.cost(X, Y).backward()
+    for layer, gb, gw in zip(lib.layers, mb, mw):
+        np.testing.assert_allclose(layer.W.grad.data, gw, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(layer.b.grad.data, gb, rtol=1e-12, atol=1e-15)
+
+
 def _cost_with(model: _Equivalent, i: int, W: ng.Tensor, X: np.ndarray, Y: np.ndarray) -> ng.Tensor:
     saved = model.W[i]
     model.W[i] = W
@@ -181,6 +199,14 @@ def test_user_deltas_sharpen_the_diagnosis_to_the_delta_itself() -> None:
     assert first.quantity == "δ^3" and first.equation == "BP2"
     assert rep.failing_equation == "BP2" and rep.failing_layer == 3
     assert "σ' is missing" in rep.mistake
+
+
+def test_textbook_deltas_from_a_function_place_a_bp2_mistake_at_its_delta() -> None:
+    net = student_net(SIZES, "bp2_sigma_prime_of_a")
+    rep = ng.check_backprop(net, deltas=lambda x, y: net.backprop(x, y)[0])  # δ^l = ∇b^l per example
+    first = next(c for c in rep.checks if not c.passed)
+    assert (first.quantity, first.equation) == ("δ^3", "BP2")
+    assert rep.failing_equation == "BP2" and "σ' is evaluated at a instead of z" in rep.mistake
 
 
 def test_a_textbook_backprop_may_return_its_deltas_as_a_third_list() -> None:

@@ -48,7 +48,8 @@ from nablagraph.tensor import Tensor
 __all__ = ["check_backprop", "BackpropReport"]
 
 _COSTS = {"quadratic": "quadratic", "cross_entropy": "cross_entropy", "cross-entropy": "cross_entropy",
-          "crossentropy": "cross_entropy", "ce": "cross_entropy"}
+          "crossentropy": "cross_entropy", "ce": "cross_entropy",
+          "binary_cross_entropy": "cross_entropy", "bce": "cross_entropy"}
 _FLOOR = 1e-6
 
 
