@@ -280,6 +280,20 @@ def test_wrong_structure_and_shapes_raise_typed_errors() -> None:
         ng.check_backprop(student_net(SIZES), cost="hinge")
     with pytest.raises(ng.ConfigError, match=r"StudentNet is a class; pass sizes="):
         ng.check_backprop(StudentNet)
+    with pytest.raises(ng.GradcheckError, match=r"^check_backprop: nabla_w\[0\] is NoneType, not an array of numbers$"):
+        ng.check_backprop(lambda p, X, Y: {"W2": None, "b2": np.zeros(3)}, sizes=[2, 3])
+    with pytest.raises(ng.GradcheckError, match=r"returned a dict with keys \['w1'\]; expected W2 and b2 "
+                       r"\(or dW2, db2, \.\.\.\), missing 'b2'"):
+        ng.check_backprop(lambda p, X, Y: {"w1": 1}, sizes=[2, 3])
+    with pytest.raises(ng.ConfigError, match=r"X must be \(M, 2\) and Y \(M, 3\) for sizes \[2, 3\], one example "
+                       r"per row; got \(4, 5\) and \(4, 3\)"):
+        ng.check_backprop(lambda p, X, Y: p, sizes=[2, 3], X=np.zeros((4, 5)))
+
+
+def test_a_vectorised_function_that_raises_is_reported_not_propagated() -> None:
+    rep = ng.check_backprop(lambda p, X, Y: X @ p["W2"], sizes=[2, 3])
+    assert not rep.passed and rep.error.startswith("ValueError")
+    assert "missing transpose" in rep.diagnosis and "test_check_backprop.py line" in rep.diagnosis
 
 
 # ----------------------------------------------------------------------- CLI

@@ -96,6 +96,8 @@ def load_user_object(spec: str) -> Any:
 
 def _array(x: Any, what: str) -> np.ndarray:
     try:
+        if x is None or isinstance(x, str):
+            raise TypeError
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
         raise GradcheckError(f"check_backprop: {what} is {type(x).__name__}, not an array of numbers") from None
@@ -238,7 +240,8 @@ def _from_dict(g: dict[Any, Any], n: int, what: str) -> tuple[list[Any], list[An
     except KeyError as exc:
         raise GradcheckError(
             f"check_backprop: {what} returned a dict with keys {sorted(map(str, g))}; expected "
-            f"W2..W{n + 1} and b2..b{n + 1} (or dW2, db2, ...), missing {exc.args[0]!r}"
+            f"{'W2 and b2' if n == 1 else f'W2..W{n + 1} and b2..b{n + 1}'} (or dW2, db2, ...), "
+            f"missing {exc.args[0]!r}"
         ) from None
 
 
