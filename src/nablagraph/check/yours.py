@@ -169,6 +169,8 @@ def _test_hypotheses(
     first = next((k for k, it in enumerate(items) if not _check(it, tol).passed), None)
     tested: list[Hypothesis] = []
     explain_first: list[tuple[hyp.Mistake, float]] = []
+    if first is None:  # nothing to explain
+        return tested, explain_first
     for m in hyp.candidates(net.sizes, cost, batched):
         try:
             g = hyp.backprop_with(net.weights, net.biases, X, Y, cost, m)
@@ -180,7 +182,7 @@ def _test_hypotheses(
             errs.append(np.inf if got is None else got[0])
         worst = float(max(errs))
         tested.append(Hypothesis(m.describe(), m.where(L), m.equation, list(m.layers), worst, worst <= tol))
-        if first is not None and errs[first] <= tol:
+        if errs[first] <= tol:
             explain_first.append((m, float(errs[first])))
     return tested, explain_first
 
