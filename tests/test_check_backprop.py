@@ -227,6 +227,8 @@ def test_code_that_raises_is_reported_with_its_line_and_the_likely_transpose() -
     assert "textbook_backprop.py line" in rep.diagnosis
     assert "missing transpose" in rep.diagnosis
     assert json.loads(rep.to_json())["error"] == rep.error
+    text = str(rep)  # nothing was compared: no empty table, straight to the verdict
+    assert "quantity" not in text and "\n\nFAILED: your code raised ValueError" in text
 
 
 # ------------------------------------------------------------- the report itself
