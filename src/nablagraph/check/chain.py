@@ -15,7 +15,7 @@ Imports: ``tensor``, ``errors``; the layers are taken by duck typing (``W``, ``b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,41 +96,37 @@ def recording(layers: list[Any]) -> Iterator[list[_Call]]:
             vars(layer).pop("forward_z", None)
 
 
-def _ops_outside(out: Tensor, calls: list[_Call]) -> list[str]:
-    """The ops recorded between the layers and after the last one, walking back from ``out``."""
-    by_output = {id(c.a): c for c in calls}
-    ops: set[str] = set()
+def _walk(out: Tensor, inputs: Callable[[Tensor], Sequence[Tensor]]) -> Iterator[Tensor]:
+    """Every tensor reachable from ``out`` through ``inputs(t)``, once each (iterative)."""
     stack, seen = [out], set()
     while stack:
         t = stack.pop()
         if id(t) in seen:
             continue
         seen.add(id(t))
-        call = by_output.get(id(t))
-        if call is not None:
-            if isinstance(call.x, Tensor):
-                stack.append(call.x)
-        elif t.op is not None:
-            ops.add(t.op)
-            stack.extend(t.parents)
-    return sorted(ops)
+        yield t
+        stack.extend(inputs(t))
+
+
+def _ops_outside(out: Tensor, calls: list[_Call]) -> list[str]:
+    """The ops recorded between the layers and after the last one, walking back from ``out``."""
+    by_output = {id(c.a): c for c in calls}
+
+    def inputs(t: Tensor) -> Sequence[Tensor]:
+        call = by_output.get(id(t))  # a layer's output: jump to the layer's input
+        if call is None:
+            return t.parents
+        return (call.x,) if isinstance(call.x, Tensor) else ()
+
+    return sorted({t.op for t in _walk(out, inputs) if id(t) not in by_output and t.op is not None})
 
 
 def kinked_ops(out: Tensor) -> list[str]:
     """The ops of the whole graph of ``out`` that are not smooth (a registry fact)."""
-    found: set[str] = set()
-    stack, seen = [out], set()
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        op = t._op  # the op's facts, as viz reads them
-        if op is not None:
-            if not op.smooth:
-                found.add(op.name)
-            stack.extend(t.parents)
-    return sorted(found)
+    return sorted({
+        t._op.name for t in _walk(out, lambda t: t.parents)  # the op's facts, as viz reads them
+        if t._op is not None and not t._op.smooth
+    })
 
 
 def _quoted(names: Sequence[str]) -> str:
