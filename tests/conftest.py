@@ -38,3 +38,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# The real-browser fixture (headless system Chromium through Playwright).
+from browser import browser  # noqa: E402, F401

@@ -79,6 +79,7 @@ class Files:
     loop: Path       # a symbolic link to itself
     arrays: Path     # a valid safetensors file of plain arrays (no Network metadata)
     mnist1: Path     # a folder of MNIST IDX files holding one example
+    py: Path         # mine.py: textbook networks for check --backprop (Net, and broken ones)
 
     @classmethod
     def make(cls, d: Path) -> Files:
@@ -131,6 +132,8 @@ class Files:
         idxdims.write_bytes(b"\0\0\x08\x04" + (65536).to_bytes(4, "big") * 4 + bytes(16))
         bomb = d / "labels.idx.gz"
         bomb.write_bytes(gzip.compress(b"\0\0\x08\x01" + (5).to_bytes(4, "big") + bytes(16 << 20)))
+        hostile["py"] = d / "mine.py"  # (not hostile: the user's backprop, for check --backprop)
+        hostile["py"].write_text(_MINE_PY, encoding="utf-8")
         return cls(d, good, other, truncated, edited, text, d / "absent.safetensors", idx,
                    fifo=fifo, idxdims=idxdims, bomb=bomb, loop=loop, arrays=arrays, mnist1=mnist1, **hostile)
 
@@ -516,6 +519,79 @@ CATALOGUE: list[Entry] = [
     Entry("second backward() after drawing the freed graph",
           _backward_after_drawing, ng.GraphError,
           r"backward: the graph through 'quadratic_cost' .* was already freed .* pass retain_graph=True"),
+    # --- gradient checks of any model (compare_gradients with a cost)
+    Entry("compare_gradients on a user's module without a cost (it has no .cost)",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 3, rng=0), Dense(3, 1, rng=1)),
+                                         XOR_X, XOR_Y[:, None]),
+          ng.ConfigError, r"compare_gradients: Sequential has no cost\(X, Y\) method, so the cost must "
+          r"be given: cost='quadratic' \(one of quadratic, mse, binary_cross_entropy, cross_entropy\)"),
+    Entry("compare_gradients with an unknown cost name",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 1, rng=0)), XOR_X, XOR_Y[:, None], cost="hinge"),
+          ng.ConfigError, r"compare_gradients: unknown cost 'hinge'; expected one of quadratic, mse, "
+          r"binary_cross_entropy, cross_entropy or a callable \(output, Y\) -> Tensor"),
+    Entry("compare_gradients of a module on X with the wrong number of features",
+          lambda f: ng.compare_gradients(Sequential(Dense(3, 1, rng=0)), XOR_X, XOR_Y[:, None], cost="quadratic"),
+          ng.ShapeError, r"compare_gradients: the model's forward failed on X of shape \(4, 2\): Dense "
+          r"layer 2: input of shape \(4, 2\) has 2 features, expected 3"),
+    Entry("compare_gradients with targets Y of the wrong shape for the model's output",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 3, rng=0)), XOR_X, XOR_Y[:, None], cost="quadratic"),
+          ng.ShapeError, r"compare_gradients: the cost failed on the model's output of shape \(4, 3\) and "
+          r"Y of shape \(4, 1\): quadratic_cost: outputs have shape \(4, 3\) but targets have shape \(4, 1\)"),
+    Entry("compare_gradients with a cost function that is not averaged to one number",
+          lambda f: ng.compare_gradients(Sequential(Dense(2, 1, rng=0)), XOR_X, XOR_Y[:, None],
+                                         cost=lambda a, y: (a - y) ** 2),
+          ng.ShapeError, r"compare_gradients: the cost must be a scalar \(one number\), got a Tensor of "
+          r"shape \(4, 1\); average it over the batch"),
+    Entry("compare_gradients of a plain function without parameters=",
+          lambda f: ng.compare_gradients(lambda X: X, XOR_X, XOR_Y[:, None], cost="quadratic"),
+          ng.ConfigError, r"compare_gradients: a function has no named_parameters\(\); pass a Module, or a "
+          r"function of tensors with parameters="),
+    Entry("compare_gradients of a function whose parameter does not require grad",
+          lambda f: ng.compare_gradients(lambda X: X, XOR_X, XOR_Y[:, None], cost="quadratic",
+                                         parameters={"W": ng.Tensor(np.ones(2))}),
+          ng.ConfigError, r"compare_gradients: parameter 'W' must be a Tensor with requires_grad=True, got "
+          r"Tensor without requires_grad"),
+    # --- check_backprop: the user's own backprop (mine.py defines Net and broken variants)
+    Entry("check_backprop of a network whose w^3 has the wrong shape",
+          lambda f: ng.check_backprop(ng.check.load_user_object(f"{f.py}:WrongShape"), sizes=[3, 4, 2]),
+          ng.ShapeError, r"check_backprop: weights\[1\] \(w\^3\) has shape \(4, 2\); sizes \[3, 4, 2\] need "
+          r"\(2, 4\) = \(n_3, n_2\), row j holding the weights into neuron j"),
+    Entry("check_backprop of a network whose biases are rows, not columns",
+          lambda f: ng.check_backprop(ng.check.load_user_object(f"{f.py}:RowBias"), sizes=[3, 4, 2]),
+          ng.ShapeError, r"check_backprop: biases\[0\] \(b\^2\) has shape \(1, 4\); sizes \[3, 4, 2\] need a column \(4, 1\)"),
+    Entry("check_backprop of a backprop that returns nabla_w only",
+          lambda f: ng.check_backprop(ng.check.load_user_object(f"{f.py}:OneList"), sizes=[3, 4, 2]),
+          ng.GradcheckError, r"check_backprop: backprop\(x, y\) returned a list of 2 arrays; expected the pair "
+          r"\(nabla_b, nabla_w\): two lists with one array per weighted layer \(2\)"),
+    Entry("check_backprop of a backprop that returns one layer too few",
+          lambda f: ng.check_backprop(ng.check.load_user_object(f"{f.py}:TooFew"), sizes=[3, 4, 2]),
+          ng.GradcheckError, r"check_backprop: backprop\(x, y\) returned 1 array in place 0; expected a list with "
+          r"one array per weighted layer \(2, for layers 2..3\)"),
+    Entry("check_backprop of a class without sizes",
+          lambda f: ng.check_backprop(ng.check.load_user_object(f"{f.py}:Net")),
+          ng.ConfigError, r"check_backprop: Net is a class; pass sizes= to build it as Net\(sizes\)"),
+    Entry("check_backprop with a cost it does not know",
+          lambda f: ng.check_backprop(ng.check.load_user_object(f"{f.py}:Net"), sizes=[3, 4, 2], cost="hinge"),
+          ng.ConfigError, r"check_backprop: cost must be 'quadratic' or 'cross_entropy', got 'hinge'"),
+    Entry("check_backprop of an object that is neither form",
+          lambda f: ng.check_backprop(42),
+          ng.ConfigError, r"check_backprop: expected a network object with backprop\(x, y\), weights and biases, "
+          r"or a function grads\(params, X, Y\); got int"),
+    Entry("check_backprop of a gradient function without sizes",
+          lambda f: ng.check_backprop(lambda p, X, Y: p),
+          ng.ConfigError, r"check_backprop: a gradient function needs sizes= \(layer sizes, input first\)"),
+    Entry("load_user_object of a file that does not define the name",
+          lambda f: ng.check.load_user_object(f"{f.py}:Network"),
+          ng.ConfigError, r"check_backprop: '.*mine.py' defines no 'Network'; it defines Net, OneList, RowBias, TooFew, WrongShape"),
+    Entry("load_user_object of a path that is not a .py file",
+          lambda f: ng.check.load_user_object(f"{f.good}:Net"),
+          ng.ConfigError, r"check_backprop: '.*net.safetensors' is not a Python file \(.py\); expected path/to/file.py:Name"),
+    Entry("load_user_object without the :Name",
+          lambda f: ng.check.load_user_object(str(f.py)),
+          ng.ConfigError, r"check_backprop: expected path/to/file.py:Name \(a Python file and the class or function in it\)"),
+    Entry("load_user_object of a .py file that does not exist",
+          lambda f: ng.check.load_user_object(f"{f.dir}/absent.py:Net"),
+          FileNotFoundError, r"check_backprop: the file '.*absent.py' does not exist"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
@@ -604,7 +680,69 @@ CATALOGUE: list[Entry] = [
           r"--save .*loop.safetensors: the symbolic link loops \(it leads back to itself\); remove it or choose another name"),
     Entry("CLI: check a model that is a symbolic link to itself", ["check", "{loop}", "--data", "xor"], 2,
           r"check: error: model file .*loop.safetensors is a symbolic link that loops or leads nowhere"),
+    # --- CLI: check --backprop (the user's own backprop; the file is run to load it)
+    Entry("CLI: check --backprop of a name the file does not define", ["check", "--backprop", "{py}:Network", "--sizes", "3,4,2"], 2,
+          r"check: error: check_backprop: '.*mine.py' defines no 'Network'; it defines Net, OneList, RowBias, TooFew, WrongShape$"),
+    Entry("CLI: check --backprop of a model file, not a .py file", ["check", "--backprop", "{good}:Net"], 2,
+          r"check: error: check_backprop: '.*net.safetensors' is not a Python file \(.py\); expected path/to/file.py:Name$"),
+    Entry("CLI: check --backprop of a .py file that does not exist", ["check", "--backprop", "{mnist1}/absent.py:Net"], 2,
+          r"check: error: check_backprop: the file '.*absent.py' does not exist$"),
+    Entry("CLI: check --backprop of a class without --sizes", ["check", "--backprop", "{py}:Net"], 2,
+          r"check: error: --backprop .*mine.py:Net: Net is a class; give --sizes \(such as 3,4,2\) to build it as Net\(sizes\)$"),
+    Entry("CLI: check --backprop with a cost it does not know", ["check", "--backprop", "{py}:Net", "--sizes", "3,4,2", "--cost", "mse"], 2,
+          r"check: error: --cost with --backprop must be quadratic or cross_entropy \(sigmoid outputs\), got 'mse'$"),
+    Entry("CLI: check --backprop and a model together", ["check", "2,3,1", "--backprop", "{py}:Net"], 2,
+          r"check: error: give either a model \(2,3,1\) or --backprop, not both$"),
+    Entry("CLI: check with neither a model nor --backprop", ["check"], 2,
+          r"check: error: give a model \(a .safetensors file or sizes such as 64,30,10\) or --backprop FILE.py:NAME$"),
 ]
+
+#: mine.py for the check_backprop entries: a correct textbook network and broken variants.
+_MINE_PY = '''import numpy as np
+
+
+class Net:
+    def __init__(self, sizes):
+        self.sizes = sizes
+        self.weights = [np.full((n, k), 0.1) for k, n in zip(sizes[:-1], sizes[1:])]
+        self.biases = [np.zeros((n, 1)) for n in sizes[1:]]
+
+    def backprop(self, x, y):
+        acts, zs = [x], []
+        for w, b in zip(self.weights, self.biases):
+            zs.append(w @ acts[-1] + b)
+            acts.append(1 / (1 + np.exp(-zs[-1])))
+        delta = (acts[-1] - y) * acts[-1] * (1 - acts[-1])
+        nabla_b, nabla_w = [delta], [delta @ acts[-2].T]
+        for l in range(2, len(self.sizes)):
+            delta = (self.weights[-l + 1].T @ delta) * acts[-l] * (1 - acts[-l])
+            nabla_b.insert(0, delta)
+            nabla_w.insert(0, delta @ acts[-l - 1].T)
+        return nabla_b, nabla_w
+
+
+class WrongShape(Net):
+    def __init__(self, sizes):
+        super().__init__(sizes)
+        self.weights[1] = self.weights[1].T
+
+
+class RowBias(Net):
+    def __init__(self, sizes):
+        super().__init__(sizes)
+        self.biases = [b.T for b in self.biases]
+
+
+class OneList(Net):
+    def backprop(self, x, y):
+        return super().backprop(x, y)[1]
+
+
+class TooFew(Net):
+    def backprop(self, x, y):
+        nabla_b, nabla_w = super().backprop(x, y)
+        return nabla_b[1:], nabla_w[1:]
+'''
 
 
 # ------------------------------------------------------------------ running

@@ -322,7 +322,12 @@ def _imports(path: Path) -> set[str]:
                             "nablagraph.tensor"}),
         ("check/compare.py", {"nablagraph.engine", "nablagraph.reference", "nablagraph.errors",
                               "nablagraph.tensor", "nablagraph.check.report",
-                              "nablagraph.check.finite_differences", "nablagraph.check.diagnosis"}),
+                              "nablagraph.check.finite_differences", "nablagraph.check.diagnosis",
+                              "nablagraph.check.model"}),
+        # any model: the cost table (functional) and the closed form's checks (reference)
+        ("check/model.py", {"nablagraph.functional", "nablagraph.reference", "nablagraph.errors",
+                            "nablagraph.tensor", "nablagraph.check.report", "nablagraph.check.chain"}),
+        ("check/chain.py", {"nablagraph.errors", "nablagraph.tensor"}),
         ("check/diagnosis.py", {"nablagraph.reference", "nablagraph.check.report"}),
         # functional only for activation_op: the registry's facts (kinks, Lipschitz bounds)
         ("check/finite_differences.py", {"nablagraph.tensor", "nablagraph.check.report",

@@ -26,8 +26,10 @@ from nablagraph.activations import (
 )
 from nablagraph.anomaly import detect_anomaly, is_anomaly_enabled
 from nablagraph.check import (
+    BackpropReport,
     GradcheckReport,
     GradientComparison,
+    check_backprop,
     compare_gradients,
     gradcheck,
     numerical_grad,
@@ -112,6 +114,7 @@ __all__ = [
     "Tensor", "grad", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "RemovableHandle",
     "gradcheck", "numerical_grad", "GradcheckReport",
+    "check_backprop", "BackpropReport",
     "compare_gradients", "GradientComparison", "diagnostics", "Diagnostics", "reference",
     "NablaGraphError", "ShapeError", "DTypeError", "GraphError", "LabelError", "GradcheckError",
     "ConfigError", "AnomalyError", "RendererError", "nn", "viz", "data", "io", "save", "load", "fit", "SGD", "Adam",

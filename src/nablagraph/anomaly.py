@@ -107,7 +107,7 @@ def check_forward(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if p._data.dtype.kind == "f" and not np.isfinite(p._data).all()
     ]
     if bad_inputs:
-        origin = f"it received non-finite values in {', '.join(bad_inputs)}"
+        origin = f"because it received non-finite values in {', '.join(bad_inputs)}"
     else:
         origin = "from finite inputs"
     raise AnomalyError(

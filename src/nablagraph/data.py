@@ -357,6 +357,15 @@ def _read_idx(path: PathLike, what: str) -> np.ndarray:
 
 
 def _parse_idx(src: _Source, what: str) -> np.ndarray:
+    """The array of an IDX file: header, then sizes checked, then the body read."""
+    dims, dt = _idx_header(src, what)
+    head = 4 + 4 * len(dims)
+    _check_idx_size(src, what, dims, dt, head)
+    return _idx_body(src, what, dims, dt, head)
+
+
+def _idx_header(src: _Source, what: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """The dimensions and dtype an IDX header declares (magic, type code, sizes)."""
     name = src.name
     head4 = src.read(4)
     if len(head4) < 4:
@@ -379,17 +388,21 @@ def _parse_idx(src: _Source, what: str) -> np.ndarray:
         raise FileFormatError(f"{what}: {name} declares 0 dimensions")
     if ndim > MAX_DIMS:
         raise FileFormatError(f"{what}: {name} declares {ndim} dimensions; at most {MAX_DIMS} are supported")
-    head = 4 + 4 * ndim
     rest = src.read(4 * ndim)
     if len(rest) < 4 * ndim:
         have = (f"{4 + len(rest)} bytes" if not src.gzip
                 else f"{4 + len(rest)} bytes once decompressed")
         raise FileFormatError(
-            f"{what}: {name} is truncated: {have}, but its header alone needs {head} "
+            f"{what}: {name} is truncated: {have}, but its header alone needs {4 + 4 * ndim} "
             f"for {ndim} dimensions"
         )
     dims = tuple(int.from_bytes(rest[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
-    dt = _IDX_TYPES[code]
+    return dims, _IDX_TYPES[code]
+
+
+def _check_idx_size(src: _Source, what: str, dims: tuple[int, ...], dt: np.dtype[Any], head: int) -> None:
+    """Refuse a file whose size cannot match its header, before anything is allocated."""
+    name = src.name
     body = math.prod(dims) * dt.itemsize  # Python ints: no overflow
     expected = head + body
     if not src.gzip:
@@ -411,6 +424,13 @@ def _parse_idx(src: _Source, what: str) -> np.ndarray:
             f"{what}: {name} declares dimensions {dims} of {dt.name}, beyond what an array can "
             "hold (its dimensions other than 0 multiply to more than 2**62 bytes)"
         )
+
+
+def _idx_body(src: _Source, what: str, dims: tuple[int, ...], dt: np.dtype[Any], head: int) -> np.ndarray:
+    """Read exactly the body the header declares, into a new array (native byte order)."""
+    name = src.name
+    body = math.prod(dims) * dt.itemsize
+    expected = head + body
     arr = np.empty(dims, dtype=dt)
     got = src.readinto(arr.reshape(-1).view(np.uint8)) if body else 0
     if got < body:

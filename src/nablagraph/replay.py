@@ -308,12 +308,6 @@ class CompiledStep:
                 continue
             if p._hooks:  # registered after recording: run as the engine would, on the total
                 g = engine._run_hooks(p, g, False)
-            kept = p._gradbuf
-            if kept is not None and kept is g and p.grad is None:  # a VJP wrote it there
-                p._gradbuf = None
-                p.grad = _new(kept)
-                continue
-            del kept
             engine._accumulate(p, g, False)
         return _new(value)
 

@@ -12,9 +12,23 @@ the methods and operators (``t.exp()`` and ``a + b`` are aliases of
 and the Jupyter drawing.  The package connects them once, through the one named hook
 :func:`connect`, so every import still points one way.
 
-Besides the graph links, a node has these fields, the documented internal interface
-for the modules that work with the graph:
+A node's fields are the documented internal interface of the modules that work with
+the graph (engine, replay, viz, anomaly, the optimizers); nothing else of tensor's
+private state is theirs to read or write:
 
+``_data``
+    The array (``.data`` without the version bump of the setter: the engine and the
+    VJPs read it; an optimizer rebinds it to a view of its flat buffer, same values).
+``_op``, ``_parents``, ``_params``
+    The graph links: the op that made the node (``None`` for a leaf), its input
+    tensors and the op's non-tensor arguments.  ``_parents`` is ``None`` for a leaf
+    and, once ``backward()`` has freed it, for an op node (see ``is_freed``).
+``_version``, ``_stamp``
+    In-place changes: the version clock's time of the last change of the data, and of
+    the node's creation (see :func:`mark_changed`).
+``_hooks``, ``_retain``
+    The gradient hooks (:meth:`Tensor.register_hook`) and whether an intermediate
+    keeps its gradient (:meth:`Tensor.retain_grad`).
 ``_scope``
     The label of the :class:`~nablagraph.modes.scope` the node was recorded in (a
     Dense layer), or ``None``; graph diagrams and anomaly messages name layers by it.

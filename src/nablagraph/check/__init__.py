@@ -1,6 +1,6 @@
 """Gradient checking: finite differences, ``gradcheck`` and the three-way comparison.
 
-Four modules:
+Modules:
 
 * :mod:`nablagraph.check.gradcheck` — central differences, :func:`numerical_grad` and
   :func:`gradcheck` for any function of tensors.  Imports ``tensor``, ``engine``,
@@ -11,10 +11,19 @@ Four modules:
   parameter.  Imports ``tensor``, ``engine``, ``errors``, ``reference`` and the two
   modules below; the model is
   taken by duck typing (never ``nn``: ``check`` sits below ``nn`` in design.md's list).
+* :mod:`nablagraph.check.model` — :func:`compare_gradients` on any model: a user's
+  ``Module`` or a function of tensors, given a cost; the closed form where
+  :mod:`nablagraph.check.chain` finds a chain of Dense layers, else autodiff against
+  finite differences with the reason stated.
 * :mod:`nablagraph.check.finite_differences` — the stencils, probes and kink-safe step
   the comparison uses.  Imports ``tensor``, ``check.report``.
 * :mod:`nablagraph.check.report` — the comparison's report: its table and JSON form,
   and how two arrays are compared.  Imports ``errors`` only.
+* :mod:`nablagraph.check.yours` — :func:`check_backprop`, the user's own handwritten
+  backprop against autodiff, with the failing equation and the mistake that reproduces
+  its numbers (:mod:`~nablagraph.check.hypotheses`); the user's code is loaded and called
+  by :mod:`~nablagraph.check.user_code`, judged by :mod:`~nablagraph.check.yours_diagnosis`
+  and reported by :mod:`~nablagraph.check.yours_report`.
 
 Examples
 --------
@@ -36,9 +45,12 @@ from nablagraph.check.report import (
     RouteCost,
     Tolerances,
 )
+from nablagraph.check.user_code import load_user_object
+from nablagraph.check.yours import BackpropReport, check_backprop
 
 __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck",
     "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",
     "RouteCost", "Tolerances",
+    "check_backprop", "BackpropReport", "load_user_object",
 ]

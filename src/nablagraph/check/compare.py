@@ -27,17 +27,23 @@ Relative error, element by element::
 tensor (below ``floor`` times it) is measured against that floor, so that a gradient
 that is exactly zero in one route and 1e-17 in another does not count as a 100 % error.
 
-Imports: ``tensor``, ``engine``, ``errors``, ``reference``, ``check.report`` and
-``check.finite_differences``.  The model is taken by duck typing (``named_parameters()``, ``cost(X, Y)``, and for the
-per-layer checks ``forward_trace(X)``, ``cost_from_trace(trace, Y)``, ``layers``,
-``cost_name``), never by importing ``nn``.
+Any other model — a user's ``Module``, a ``Sequential``, a function of tensors — is
+checked too when a ``cost`` is given (:mod:`nablagraph.check.model`): autodiff against
+finite differences always, and the closed form with ``z^l`` and ``δ^l`` when it is a
+chain of dense layers; the report says what could not be compared and why.
+
+Imports: ``tensor``, ``engine``, ``errors``, ``reference``, ``check.report``,
+``check.finite_differences`` and ``check.model``.  The model is taken by duck typing
+(``named_parameters()``, ``cost(X, Y)``, and for the per-layer checks
+``forward_trace(X)``, ``cost_from_trace(trace, Y)``, ``layers``, ``cost_name``), never
+by importing ``nn``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +57,11 @@ from nablagraph.check.finite_differences import (
     STENCILS,
     FiniteDifferences,
     Probe,
+    fd_method,
+    fd_mode,
     kink_safe_eps,
 )
+from nablagraph.check.model import CostArg, as_checkable, two_route_verdict
 from nablagraph.check.report import (
     GradientComparison,
     LayerCheck,
@@ -142,6 +151,9 @@ class _ClosedForm:
         equations: ref.BackpropEquations | None, repeats: int,
     ) -> _ClosedForm:
         out = cls()
+        out.unavailable = getattr(model, "closed_form_unavailable", "")
+        if out.unavailable:  # a model wrapped by check.model says why
+            return out
         try:
             out.dense = dense = ref.params_from_network(model)
             out.bp, out.seconds = _time_min(
@@ -185,29 +197,6 @@ def _layer_checks(
     return checks
 
 
-def _fd_mode(
-    fd: str, dtype: np.dtype[Any], P: int, max_full: int, step: float, tol: Tolerances,
-    notes: list[str],
-) -> str:
-    """``"full"``, ``"sampled"`` or ``"off"``, with a note when float32 is involved."""
-    if fd == "auto":
-        if dtype != np.float64:
-            notes.append(
-                f"finite differences skipped: the parameters are {dtype}; a {dtype} cost is "
-                f"rounded to about {np.finfo(dtype).eps:.0e} relative, which divided by "
-                f"ε = {step:g} swamps the derivative; check a float64 copy of the model "
-                "(or pass fd='full' to see it anyway)"
-            )
-            return "off"
-        return "full" if max_full >= P else "sampled"
-    if fd != "off" and dtype != np.float64:
-        notes.append(
-            f"finite differences in {dtype} are unreliable (rounding error / ε); their "
-            f"tolerance is loosened to {tol.fd:g}"
-        )
-    return fd
-
-
 def compare_gradients(
     model: Any,
     X: Any,
@@ -224,17 +213,21 @@ def compare_gradients(
     equations: ref.BackpropEquations | None = None,
     tolerances: Tolerances | None = None,
     repeats: int = 3,
+    cost: CostArg | None = None,
+    parameters: Mapping[str, Tensor] | Sequence[Tensor] | None = None,
 ) -> GradientComparison:
-    """Prove a network's gradients three ways: autodiff, BP1–BP4, finite differences.
+    """Prove a model's gradients three ways: autodiff, BP1–BP4, finite differences.
 
     Parameters
     ----------
-    model : Network-like
-        Needs ``named_parameters()`` and ``cost(X, Y)``; ``forward_trace`` /
-        ``cost_from_trace`` give the per-layer ``z^l`` and ``δ^l`` checks, and
-        ``layers`` (``W``, ``b``, ``activation_name``) with ``cost_name`` the closed form.
-        The model's parameters are perturbed in place by finite differences and restored
-        exactly; their ``.grad`` is not touched.
+    model : Network, Module or function of tensors
+        A ``Network`` (``named_parameters()`` and its own ``cost(X, Y)``; its
+        ``forward_trace`` / ``cost_from_trace`` give the per-layer ``z^l`` and ``δ^l``
+        checks, and ``layers`` with ``cost_name`` the closed form); or any ``Module``, or
+        a function ``f(X) -> output`` with ``parameters``, checked with ``cost``: autodiff
+        against finite differences, plus the closed form when it is a chain of dense
+        layers (:mod:`nablagraph.check.model`).  The parameters are perturbed in place
+        by finite differences and restored exactly; their ``.grad`` is not touched.
     X, Y : array_like
         The batch, one example per row (``Y`` may be class labels for cross-entropy).
     fd : {"auto", "full", "sampled", "off"}
@@ -263,6 +256,12 @@ def compare_gradients(
         Defaults from :meth:`Tolerances.for_dtype`.
     repeats : int
         The autodiff and closed-form routes are timed as the fastest of this many runs.
+    cost : str or callable, optional
+        For a model without its own ``cost``: ``C = cost(model(X), Y)``, a name from the
+        cost table (``"quadratic"``, ``"mse"``, ``"binary_cross_entropy"``,
+        ``"cross_entropy"`` of logits) or a function ``(output, Y) -> Tensor``.
+    parameters : dict of str to Tensor, or list of Tensor, optional
+        The parameters of a plain function ``model`` (a module lists its own).
 
     Returns
     -------
@@ -271,7 +270,10 @@ def compare_gradients(
     Raises
     ------
     ConfigError
-        For a bad ``fd``, ``fd_order``, ``eps`` or ``form``.
+        For a bad ``fd``, ``fd_order``, ``eps`` or ``form``; a model without ``cost``
+        when none is given; an unknown cost name.
+    ShapeError
+        The model's forward or the ``cost`` fails on the batch's shapes.
     GradcheckError
         When the model has no parameters.
 
@@ -286,15 +288,24 @@ def compare_gradients(
     (True, True)
     >>> [(c.layer, c.equation) for c in report.layers]
     [(3, 'BP1'), (2, 'BP2')]
+
+    Any module, given a cost (here a chain of Dense layers, so three ways again):
+
+    >>> seq = ng.nn.Sequential(ng.nn.Dense(3, 4, "tanh", rng=0), ng.nn.Dense(4, 2, rng=1))
+    >>> report = compare_gradients(seq, X, Y, cost="mse")
+    >>> report.passed, len(report.layers), report.skipped
+    (True, 2, [])
     """
     o = _Options(fd, fd_order, eps, max_full, n_samples, n_directions, seed, form, equations, repeats)
+    model = as_checkable(model, X, Y, cost, parameters)
     run = _prepare(model, X, Y, fd_order, tolerances)
     notes: list[str] = []
 
     # Route 1: autodiff.  Route 2: the closed form, and z^l, δ^l of the two compared.
     ad = _fastest_autodiff(model, run, o.repeats)
     cf = _ClosedForm.run(model, run.X, run.Y, o.form, o.equations, o.repeats)
-    if cf.unavailable:
+    skipped = [cf.unavailable] if hasattr(model, "closed_form_unavailable") and cf.unavailable else []
+    if cf.unavailable and not skipped:
         notes.append(cf.unavailable)
     layer_checks = _layer_checks(cf.dense, cf.bp, ad.zs, ad.deltas, run.tol)
 
@@ -304,7 +315,9 @@ def compare_gradients(
 
     # What each route cost, the report, and on a mismatch the first failing equation.
     report = _report(model, o, run, ad, cf, probes, layer_checks, param_checks, notes)
+    report.skipped = skipped
     diagnose(report, cf.stage, cf.message, cf.dense)
+    two_route_verdict(report)
     return report
 
 
@@ -392,7 +405,7 @@ def _finite_differences(
     model: Any, o: _Options, run: _Run, z_ad: dict[int, np.ndarray], notes: list[str]
 ) -> _Probes:
     """Route 3 set up: its mode, its step (kink-safe unless ``eps`` was given), its seed."""
-    mode = _fd_mode(o.fd, run.dtype, run.P, o.max_full, o.step, run.tol, notes)
+    mode = fd_mode(o.fd, run.dtype, run.P, o.max_full, o.step, run.tol, notes)
     step = o.step
     if o.eps is None and mode != "off":
         step, why = kink_safe_eps(model, run.X, z_ad, step, max(STENCILS[o.fd_order]),
@@ -451,7 +464,7 @@ def _report(
     M = int(run.X.shape[0])
     return GradientComparison(
         model=repr(model), dtype=str(run.dtype), batch_size=M, num_parameters=run.P,
-        fd_method=_fd_method(mode, o.fd_order, step, o.n_samples, o.n_directions),
+        fd_method=fd_method(mode, o.fd_order, step, o.n_samples, o.n_directions),
         fd_order=o.fd_order, eps=step, tolerances=run.tol, layers=layer_checks,
         parameters=param_checks,
         routes=_route_costs(cf, fdiff, mode, o.form, M, k, ad.t_forward, ad.t_backward),
@@ -480,16 +493,3 @@ def _route_costs(
             + ("" if mode == "full" else f" and per direction ({mode})"),
         ))
     return routes
-
-
-def _fd_method(mode: str, fd_order: int, step: float, n_samples: int, n_directions: int) -> str:
-    """One line saying how the finite differences were taken."""
-    if mode == "off":
-        return "off"
-    k = 2 * len(STENCILS[fd_order])
-    return (
-        f"central differences of order {fd_order} ({k} cost evaluations per probe), "
-        f"eps = {step:.3g}, "
-        + ("every coordinate" if mode == "full" else
-           f"{n_samples} random coordinates + {n_directions} random directions per parameter")
-    )

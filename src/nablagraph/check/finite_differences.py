@@ -30,7 +30,9 @@ from nablagraph.check.report import (
 from nablagraph.functional import activation_op
 from nablagraph.tensor import Tensor, no_grad
 
-__all__ = ["STENCILS", "DEFAULT_EPS", "FiniteDifferences", "Probe", "kink_safe_eps"]
+__all__ = [
+    "STENCILS", "DEFAULT_EPS", "FiniteDifferences", "Probe", "kink_safe_eps", "fd_mode", "fd_method",
+]
 
 #: Central-difference stencils by order, ``{k: w_k}`` for ``k > 0``:
 #: ``∂C/∂θ ≈ Σ_k w_k (C(θ + kε) − C(θ − kε)) / ε``.  Pairing ``±k`` makes the estimate
@@ -42,6 +44,10 @@ STENCILS: dict[int, dict[int, float]] = {
 }
 # Steps near the balance of truncation (ε^order) and rounding (u/ε) errors in float64.
 DEFAULT_EPS = {2: 1e-5, 4: 5e-4, 6: 1e-3}
+#: The step for a model with kinks that no bound reaches (not a chain of dense layers):
+#: small enough that a probe rarely crosses one, large enough that rounding (u·|C|/ε)
+#: stays near 1e-10 of the cost.
+UNBOUNDED_KINK_EPS = 1e-6
 
 
 
@@ -78,6 +84,9 @@ def kink_safe_eps(
     reaches ``reach · eps``.  The step is kept below half the smallest ``|z|`` of every
     ReLU-family layer it can reach.  Returns the step and a note when it was shrunk.
     """
+    kinked = list(getattr(model, "kinked_ops", []) or [])
+    if kinked and not hasattr(model, "layers"):
+        return _unbounded_kink_step(eps, kinked)
     layers = list(getattr(model, "layers", []) or [])
     names = [getattr(layer, "activation_name", None) for layer in layers]
     keys = sorted(z)
@@ -113,6 +122,18 @@ def kink_safe_eps(
     if safe < floor:
         note += "; that is below 1e-9, so finite differences will be inaccurate near the kink"
     return max(safe, floor), note
+
+
+def _unbounded_kink_step(eps: float, kinked: list[str]) -> tuple[float, str | None]:
+    """A small fixed step for kinks no bound reaches, and the note saying so."""
+    if eps <= UNBOUNDED_KINK_EPS:
+        return eps, None
+    ops = ", ".join(repr(k) for k in kinked)
+    return UNBOUNDED_KINK_EPS, (
+        f"eps reduced from {eps:g} to {UNBOUNDED_KINK_EPS:g}: the model uses {ops} (a derivative "
+        "that jumps) and is not a chain of Dense layers, so no bound keeps a probe off the "
+        "kink; a small step makes crossing it unlikely (pass eps= to choose another)"
+    )
 
 
 class FiniteDifferences:
@@ -205,3 +226,39 @@ class Probe:
             parts.append(pair_error(ana, self.along, tol.fd, tol.floor, float(np.linalg.norm(g)),
                                lambda i: f"direction {i}"))
         return merge_pair_errors(parts)
+
+
+def fd_mode(
+    fd: str, dtype: np.dtype[Any], P: int, max_full: int, step: float, tol: Tolerances,
+    notes: list[str],
+) -> str:
+    """``"full"``, ``"sampled"`` or ``"off"``, with a note when float32 is involved."""
+    if fd == "auto":
+        if dtype != np.float64:
+            notes.append(
+                f"finite differences skipped: the parameters are {dtype}; a {dtype} cost is "
+                f"rounded to about {np.finfo(dtype).eps:.0e} relative, which divided by "
+                f"ε = {step:g} swamps the derivative; check a float64 copy of the model "
+                "(or pass fd='full' to see it anyway)"
+            )
+            return "off"
+        return "full" if max_full >= P else "sampled"
+    if fd != "off" and dtype != np.float64:
+        notes.append(
+            f"finite differences in {dtype} are unreliable (rounding error / ε); their "
+            f"tolerance is loosened to {tol.fd:g}"
+        )
+    return fd
+
+
+def fd_method(mode: str, fd_order: int, step: float, n_samples: int, n_directions: int) -> str:
+    """One line saying how the finite differences were taken."""
+    if mode == "off":
+        return "off"
+    k = 2 * len(STENCILS[fd_order])
+    return (
+        f"central differences of order {fd_order} ({k} cost evaluations per probe), "
+        f"eps = {step:.3g}, "
+        + ("every coordinate" if mode == "full" else
+           f"{n_samples} random coordinates + {n_directions} random directions per parameter")
+    )

@@ -119,10 +119,20 @@ def _add_train(sub: Any) -> None:
 
 def _add_check(sub: Any) -> None:
     """The ``check`` subcommand's options."""
-    p = sub.add_parser("check", help="prove a network's gradients three ways",
+    p = sub.add_parser("check", help="prove gradients three ways, or check your own backprop",
                        description="Compare autodiff, the closed-form BP1–BP4 and central finite "
-                       "differences on a batch; exit 1 if they disagree.")
-    p.add_argument("model", help="a .safetensors model file or layer sizes such as 64,30,10")
+                       "differences on a batch; exit 1 if they disagree. With --backprop "
+                       "FILE.py:Name, check YOUR backprop instead (a textbook network class or "
+                       "object with backprop(x, y), or a function grads(params, X, Y)): exit 0 "
+                       "if it agrees with autodiff, 1 if not, naming the failing equation and "
+                       "the likely mistake. WARNING: --backprop runs FILE.py (as Python's import "
+                       "would): only give it code you trust.")
+    p.add_argument("model", nargs="?", help="a .safetensors model file or layer sizes such as 64,30,10")
+    p.add_argument("--backprop", metavar="FILE.py:NAME",
+                   help="check your own backprop: the class, object or function NAME in FILE.py "
+                   "(the file is executed to load it); --sizes builds a class or seeds a function's "
+                   "weights, --cost quadratic or cross_entropy (sigmoid outputs)")
+    p.add_argument("--sizes", help="with --backprop: layer sizes, input first, such as 3,4,2")
     p.add_argument("--data", default="digits", help="digits, xor or mnist:PATH (default digits)")
     _add_net_options(p)
     p.add_argument("--batch", type=_positive(int, "--batch"), default=16, help="examples used (default 16)")

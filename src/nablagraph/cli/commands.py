@@ -22,6 +22,7 @@ import numpy as np
 import nablagraph as ng
 from nablagraph import data as ngdata
 from nablagraph import io as ngio
+from nablagraph.check import load_user_object
 from nablagraph.cli.outputs import (
     EXIT_FAILED,
     EXIT_OK,
@@ -376,7 +377,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_backprop(args: argparse.Namespace) -> int:
+    """``check --backprop FILE.py:Name``: the user's own backprop against autodiff."""
+    if args.model is not None:
+        raise CLIError(f"give either a model ({args.model}) or --backprop, not both")
+    cost = args.cost or "quadratic"
+    if cost.replace("-", "_") not in ("quadratic", "cross_entropy"):
+        raise CLIError(f"--cost with --backprop must be quadratic or cross_entropy (sigmoid outputs), got {cost!r}")
+    sizes = _sizes(args.sizes) if args.sizes is not None else None
+    impl = load_user_object(args.backprop)
+    if isinstance(impl, type) and sizes is None:
+        raise CLIError(f"--backprop {args.backprop}: {impl.__name__} is a class; give --sizes (such as 3,4,2) "
+                       f"to build it as {impl.__name__}(sizes)")
+    rep = ng.check_backprop(impl, sizes=sizes, cost=cost, batch_size=min(args.batch, 64),
+                            seed=args.seed, fd=args.fd)
+    print(rep.to_json() if args.json else str(rep), flush=True)
+    return EXIT_OK if rep.passed else EXIT_FAILED
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.backprop is not None:
+        return _check_backprop(args)
+    if args.sizes is not None:
+        raise CLIError("--sizes goes with --backprop; give the network's sizes as the model, such as 64,30,10")
+    if args.model is None:
+        raise CLIError("give a model (a .safetensors file or sizes such as 64,30,10) or --backprop FILE.py:NAME")
     _inputs(args)  # a bad --data mnist: path is reported before any work
     net, what = _model(args.model, args)
     X, Y, _, _, desc = _load_data(args.data, args.seed)
