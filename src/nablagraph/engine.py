@@ -150,20 +150,17 @@ def schedule(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[Tensor, int]]:
 def _run(
     roots: Sequence[Tensor],
     seeds: Sequence[Any],
-    retain_graph: bool,
     create_graph: bool,
     capture: dict[Tensor, Any] | None,
-    keep_shape: bool = True,
-) -> None:
+) -> tuple[list[Tensor], dict[Tensor, int]]:
     """Send the seeds' gradients through the graph in the :func:`schedule` order.
 
     Each tensor's total gradient is popped from ``grads`` when its turn comes (so its
     memory goes as soon as it has been used), its hooks run, then its op's VJP sends
     one gradient to each parent; a parent used twice receives the sum.  With
     ``capture`` (``grad()``) the gradients of the captured tensors are kept there and
-    no ``.grad`` is written.  Unless ``retain_graph``, the graph is freed at the end,
-    keeping its shape for drawings (:func:`~nablagraph.skeleton.freeze`) if
-    ``keep_shape``.
+    no ``.grad`` is written.  Returns the schedule, for :func:`_free` (the caller frees
+    the graph, with no reference to its tensors left on this frame).
     """
     order, consumers = schedule(roots)
     grads: dict[Tensor, Any] = {}
@@ -199,10 +196,14 @@ def _run(
                     check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
-    if retain_graph:
-        return
+    return order, consumers
+
+
+def _free(order: list[Tensor], consumers: dict[Tensor, int], roots: tuple[Tensor, ...],
+          keep_shape: bool) -> None:
+    """Free the graph of a pass: keep its shape for drawings (:func:`freeze`) or not."""
     if keep_shape:
-        freeze(order)
+        freeze(order, consumers, roots)
         return
     for t in order:  # nothing can draw the graph: drop the links only
         if t._parents is not None:
@@ -269,7 +270,7 @@ def _unbroadcast(create_graph: bool, gp: Any, p: Tensor, t: Tensor, i: int) -> A
     return r
 
 
-def _in_mode(create_graph: bool, fn: Callable[..., None], *args: Any) -> None:
+def _in_mode(create_graph: bool, fn: Callable[..., Any], *args: Any) -> Any:
     """Run a backward pass: recording on with ``create_graph``, else as it is.
 
     With ``create_graph=True`` the VJPs are recorded, whatever the caller's mode (a
@@ -281,9 +282,8 @@ def _in_mode(create_graph: bool, fn: Callable[..., None], *args: Any) -> None:
     """
     if create_graph:
         with _GradMode(True):
-            fn(*args)
-    else:
-        fn(*args)
+            return fn(*args)
+    return fn(*args)
 
 
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
@@ -363,7 +363,9 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    _in_mode(create_graph, _run, [root], [seed], retain, create_graph, None, keep_shape)
+    order, consumers = _in_mode(create_graph, _run, [root], [seed], create_graph, None)
+    if not retain:
+        _free(order, consumers, (root,), keep_shape)
 
 
 def grad(
@@ -430,7 +432,10 @@ def grad(
         seeds.append(_seed(o, go, create_graph, "grad"))
     retain = create_graph if retain_graph is None else retain_graph
     capture: dict[Tensor, Any] = {x: None for x in ins}
-    _in_mode(create_graph, _run, roots, seeds, retain, create_graph, capture)
+    order, consumers = _in_mode(create_graph, _run, roots, seeds, create_graph, capture)
+    if not retain:
+        _free(order, consumers, tuple(roots), True)
+    del order, consumers
     result: list[Tensor | None] = []
     for i, x in enumerate(ins):
         g = capture[x]

@@ -1,216 +1,161 @@
 """What ``backward()`` keeps of the graph it frees: its shape, to draw it after.
 
-A backward pass without ``retain_graph`` frees the graph: every processed node drops
-the links to its parent tensors, and with them the arrays the VJPs needed, so a
-forward/backward step leaves nothing behind.  When the tensor it ran on is held
-(``C = ...; C.backward()``, see :meth:`nablagraph.Tensor.backward`), it keeps the
-graph's *shape* instead: :func:`freeze` records one tuple per op output (op,
-parameters, layer scope, name, shape, dtype, retained gradient, the ``id()`` of its
-inputs) in a :class:`GraphShape` shared by the freed tensors (``Tensor._skeleton``).
-A diagram drawn after ``backward()`` asks :func:`inputs_of` for a tensor's inputs and
-walks the :class:`FreedNode` objects made from those tuples on the first request (see
-:mod:`nablagraph.viz.graph`), showing the gradients:
+A backward pass without ``retain_graph`` frees the graph: a second pass through it
+must fail, and the arrays the VJPs needed (the values of the intermediate tensors,
+of the inputs ``X`` and targets ``y``) must not outlive the pass.  When the tensor it
+ran on is held (``C = ...; C.backward()``, see :meth:`nablagraph.Tensor.backward`),
+:func:`freeze` keeps the graph's *shape* instead of cutting it:
+
+* every op output of the pass is marked freed (``_parents`` becomes ``None``: the
+  engine and replay refuse it, ``is_freed`` is True) and keeps its inputs in
+  ``_inputs``, which only drawings read (:func:`inputs_of`);
+* a tensor of the graph that nothing but the graph holds loses its values: its array
+  is replaced by a :class:`FreedData` (shape and dtype, no values), so the memory goes
+  at once.  A tensor you hold (``a = net(X)``), a parameter, the root and a
+  one-element constant keep theirs.  "Held" is told by reference counts, calibrated
+  at import against the same loop; where the interpreter cannot tell, every value is
+  kept (never dropped by mistake).
+
+The op, its parameters, layer, name, shape, dtype and any retained gradient (``δ^l``
+on ``z^l``) stay, so a diagram after ``backward()`` shows the gradients:
 
 >>> import nablagraph as ng
 >>> W = ng.Tensor([[0.5, -1.0]], requires_grad=True, name="W")
 >>> C = ng.quadratic_cost(ng.sigmoid(ng.linear([[1.0, 2.0]], W)), [[1.0]])
 >>> C.backward()
->>> C.is_freed, [p.op for p in inputs_of(C)]
-(True, ['sigmoid', None])
+>>> C.is_freed, [p.op for p in inputs_of(C)], values_freed(inputs_of(C)[0])
+(True, ['sigmoid', None], True)
 
-What a skeleton holds, and what it does not:
-
-* an intermediate tensor becomes a :class:`FreedNode`: no values, so it never keeps
-  an array alive (the tensor itself is garbage once nobody holds it); its ``grad`` is
-  the gradient kept by ``retain_grad()`` (``δ^l`` on ``z^l``), else ``None``;
-* a leaf that requires a gradient (a parameter) is the leaf tensor itself, so the
-  diagram shows its current ``.grad`` and values;
-* a leaf that does not (inputs ``X``, targets ``y``) is a :class:`FreedNode` without
-  values, except a one-element constant, which is kept (its value is drawn);
-* the op's non-tensor parameters (axes, shapes, an index or the labels of
-  ``cross_entropy_index``) are kept as they were.
-
-A second ``backward()`` through a freed graph still fails: the engine follows
-``_parents`` only, never a skeleton.  :func:`freeze` runs once per backward pass of a
-held tensor; it makes one tuple per op and no object per node.
-
-Imports: ``tensor`` and the standard library only.
+Imports: ``tensor``, ``errors`` and the standard library only.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+import sys
+from collections.abc import Collection, Iterable, Sequence
 from math import prod
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
+from nablagraph.errors import GraphError
 from nablagraph.tensor import Tensor
 
-if TYPE_CHECKING:  # pragma: no cover
-    from nablagraph.ops import Op
+__all__ = ["FreedData", "freeze", "inputs_of", "values_freed"]
 
-__all__ = ["FreedNode", "GraphShape", "Node", "freeze", "inputs_of"]
-
-#: A node of a graph as a diagram sees it: a live tensor or what backward kept of one.
-Node = Union[Tensor, "FreedNode"]
+_refcount = sys.getrefcount
 
 
-class FreedNode:
-    """What remains of a tensor of a graph that ``backward()`` freed: no values.
+class FreedData:
+    """Stands in for the array of a tensor whose values ``backward()`` freed.
 
-    It answers what a diagram asks of a tensor (``op``, ``parents``, ``name``,
-    ``shape``, ``dtype``, ``size``, ``requires_grad``, ``grad``) and holds no array
-    but a retained gradient.  Built by :func:`freeze`; users meet it only through
-    ``nablagraph.viz.collect``.
-
-    Attributes
-    ----------
-    shape : tuple of int
-        The shape the tensor had.
-    dtype : numpy.dtype
-        Its dtype.
-    name : str or None
-        Its name at the time of ``backward()``.
-    requires_grad : bool
-        Whether it required a gradient (True for an op's output in the graph).
-    grad : Tensor or None
-        ``∂C/∂t`` when ``retain_grad()`` kept it (``δ^l`` on ``z^l``), else ``None``.
+    It has the array's ``shape``, ``dtype``, ``ndim`` and ``size`` (what a diagram
+    draws) and no values: turning it into an array raises :class:`GraphError`.
     """
 
-    __slots__ = ("_op", "_parents", "_params", "_scope", "name", "shape", "dtype",
-                 "requires_grad", "grad")
+    __slots__ = ("dtype", "shape")
 
-    _op: Op | None
-    _parents: tuple[Node, ...]
-    _params: tuple[Any, ...]
-    _scope: Any
-    name: str | None
     shape: tuple[int, ...]
     dtype: Any
-    requires_grad: bool
-    grad: Tensor | None
 
     @property
-    def op(self) -> str | None:
-        """Name of the op that produced the tensor (``None`` for a leaf)."""
-        return None if self._op is None else self._op.name
-
-    @property
-    def parents(self) -> tuple[Node, ...]:
-        """The skeletons (or parameter tensors) of the op's inputs."""
-        return self._parents
+    def ndim(self) -> int:
+        return len(self.shape)
 
     @property
     def size(self) -> int:
-        """Number of elements the tensor had."""
         return prod(self.shape)
 
-    @property
-    def is_leaf(self) -> bool:
-        return self._op is None
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise GraphError(
+            f"the values of this {self.shape} {self.dtype} tensor were freed by backward() "
+            "(nothing else held the tensor); hold it (a = ...) before backward(), or pass "
+            "retain_graph=True, to read them after"
+        )
 
     def __repr__(self) -> str:
-        what = f"op={self._op.name}" if self._op is not None else "leaf"
-        name = f"name={self.name!r}, " if self.name else ""
-        return f"FreedNode({name}{what}, shape={self.shape}, dtype={self.dtype})"
+        return f"<values freed by backward(): shape {self.shape}, {self.dtype}>"
 
 
-class GraphShape:
-    """What one backward pass kept of the graph it freed, shared by its freed tensors.
+_new_freed = FreedData.__new__
 
-    :func:`freeze` records, keyed by ``id()``, one plain tuple per op output of the
-    pass (op, parameters, scope, name, shape, dtype, retained gradient and the
-    ``id()`` of its inputs), the parameters themselves, and shape and dtype of the
-    inputs that needed no gradient.  The :class:`FreedNode` objects a diagram walks
-    are made from these the first time one is asked for (:meth:`inputs`), so a
-    backward pass whose graph is never drawn pays for tuples only.
+
+def _drop_values(t: Tensor) -> None:
+    data = t._data
+    freed = _new_freed(FreedData)
+    freed.shape = data.shape
+    freed.dtype = data.dtype
+    t._data = freed  # type: ignore[assignment]
+
+
+def _count(items: Iterable[object]) -> int:
+    for t in items:  # the same loop as freeze's: the list, the loop variable, the call
+        return _refcount(t)
+    raise AssertionError("unreachable")
+
+
+def _calibrate() -> int | None:
+    """References to a tensor that only ``freeze``'s loop holds, or ``None``.
+
+    Measured, not assumed (interpreters count differently); ``None`` when a held object
+    cannot be told from one the loop alone holds, and then no value is ever dropped.
     """
-
-    __slots__ = ("_info", "_live", "_nodes")
-
-    _info: dict[int, tuple[Any, ...]]
-    _live: dict[int, Tensor]
-    _nodes: dict[int, Node] | None
-
-    def inputs(self, key: int) -> tuple[Node, ...]:
-        """The inputs of the op whose output had ``id()`` ``key``, as drawable nodes."""
-        nodes = self._nodes
-        if nodes is None:
-            with _building:  # two threads drawing at once must share one set of nodes
-                if self._nodes is None:
-                    self._nodes = self._build()
-                nodes = self._nodes
-        return tuple([nodes[k] for k in self._info[key][7]])
-
-    def _build(self) -> dict[int, Node]:
-        """One :class:`FreedNode` per recorded tensor, linked to its inputs' nodes."""
-        nodes: dict[int, Node] = dict(self._live)
-        made: list[tuple[FreedNode, tuple[int, ...]]] = []
-        for key, (op, params, scope, name, shape, dtype, grad, links) in self._info.items():
-            n = _alloc(FreedNode)
-            n._op, n._params, n._scope, n.name, n.shape, n.dtype = op, params, scope, name, shape, dtype
-            n.grad = grad
-            n.requires_grad = op is not None
-            nodes[key] = n
-            made.append((n, links))
-        for n, links in made:
-            n._parents = tuple([nodes[k] for k in links])
-        return nodes
+    alone = _count([object()])
+    held = object()
+    return alone if _count([held]) == alone + 1 else None
 
 
-_alloc = FreedNode.__new__
-_new_shape = GraphShape.__new__
-_building = threading.Lock()
+_ALONE = _calibrate()
 
 
-def freeze(order: Sequence[Tensor]) -> None:
-    """Free the graph of the engine's schedule ``order``, keeping its shape.
+def freeze(order: Sequence[Tensor], consumers: dict[Tensor, int], roots: Collection[Tensor]
+           ) -> None:
+    """Free the graph of a backward pass, keeping its shape (see the module's notes).
 
-    ``order`` is :func:`nablagraph.engine.schedule`'s list: every tensor of the pass
-    that requires a gradient.  Each op's output loses its links to its parent tensors
-    (``_parents`` becomes ``None``, ``_params`` empty: :attr:`Tensor.is_freed`) and
-    gets ``_skeleton``: the pass's :class:`GraphShape`, which records it in one tuple
-    (this runs for every op of a backward pass: no object per node is made here).
+    ``order`` and ``consumers`` are :func:`nablagraph.engine.schedule`'s: every tensor
+    of the pass that requires a gradient, consumers first, and how many recorded ops
+    use each.  ``roots`` keep their values.  Called with no other reference to the
+    graph's tensors on the caller's frame, so that the counts below are exact.
     """
-    shape = _new_shape(GraphShape)  # (no __init__ call: this runs for every backward)
-    shape._info = info = {}
-    shape._live = live = {}
-    shape._nodes = None
-    inputs: list[tuple[Tensor, ...]] = []
+    alone = _ALONE
+    if alone is None:
+        for t in order:
+            if t._parents is not None:
+                t._inputs = t._parents
+                t._parents = None
+        return
+    kept = {id(r) for r in roots}
+    held = alone + 1  # the list, the loop, the call, and the consumers dict's key
+    plain: dict[Tensor, int] = {}  # inputs that need no gradient (X, y): their uses
     for t in order:
         parents = t._parents
-        if parents is None:
-            live[id(t)] = t  # a leaf that requires grad: a parameter, drawn with its .grad
+        if parents is None:  # a leaf (a parameter): keeps its values and .grad
             continue
-        inputs.append(parents)  # (keeps them alive until every id() below is taken)
-        data = t._data
-        info[id(t)] = (t._op, t._params, t._scope, t.name, data.shape, data.dtype, t.grad,
-                       tuple(map(id, parents)))
         t._parents = None
-        t._params = ()
-        t._skeleton = shape
-    # The inputs that need no gradient (X, y, constants), which the pass did not visit
-    # (one used twice is recorded twice, under the same key).
-    for p in [p for parents in inputs for p in parents if not p.requires_grad]:
-        data = p._data
-        if data.size == 1:
-            live[id(p)] = p  # a one-element constant: kept, its value is drawn
-        else:
-            info[id(p)] = (None, (), None, p.name, data.shape, data.dtype, None, ())
+        t._inputs = parents
+        for p in parents:
+            if not p.requires_grad:
+                plain[p] = plain.get(p, 0) + 1
+        # Values nobody else can read go now: referenced by its consumers' inputs alone?
+        if _refcount(t) <= held + consumers[t] and id(t) not in kept:
+            _drop_values(t)
+    for t in list(plain):  # (the consumers' inputs, the dict, the list, the loop, the call)
+        if _refcount(t) <= held + plain[t] and t._op is None and t._data.size > 1:
+            _drop_values(t)
 
 
-def inputs_of(t: Node) -> tuple[Node, ...] | None:
-    """The inputs of ``t``'s op: live tensors, or the skeleton ``backward()`` kept.
+def inputs_of(t: Tensor) -> tuple[Tensor, ...] | None:
+    """The inputs of ``t``'s op, also after ``backward()`` freed it.
 
-    ``()`` for a leaf; ``None`` when the graph was freed without a skeleton (by a
-    ``backward()`` on a tensor nobody else held), which a diagram reports.
+    ``()`` for a leaf; ``None`` when the graph was freed without keeping its shape (by
+    a ``backward()`` on a tensor nothing held), which a diagram reports.
     """
-    if isinstance(t, FreedNode):
-        return t._parents
     parents = t._parents
     if parents is not None:
         return parents
     if t._op is None:
         return ()
-    shape = t._skeleton
-    return None if shape is None else shape.inputs(id(t))
+    return getattr(t, "_inputs", None)
+
+
+def values_freed(t: Tensor) -> bool:
+    """Whether ``backward()`` freed ``t``'s values (its shape and dtype are kept)."""
+    return type(t._data) is FreedData

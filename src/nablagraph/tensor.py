@@ -38,10 +38,10 @@ private state is theirs to read or write:
     The gradient buffer :meth:`Tensor.zero_grad` (or a flat optimizer) kept for the
     next gradient, and the flat optimizer owning it when it is a view of its buffer.
     :func:`nablagraph.gradbuf.reusable_grad_buffer` is the one rule for writing into it.
-``_skeleton``
-    Set by ``backward()`` when it frees the node (``_parents`` becomes ``None``): the
-    shape of the graph below it, without the arrays, so it can still be drawn
-    (:mod:`nablagraph.skeleton`); ``None`` until then.
+``_inputs``
+    Set by ``backward()`` when it frees the node but keeps the graph's shape
+    (``_parents`` becomes ``None``, the inputs move here, where only drawings look:
+    :mod:`nablagraph.skeleton`).  Unset until then (read it with ``getattr``).
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ from nablagraph.modes import (
 if TYPE_CHECKING:  # pragma: no cover
     from nablagraph.gradbuf import GradOwner
     from nablagraph.ops import Op
-    from nablagraph.skeleton import GraphShape
 
 __all__ = [
     "Tensor",
@@ -234,7 +233,7 @@ class Tensor(_tensor_ops.TensorOps):
         "_frame",
         "_gradbuf",
         "_gradowner",
-        "_skeleton",
+        "_inputs",
         "__weakref__",
     )
 
@@ -258,7 +257,7 @@ class Tensor(_tensor_ops.TensorOps):
     _frame: Any
     _gradbuf: np.ndarray | None
     _gradowner: GradOwner | None
-    _skeleton: GraphShape | None
+    _inputs: tuple[Tensor, ...]
 
     def __init__(
         self,
@@ -289,7 +288,6 @@ class Tensor(_tensor_ops.TensorOps):
         self._frame = None
         self._gradbuf = None
         self._gradowner = None
-        self._skeleton = None
 
     # ----------------------------------------------------------------- the data
     @property
@@ -387,9 +385,10 @@ class Tensor(_tensor_ops.TensorOps):
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
+        data = self._data
         body = np.array2string(
-            self._data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
-        )
+            data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
+        ) if type(data) is np.ndarray else repr(data)  # (or values freed by backward())
         extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
         if self.name:
             extras.insert(0, f"name={self.name!r}")
@@ -565,7 +564,6 @@ def _new(data: np.ndarray) -> Tensor:
     t._frame = None
     t._gradbuf = None
     t._gradowner = None
-    t._skeleton = None
     return t
 
 
@@ -605,7 +603,6 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
     t._frame = None
     t._gradbuf = None
     t._gradowner = None
-    t._skeleton = None
     mode = _get_mode()
     record = False
     if mode & GRAD:

@@ -9,12 +9,11 @@ belongs to and, where the notes have a name for it, that name: ``z^l``, ``a^l``,
 
 It only reads: no tensor, gradient or link of the graph is changed.
 
-After ``backward()`` (without ``retain_graph``) the graph's arrays are gone but its
-shape is not: below a freed tensor the walk follows the skeleton backward kept
-(:mod:`nablagraph.skeleton`), whose nodes are :class:`~nablagraph.skeleton.FreedNode`
-objects (op, name, shape, dtype, layer, retained gradient; no values) and the
-parameter tensors themselves (with their ``.grad``).  A drawn node is therefore a
-:data:`~nablagraph.skeleton.Node`: a live tensor or a freed one (``TensorNode.freed``).
+After ``backward()`` (without ``retain_graph``) the graph is freed but its shape is
+not: below a freed tensor the walk follows the inputs backward kept
+(:func:`nablagraph.skeleton.inputs_of`).  A tensor whose values backward freed
+(nothing else held it) keeps its op, name, shape, dtype, layer and retained gradient
+(``TensorNode.freed``); parameters keep their values and ``.grad``.
 
 Layers are found through the scope tag that ``Dense.forward_z`` puts on the nodes it
 records (``t._scope``): any object with an integer ``index`` is treated as the
@@ -34,7 +33,7 @@ import numpy as np
 
 from nablagraph.errors import GraphError
 from nablagraph.ops import COST_OPS
-from nablagraph.skeleton import FreedNode, Node, inputs_of
+from nablagraph.skeleton import inputs_of, values_freed
 from nablagraph.tensor import Tensor
 
 __all__ = ["COST_OPS", "GraphInfo", "Layer", "TensorNode", "collect", "is_cost", "superscript"]
@@ -71,11 +70,10 @@ class Layer:
 class TensorNode:
     """A tensor of the diagram, with what the diagram needs to know about it.
 
-    ``tensor`` is the live tensor, or what ``backward()`` kept of a freed one (a
-    :class:`~nablagraph.skeleton.FreedNode`: no values).
+    ``tensor`` may be one whose values ``backward()`` freed (:attr:`freed`).
     """
 
-    tensor: Node
+    tensor: Tensor
     number: int
     kind: str
     layer: Layer | None = None
@@ -100,12 +98,12 @@ class TensorNode:
 
     @property
     def freed(self) -> bool:
-        """Whether ``backward()`` freed the tensor: its shape is known, its values not."""
-        return isinstance(self.tensor, FreedNode)
+        """Whether ``backward()`` freed the tensor's values: its shape is known, they not."""
+        return values_freed(self.tensor)
 
     @property
-    def inputs(self) -> tuple[Node, ...]:
-        """The inputs of the tensor's op (live tensors or skeletons), ``()`` for a leaf."""
+    def inputs(self) -> tuple[Tensor, ...]:
+        """The inputs of the tensor's op (also after ``backward()``), ``()`` for a leaf."""
         return inputs_of(self.tensor) or ()
 
 
@@ -122,7 +120,7 @@ class GraphInfo:
     consumers: dict[int, list[TensorNode]] = field(default_factory=dict)
     topo: list[TensorNode] = field(default_factory=list)
 
-    def node(self, t: Node) -> TensorNode | None:
+    def node(self, t: Tensor) -> TensorNode | None:
         """The drawn node of ``t`` (``None`` when it is not drawn)."""
         return self.by_id.get(id(t))
 
@@ -131,7 +129,7 @@ class GraphInfo:
         return any(n.tensor.grad is not None for n in self.nodes)
 
 
-def _freed_error(t: Node, root: Tensor) -> GraphError:
+def _freed_error(t: Tensor, root: Tensor) -> GraphError:
     assert t._op is not None
     where = "this tensor" if t is root else f"the output of '{t._op.name}' it depends on"
     return GraphError(
@@ -167,12 +165,12 @@ def _layer_of_scope(scope: Any, layers: dict[int, Layer]) -> Layer:
     return layer
 
 
-def _walk(root: Tensor) -> tuple[list[Node], dict[int, list[tuple[Node, int]]]]:
+def _walk(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[Tensor, int]]]]:
     """Every tensor reachable from ``root`` in breadth-first order, and its consumers."""
-    order: list[Node] = [root]
+    order: list[Tensor] = [root]
     seen = {id(root)}
-    consumers: dict[int, list[tuple[Node, int]]] = {}
-    queue: deque[Node] = deque(order)
+    consumers: dict[int, list[tuple[Tensor, int]]] = {}
+    queue: deque[Tensor] = deque(order)
     while queue:
         t = queue.popleft()
         inputs = inputs_of(t)
@@ -213,7 +211,7 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     total = sum(2 if t._op is not None else 1 for t in order)
 
     # Keep a breadth-first prefix: the nodes nearest the root (the root always).
-    kept: list[Node] = []
+    kept: list[Tensor] = []
     used = 0
     for t in order:
         cost = 2 if t._op is not None else 1
@@ -227,7 +225,7 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     by_id = {id(n.tensor): n for n in nodes}
     info = GraphInfo(root, nodes, by_id, layers, hidden_nodes=total - used, total_nodes=total)
 
-    def op_layer(t: Node) -> Layer | None:
+    def op_layer(t: Tensor) -> Layer | None:
         if t._op is None or is_cost(t._op) or t._scope is None:
             return None
         return _layer_of_scope(t._scope, layers)
@@ -254,7 +252,7 @@ def _topological(root: Tensor, by_id: dict[int, TensorNode]) -> list[TensorNode]
     """The drawn nodes, inputs first, each op's inputs in their order (iterative DFS)."""
     out: list[TensorNode] = []
     visited = {id(root)}
-    stack: list[tuple[Node, int]] = [(root, 0)]
+    stack: list[tuple[Tensor, int]] = [(root, 0)]
     while stack:
         t, i = stack[-1]
         parents = inputs_of(t) or ()
@@ -270,7 +268,7 @@ def _topological(root: Tensor, by_id: dict[int, TensorNode]) -> list[TensorNode]
     return out
 
 
-def _kind(t: Node, root: Tensor, consumers: Any) -> str:
+def _kind(t: Tensor, root: Tensor, consumers: Any) -> str:
     if t is root:
         return "output"
     if t._op is not None:

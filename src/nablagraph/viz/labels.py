@@ -1,6 +1,6 @@
 """Text of the diagram's labels: numbers, shapes, op parameters, HTML-like labels.
 
-Imports: ``skeleton`` (the type of a drawn node) and NumPy only.
+Imports: ``tensor`` and NumPy only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph.skeleton import Node
+from nablagraph.tensor import Tensor
 
 __all__ = ["dot_attrs", "escape", "grad_text", "html_label", "num", "params_text",
            "shape_text", "values_text"]
@@ -27,7 +27,7 @@ def num(x: float) -> str:
 _DTYPE_NAMES: dict[Any, str] = {}
 
 
-def shape_text(t: Node) -> str:
+def shape_text(t: Tensor) -> str:
     dt = t.dtype
     name = _DTYPE_NAMES.get(dt)
     if name is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nablagraph.skeleton import FreedNode
+from nablagraph.skeleton import values_freed
 from nablagraph.viz.graph import GraphInfo, Layer, TensorNode, is_cost, superscript
 from nablagraph.viz.labels import (
     dot_attrs,
@@ -110,7 +110,7 @@ class NodeDrawer:
         """The title and, where shown, the value; a one-element value joins the title."""
         t = n.tensor
         title = self.title(n)
-        if isinstance(t, FreedNode):  # its values went with backward()
+        if values_freed(t):  # its values went with backward()
             lines: Lines = [(title, "b")] if title else []
             return lines + [(FREED_VALUES, "small")] if self.show_values else lines
         value = None
@@ -238,7 +238,7 @@ class NodeDrawer:
 def _values(n: TensorNode) -> str:
     """The values of ``n``'s tensor as a label shows them, or that backward freed them."""
     t = n.tensor
-    return FREED_VALUES if isinstance(t, FreedNode) else values_text(t.data)
+    return FREED_VALUES if values_freed(t) else values_text(t.data)
 
 
 def more_line(hidden: int) -> str:
