@@ -207,6 +207,20 @@ def _backward_twice(_: Files) -> None:
     c.backward()
 
 
+def _freed_by_a_temporary() -> ng.Tensor:
+    net = _net()
+    a = net(XOR_X)
+    ng.quadratic_cost(a, XOR_Y[:, None]).backward()  # nothing holds the cost
+    return a
+
+
+def _backward_after_drawing(_: Files) -> None:
+    C = _net().cost(XOR_X, XOR_Y[:, None])
+    C.backward()
+    ng.viz.to_dot(C)  # draws the freed graph (its shape was kept) ...
+    C.backward()  # ... but does not bring it back
+
+
 def _step_without_backward(_: Files) -> None:
     ng.SGD(_net(), lr=0.1).step()
 
@@ -497,6 +511,14 @@ CATALOGUE: list[Entry] = [
           lambda f: ng.nn.Network([2, 3], output_activation="softplus", cost="cross_entropy",
                                   seed=0).cost(np.ones((4, 2)), np.zeros(4, dtype=np.int64)),
           ng.ConfigError, r"Network: the cross_entropy cost needs a softmax output layer, got softplus"),
+    # --- draw after backward
+    Entry("draw below a tensor whose graph the backward of a temporary freed",
+          lambda f: ng.viz.to_dot(_freed_by_a_temporary()), ng.GraphError,
+          r"viz: cannot draw the graph: this tensor \(op 'sigmoid', shape \(4, 1\)\) was freed by "
+          r"an earlier backward\(\) on a tensor nothing held.*hold the tensor you call backward\(\) on"),
+    Entry("second backward() after drawing the freed graph",
+          _backward_after_drawing, ng.GraphError,
+          r"backward: the graph through 'quadratic_cost' .* was already freed .* pass retain_graph=True"),
     # --- gradient checks of any model (compare_gradients with a cost)
     Entry("compare_gradients on a user's module without a cost (it has no .cost)",
           lambda f: ng.compare_gradients(Sequential(Dense(2, 3, rng=0), Dense(3, 1, rng=1)),

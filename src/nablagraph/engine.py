@@ -16,17 +16,21 @@ gradient buffer kept for it (:func:`nablagraph.gradbuf.reusable_grad_buffer`, th
 rule for that, which replay follows too).
 
 The engine, not the ops, sums a gradient of a broadcast shape back to the parent's
-shape, then checks it and names the op if the shapes still differ.  After a tensor
-has been processed its links to its parents are dropped unless ``retain_graph`` is
-set: that frees the graph as the pass goes, and a second backward through it fails
-with :class:`~nablagraph.errors.GraphError` instead of giving a wrong answer.
+shape, then checks it and names the op if the shapes still differ.  At the end of the
+pass, unless ``retain_graph`` is set, every processed tensor's links to its parents
+are dropped (:func:`nablagraph.skeleton.freeze`): the arrays the VJPs needed become
+garbage, and a second backward through the graph fails with
+:class:`~nablagraph.errors.GraphError` instead of giving a wrong answer.  The graph's
+shape (ops, names, shapes, retained gradients, the parameters) is kept as a small
+skeleton without values, so a diagram can still be drawn after ``backward()``.
 
 With ``create_graph=True`` the VJPs receive tensors and :mod:`nablagraph.functional`
 as their namespace, so the backward pass is itself recorded (second derivatives,
 Hessian-vector products).
 
 This module imports ``tensor``, ``modes``, ``ops`` (the NumPy namespace for VJPs),
-``functional`` (the namespace for ``create_graph``), ``anomaly`` and ``errors``.
+``functional`` (the namespace for ``create_graph``), ``anomaly``, ``skeleton`` and
+``errors``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from nablagraph.errors import GraphError, ShapeError
 from nablagraph.gradbuf import _unshared, reusable_grad_buffer
 from nablagraph.modes import ANOMALY, _get_mode, _GradMode
 from nablagraph.ops import RAW, shape_text
+from nablagraph.skeleton import freeze
 from nablagraph.tensor import ArrayLike, Tensor, _new, describe
 
 __all__ = ["backward", "grad", "schedule"]
@@ -145,17 +150,17 @@ def schedule(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[Tensor, int]]:
 def _run(
     roots: Sequence[Tensor],
     seeds: Sequence[Any],
-    retain_graph: bool,
     create_graph: bool,
     capture: dict[Tensor, Any] | None,
-) -> None:
+) -> tuple[list[Tensor], dict[Tensor, int]]:
     """Send the seeds' gradients through the graph in the :func:`schedule` order.
 
     Each tensor's total gradient is popped from ``grads`` when its turn comes (so its
     memory goes as soon as it has been used), its hooks run, then its op's VJP sends
     one gradient to each parent; a parent used twice receives the sum.  With
     ``capture`` (``grad()``) the gradients of the captured tensors are kept there and
-    no ``.grad`` is written.
+    no ``.grad`` is written.  Returns the schedule, for :func:`_free` (the caller frees
+    the graph, with no reference to its tensors left on this frame).
     """
     order, consumers = schedule(roots)
     grads: dict[Tensor, Any] = {}
@@ -191,7 +196,17 @@ def _run(
                     check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
-        if parents is not None and not retain_graph:
+    return order, consumers
+
+
+def _free(order: list[Tensor], consumers: dict[Tensor, int], roots: tuple[Tensor, ...],
+          keep_shape: bool) -> None:
+    """Free the graph of a pass: keep its shape for drawings (:func:`freeze`) or not."""
+    if keep_shape:
+        freeze(order, consumers, roots)
+        return
+    for t in order:  # nothing can draw the graph: drop the links only
+        if t._parents is not None:
             t._parents = None
             t._params = ()
 
@@ -255,7 +270,7 @@ def _unbroadcast(create_graph: bool, gp: Any, p: Tensor, t: Tensor, i: int) -> A
     return r
 
 
-def _in_mode(create_graph: bool, fn: Callable[..., None], *args: Any) -> None:
+def _in_mode(create_graph: bool, fn: Callable[..., Any], *args: Any) -> Any:
     """Run a backward pass: recording on with ``create_graph``, else as it is.
 
     With ``create_graph=True`` the VJPs are recorded, whatever the caller's mode (a
@@ -267,9 +282,8 @@ def _in_mode(create_graph: bool, fn: Callable[..., None], *args: Any) -> None:
     """
     if create_graph:
         with _GradMode(True):
-            fn(*args)
-    else:
-        fn(*args)
+            return fn(*args)
+    return fn(*args)
 
 
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
@@ -332,10 +346,13 @@ def backward(
     grad: ArrayLike | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    keep_shape: bool = True,
 ) -> None:
     """Accumulate the gradient of ``root`` into the ``.grad`` of every leaf.
 
-    See :meth:`nablagraph.Tensor.backward`.
+    See :meth:`nablagraph.Tensor.backward`.  ``keep_shape=False`` frees the graph
+    without keeping its shape for a drawing (:meth:`~nablagraph.Tensor.backward` passes
+    it when nothing else holds ``root``).
     """
     if not isinstance(root, Tensor):
         raise TypeError(f"backward: expected a Tensor, got {type(root).__name__}")
@@ -346,7 +363,9 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    _in_mode(create_graph, _run, [root], [seed], retain, create_graph, None)
+    order, consumers = _in_mode(create_graph, _run, [root], [seed], create_graph, None)
+    if not retain:
+        _free(order, consumers, (root,), keep_shape)
 
 
 def grad(
@@ -413,7 +432,10 @@ def grad(
         seeds.append(_seed(o, go, create_graph, "grad"))
     retain = create_graph if retain_graph is None else retain_graph
     capture: dict[Tensor, Any] = {x: None for x in ins}
-    _in_mode(create_graph, _run, roots, seeds, retain, create_graph, capture)
+    order, consumers = _in_mode(create_graph, _run, roots, seeds, create_graph, capture)
+    if not retain:
+        _free(order, consumers, tuple(roots), True)
+    del order, consumers
     result: list[Tensor | None] = []
     for i, x in enumerate(ins):
         g = capture[x]

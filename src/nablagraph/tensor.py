@@ -38,10 +38,15 @@ private state is theirs to read or write:
     The gradient buffer :meth:`Tensor.zero_grad` (or a flat optimizer) kept for the
     next gradient, and the flat optimizer owning it when it is a view of its buffer.
     :func:`nablagraph.gradbuf.reusable_grad_buffer` is the one rule for writing into it.
+``_inputs``
+    Set by ``backward()`` when it frees the node but keeps the graph's shape
+    (``_parents`` becomes ``None``, the inputs move here, where only drawings look:
+    :mod:`nablagraph.skeleton`).  Unset until then (read it with ``getattr``).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -140,6 +145,29 @@ def mark_changed(tensors: Sequence[Tensor]) -> None:
 
 _FLOAT_KINDS = ("f",)
 
+_refcount = sys.getrefcount
+
+
+class _Probe:
+    __slots__ = ()
+
+    def backward(self) -> int:
+        return _refcount(self)
+
+
+def _probe_held() -> int:
+    held = _Probe()
+    return held.backward()
+
+
+# Whether anything but the call holds a tensor whose backward() runs: only then is the
+# graph's shape worth keeping for a drawing (nablagraph.skeleton).  The references of
+# a temporary (``net.cost(X, Y).backward()``) are measured here with the same call, not
+# assumed, as interpreters count them differently; where a held tensor cannot be told
+# from a temporary, every backward() keeps the shape.
+_TEMPORARY_REFS = _Probe().backward()
+_TELLS_HELD = _probe_held() > _TEMPORARY_REFS
+
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
@@ -205,6 +233,7 @@ class Tensor(_tensor_ops.TensorOps):
         "_frame",
         "_gradbuf",
         "_gradowner",
+        "_inputs",
         "__weakref__",
     )
 
@@ -228,6 +257,7 @@ class Tensor(_tensor_ops.TensorOps):
     _frame: Any
     _gradbuf: np.ndarray | None
     _gradowner: GradOwner | None
+    _inputs: tuple[Tensor, ...]
 
     def __init__(
         self,
@@ -344,7 +374,10 @@ class Tensor(_tensor_ops.TensorOps):
 
     @property
     def is_freed(self) -> bool:
-        """True when ``backward()`` has released the graph below this tensor."""
+        """True when ``backward()`` has released the graph below this tensor.
+
+        Its arrays are gone and a second ``backward()`` through it raises; its shape
+        (ops, names, shapes, gradients) is kept, so it can still be drawn."""
         return self._op is not None and self._parents is None
 
     # Identity hashing (elementwise __eq__ below would otherwise disable hashing); the
@@ -352,9 +385,10 @@ class Tensor(_tensor_ops.TensorOps):
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
+        data = self._data
         body = np.array2string(
-            self._data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
-        )
+            data, precision=4, threshold=20, edgeitems=2, separator=", ", prefix="Tensor("
+        ) if type(data) is np.ndarray else repr(data)  # (or values freed by backward())
         extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
         if self.name:
             extras.insert(0, f"name={self.name!r}")
@@ -411,9 +445,18 @@ class Tensor(_tensor_ops.TensorOps):
         create_graph : bool
             Record the backward pass itself, so the gradients are differentiable
             (second derivatives, Hessian-vector products).
+
+        Notes
+        -----
+        Without ``retain_graph`` the graph's arrays are freed, but if this tensor is
+        held (``C = ...; C.backward()``) its graph's shape is kept, so it can still be
+        drawn, with the gradients; on a temporary (``net.cost(X, Y).backward()``)
+        nothing is kept, as nothing could draw it.
         """
         assert _backward is not None, "nablagraph.tensor.connect() was not called"
-        _backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        keep = not _TELLS_HELD or _refcount(self) > _TEMPORARY_REFS
+        _backward(self, grad, retain_graph=retain_graph, create_graph=create_graph,
+                  keep_shape=keep)
 
     def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``fn(grad)`` when this tensor's gradient has been computed.

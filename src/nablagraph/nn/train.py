@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from nablagraph.engine import backward as _backward
 from nablagraph.errors import ConfigError, DataError
 from nablagraph.nn.base import Module
 from nablagraph.nn.fit_checks import _int_arg
@@ -191,8 +192,8 @@ def _train_epoch(p: _Plan, epoch: int, step: Any, bar: Any, fresh: bool) -> floa
         c = float(C.data)
         if not math.isfinite(c):
             raise _not_finite(p, c, epoch, k, fresh and k == 0)
-        if step is None:
-            C.backward()
+        if step is None:  # (nothing draws this graph: its shape need not be kept)
+            _backward(C, keep_shape=False)
         opt.step()
         if bar is not None:
             bar.update(1)

@@ -38,13 +38,18 @@ dashed dark red edge        backward view: the gradient flows from an op back to
                             input that requires one
 thick magenta               ``highlight=``: the paths from a tensor to the root
 grey note                   ``… N more nodes`` left out by ``max_nodes``
+dashed border               freed by ``backward()``: shape, op, layer and gradient
+                            kept, values not (``show_values`` says so)
 ==========================  ==========================================================
 
-Drawing reads the graph and changes nothing.  ``backward()`` frees the graph unless
-``retain_graph=True``; drawing a freed graph raises :class:`~nablagraph.GraphError`.
+Drawing reads the graph and changes nothing.  ``backward()`` frees the graph's arrays
+unless ``retain_graph=True`` but keeps its shape when the tensor it ran on is held
+(:mod:`nablagraph.skeleton`), so ``C.backward(); render(C, "g.svg")`` draws the graph
+with its gradients.  Drawing below a tensor freed by the backward of a temporary
+(``net.cost(X, Y).backward()``) raises :class:`~nablagraph.GraphError`.
 
-Imports: ``tensor``, ``ops`` names, ``errors``, the ``graphviz`` package; ``nn`` is
-duck-typed, never imported.
+Imports: ``tensor``, ``skeleton``, ``ops`` names, ``errors``, the ``graphviz`` package;
+``nn`` is duck-typed, never imported.
 """
 
 from nablagraph.viz.diagram import Diagram

@@ -215,7 +215,9 @@ def to_graphviz(
     Raises
     ------
     GraphError
-        If ``backward()`` freed the graph (use ``retain_graph=True``, or draw first).
+        If the backward of a temporary freed the graph (hold the tensor ``backward()``
+        runs on, use ``retain_graph=True``, or draw first).  After the backward of a
+        held tensor the graph is drawn, with its gradients; freed tensors are dashed.
     ConfigError
         For an unknown option value.
 

@@ -25,7 +25,7 @@ def forward_edges(info: GraphInfo, highlight: set[int]) -> list[tuple[str, str, 
             continue
         on = id(n.tensor) in highlight
         hidden = False
-        for p in n.tensor.parents:
+        for p in n.inputs:
             pn = info.node(p)
             if pn is None:
                 hidden = True
@@ -43,7 +43,7 @@ def backward_edge_list(info: GraphInfo) -> list[tuple[str, str]]:
     for n in info.topo:
         if not n.has_op:
             continue
-        for p in n.tensor.parents:
+        for p in n.inputs:
             pn = info.node(p)
             if pn is not None and p.requires_grad:
                 edges.append((n.op_id, pn.id))

@@ -1,6 +1,6 @@
 """Write diagrams to files (:func:`render`) and show tensors in Jupyter.
 
-Imports: ``tensor``, ``errors`` and the other ``viz`` modules.
+Imports: ``tensor``, ``skeleton``, ``errors`` and the other ``viz`` modules.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nablagraph.errors import ConfigError, DTypeError
+from nablagraph.skeleton import inputs_of
 from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import FORMATS, _format_of, write_source
 from nablagraph.viz.dot import to_graphviz
@@ -174,15 +175,16 @@ def tensor_mimebundle(
 ) -> dict[str, Any]:
     """What Jupyter shows for a tensor: its graph as SVG when it has one, and its repr.
 
-    A leaf, a tensor with no recorded graph and one whose graph ``backward()`` freed
-    display as text; so does any tensor when no Graphviz program is installed.
+    A leaf and a tensor with no recorded graph display as text; so does any tensor
+    when no Graphviz program is installed.  After ``backward()`` the graph displays
+    with its gradients, from the skeleton backward kept (values freed).
     """
     wanted = set(include) if include is not None else {"image/svg+xml", "text/plain"}
     wanted -= set(exclude or ())
     bundle: dict[str, Any] = {}
     if "text/plain" in wanted:
         bundle["text/plain"] = repr(t)
-    if "image/svg+xml" in wanted and t._op is not None and t._parents is not None:
+    if "image/svg+xml" in wanted and t._op is not None and inputs_of(t) is not None:
         try:
             source = to_graphviz(t, max_nodes=DISPLAY_MAX_NODES).source
             bundle["image/svg+xml"] = pipe(source, "svg").decode("utf-8")

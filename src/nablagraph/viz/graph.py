@@ -9,12 +9,18 @@ belongs to and, where the notes have a name for it, that name: ``z^l``, ``a^l``,
 
 It only reads: no tensor, gradient or link of the graph is changed.
 
+After ``backward()`` (without ``retain_graph``) the graph is freed but its shape is
+not: below a freed tensor the walk follows the inputs backward kept
+(:func:`nablagraph.skeleton.inputs_of`).  A tensor whose values backward freed
+(nothing else held it) keeps its op, name, shape, dtype, layer and retained gradient
+(``TensorNode.freed``); parameters keep their values and ``.grad``.
+
 Layers are found through the scope tag that ``Dense.forward_z`` puts on the nodes it
 records (``t._scope``): any object with an integer ``index`` is treated as the
 notes' layer ``l`` (``activation_name``, ``n_in`` and ``n_out`` are used when
 present), so this module needs nothing from :mod:`nablagraph.nn`.
 
-Imports: ``tensor``, ``errors``, ``ops`` (the facts of an op) and NumPy only.
+Imports: ``tensor``, ``skeleton``, ``errors``, ``ops`` (the facts of an op) and NumPy only.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 
 from nablagraph.errors import GraphError
 from nablagraph.ops import COST_OPS
+from nablagraph.skeleton import inputs_of, values_freed
 from nablagraph.tensor import Tensor
 
 __all__ = ["COST_OPS", "GraphInfo", "Layer", "TensorNode", "collect", "is_cost", "superscript"]
@@ -61,7 +68,10 @@ class Layer:
 
 @dataclass
 class TensorNode:
-    """A tensor of the diagram, with what the diagram needs to know about it."""
+    """A tensor of the diagram, with what the diagram needs to know about it.
+
+    ``tensor`` may be one whose values ``backward()`` freed (:attr:`freed`).
+    """
 
     tensor: Tensor
     number: int
@@ -85,6 +95,16 @@ class TensorNode:
     def has_op(self) -> bool:
         """Whether the tensor was produced by a recorded op."""
         return self.tensor._op is not None
+
+    @property
+    def freed(self) -> bool:
+        """Whether ``backward()`` freed the tensor's values: its shape is known, they not."""
+        return values_freed(self.tensor)
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        """The inputs of the tensor's op (also after ``backward()``), ``()`` for a leaf."""
+        return inputs_of(self.tensor) or ()
 
 
 @dataclass
@@ -114,7 +134,9 @@ def _freed_error(t: Tensor, root: Tensor) -> GraphError:
     where = "this tensor" if t is root else f"the output of '{t._op.name}' it depends on"
     return GraphError(
         f"viz: cannot draw the graph: {where} (op '{t._op.name}', shape {tuple(t.shape)}) "
-        "was freed by an earlier backward(), so the diagram would be cut off there; "
+        "was freed by an earlier backward() on a tensor nothing held, which keeps no "
+        "shape of the graph, so the diagram would be cut off there; hold the tensor you "
+        "call backward() on (C = ...; C.backward()) to draw its graph after, "
         "call backward(retain_graph=True) to keep the graph (and z.retain_grad() for "
         "δ^l), or draw before backward(); viz.draw_network(model, X, Y) does both in "
         "one call"
@@ -151,9 +173,10 @@ def _walk(root: Tensor) -> tuple[list[Tensor], dict[int, list[tuple[Tensor, int]
     queue: deque[Tensor] = deque(order)
     while queue:
         t = queue.popleft()
-        if t._op is not None and t._parents is None:
+        inputs = inputs_of(t)
+        if inputs is None:
             raise _freed_error(t, root)
-        for i, p in enumerate(t._parents or ()):
+        for i, p in enumerate(inputs):
             consumers.setdefault(id(p), []).append((t, i))
             if id(p) not in seen:
                 seen.add(id(p))
@@ -180,7 +203,9 @@ def collect(root: Tensor, max_nodes: int | None = None) -> GraphInfo:
     Raises
     ------
     GraphError
-        If ``backward()`` has freed part of the graph.
+        If part of the graph was freed and its shape not kept: by a ``backward()`` on
+        a temporary (``net.cost(X, Y).backward()``).  A graph freed by the backward of
+        a tensor that is held keeps its shape and is drawn (without values).
     """
     order, consumer_pairs = _walk(root)
     total = sum(2 if t._op is not None else 1 for t in order)
@@ -230,7 +255,7 @@ def _topological(root: Tensor, by_id: dict[int, TensorNode]) -> list[TensorNode]
     stack: list[tuple[Tensor, int]] = [(root, 0)]
     while stack:
         t, i = stack[-1]
-        parents = t._parents or ()
+        parents = inputs_of(t) or ()
         if i < len(parents):
             stack[-1] = (t, i + 1)
             p = parents[i]

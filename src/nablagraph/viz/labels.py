@@ -28,11 +28,11 @@ _DTYPE_NAMES: dict[Any, str] = {}
 
 
 def shape_text(t: Tensor) -> str:
-    dt = t.data.dtype
+    dt = t.dtype
     name = _DTYPE_NAMES.get(dt)
     if name is None:
         name = _DTYPE_NAMES[dt] = str(dt)
-    shape = t.data.shape
+    shape = t.shape
     return f"{shape if shape else 'scalar'} {name}"
 
 

@@ -13,11 +13,14 @@ from nablagraph.viz.labels import dot_attrs, escape
 from nablagraph.viz.nodes import NodeDrawer
 from nablagraph.viz.style import COLOURS, KIND_TEXT
 
-__all__ = ["legend_line"]
+__all__ = ["FREED_TEXT", "legend_line"]
+
+#: The legend's entry for the dashed boxes of tensors ``backward()`` freed.
+FREED_TEXT = "dashed: freed by backward(), values not kept"
 
 
-def _swatch(colour: str, text: str, rounded: bool = False) -> str:
-    style = ' style="rounded"' if rounded else ""
+def _swatch(colour: str, text: str, rounded: bool = False, dashed: bool = False) -> str:
+    style = ' style="rounded"' if rounded else ' style="dashed"' if dashed else ""
     return (
         f'<td bgcolor="{colour}" width="22"{style}> </td>'
         f'<td align="left" border="0">{escape(text)}</td>'
@@ -44,6 +47,8 @@ def _node_cells(nodes: NodeDrawer, collapsed: bool) -> list[str]:
         cells.append(_swatch(COLOURS["cost"], "cost op (ellipse)", rounded=True))
     if nodes.info.layers:
         cells.append(_swatch(COLOURS["layer"], "layer l (box)" if collapsed else "layer l (cluster)"))
+    if "freed" in nodes.kinds_seen:
+        cells.append(_swatch(COLOURS["intermediate"], FREED_TEXT, dashed=True))
     return cells
 
 

@@ -5,13 +5,18 @@ attributes; it remembers which kinds of node it drew, so that the legend lists t
 only.  In a collapsed diagram (``collapse="layers"``) a layer is one box summarising
 its ops, shapes and gradients (:meth:`NodeDrawer.layer_line`).
 
-Imports: the ``viz`` modules ``graph``, ``labels`` and ``style``.
+A tensor that ``backward()`` freed (:attr:`TensorNode.freed`) is drawn with a dashed
+border: its shape, op, layer and gradient are known, its values are not, and the
+legend says so.
+
+Imports: ``skeleton`` and the ``viz`` modules ``graph``, ``labels`` and ``style``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from nablagraph.skeleton import values_freed
 from nablagraph.viz.graph import GraphInfo, Layer, TensorNode, is_cost, superscript
 from nablagraph.viz.labels import (
     dot_attrs,
@@ -24,7 +29,10 @@ from nablagraph.viz.labels import (
 )
 from nablagraph.viz.style import COLOURS, FONT
 
-__all__ = ["Lines", "NodeDrawer", "cluster_open", "more_line"]
+__all__ = ["FREED_VALUES", "Lines", "NodeDrawer", "cluster_open", "more_line"]
+
+#: What a freed tensor's box says instead of its values (``show_values=True``).
+FREED_VALUES = "values freed by backward()"
 
 #: The lines of an HTML-like label: ``(text, style)``, style ``b``, ``small`` or a colour.
 Lines = list[tuple[str, str | None]]
@@ -102,12 +110,15 @@ class NodeDrawer:
         """The title and, where shown, the value; a one-element value joins the title."""
         t = n.tensor
         title = self.title(n)
+        if values_freed(t):  # its values went with backward()
+            lines: Lines = [(title, "b")] if title else []
+            return lines + [(FREED_VALUES, "small")] if self.show_values else lines
         value = None
         if self.show_values or n.kind == "constant" or (n.kind == "output" and t.size == 1):
             value = values_text(t.data)
         if value and t.size == 1:
             title, value = (f"{title} {value}" if title else value.lstrip("= ")), None
-        lines: Lines = []
+        lines = []
         if title:
             lines.append((title, "b"))
         if value:
@@ -137,10 +148,14 @@ class NodeDrawer:
     # -- nodes ---------------------------------------------------------------
     def tensor_attrs(self, n: TensorNode) -> dict[str, Any]:
         self.kinds_seen.add(n.kind)
+        style = "rounded,filled" if n.kind == "parameter" else "filled"
+        if n.freed:
+            self.kinds_seen.add("freed")
+            style += ",dashed"
         attrs: dict[str, Any] = {
             "label": self.tensor_label(n),
             "shape": "box",
-            "style": "rounded,filled" if n.kind == "parameter" else "filled",
+            "style": style,
             "fillcolor": COLOURS[n.kind],
         }
         if n.kind == "output":
@@ -201,7 +216,7 @@ class NodeDrawer:
         named = [n for n in nodes if n.notation]
         lines += self.layer_shape_lines(params, named)
         if self.show_values:
-            lines += [(f"{n.notation} {values_text(n.tensor.data)}", None) for n in named]
+            lines += [(f"{n.notation} {_values(n)}", None) for n in named]
         lines += self.layer_grad_lines(params, named)
         return html_label(lines)
 
@@ -218,6 +233,12 @@ class NodeDrawer:
         if any(id(m.tensor) in self.highlight for m in nodes):
             attrs.update(color=COLOURS["highlight"], penwidth=3)
         return f"\tL{layer.key} [{dot_attrs(attrs)}]\n"
+
+
+def _values(n: TensorNode) -> str:
+    """The values of ``n``'s tensor as a label shows them, or that backward freed them."""
+    t = n.tensor
+    return FREED_VALUES if values_freed(t) else values_text(t.data)
 
 
 def more_line(hidden: int) -> str:
