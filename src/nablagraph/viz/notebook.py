@@ -78,7 +78,21 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
 
     Tries, in order: top to bottom with up to :data:`DISPLAY_MAX_NODES` nodes; left to
     right, if that is at most ``max_height`` tall and ``max_width`` wide; top to bottom
-    with fewer nodes, those nearest ``root``, scaled down until it fits (at least 3).
+    with fewer nodes, those nearest ``root``: a graph of height :math:`h` drawn with
+    :math:`n` nodes is drawn again with about :math:`0.95\\, n\\, H / h` (:math:`H` =
+    ``max_height``), until it fits or is down to 3 nodes.
+
+    Parameters
+    ----------
+    root : Tensor
+        A tensor with a recorded graph.
+    max_height, max_width : float
+        The budget in points (1/72 inch).
+
+    Returns
+    -------
+    DisplayGraph
+        The SVG, its size, the direction and how many nodes it draws.
 
     Raises
     ------
@@ -104,9 +118,20 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
 def values_html(t: Tensor) -> str:
     """The values of ``t`` as HTML: NumPy's print-out, cut when long, and a summary.
 
-    Up to :data:`PREVIEW_MAX_ENTRIES` entries print in full; a longer tensor shows its
-    first and last three along each axis.  Numeric tensors of more than one entry add
-    ``min``, ``mean``, ``max`` (of the finite entries) and the count of non-finite ones.
+    Up to :data:`PREVIEW_MAX_ENTRIES` entries print in full (4 digits); a longer tensor
+    shows its first and last three along each axis.  Numeric tensors of more than one
+    entry add ``min``, ``mean`` :math:`= \\frac1n \\sum_i t_i` and ``max`` of the finite
+    entries, and the count of non-finite ones.
+
+    Parameters
+    ----------
+    t : Tensor
+        Any tensor (its graph is not read).
+
+    Returns
+    -------
+    str
+        A ``<pre>`` block of the values, then the summary line when there is one.
     """
     data = t.data
     text = np.array2string(data, precision=4, threshold=PREVIEW_MAX_ENTRIES, edgeitems=3,
@@ -132,7 +157,21 @@ def _header(t: Tensor) -> str:
 
 
 def tensor_html(t: Tensor, graph: DisplayGraph | None) -> str:
-    """The HTML display of ``t``: header, values (:func:`values_html`), then ``graph``."""
+    """The HTML display of ``t``: header, values (:func:`values_html`), then ``graph``.
+
+    Parameters
+    ----------
+    t : Tensor
+        The tensor shown.
+    graph : DisplayGraph or None
+        Its graph from :func:`display_svg`, or ``None`` for the values alone.
+
+    Returns
+    -------
+    str
+        One ``<div>``: the header (name, shape, dtype, op), the values, a line saying how
+        many nodes the graph left out (if any) and the inline SVG.
+    """
     body = [f"<div>{_header(t)}</div>", values_html(t)]
     if graph is not None:
         if graph.drawn < graph.total:
