@@ -188,7 +188,7 @@ def test_the_tour_notebook_runs_and_shows_values_graphs_and_a_progress_bar(
     by_source = {c.source.splitlines()[0]: _outputs(c) for c in code}
 
     # The network's output: its values (as the same net computes them here), then the graph.
-    X, _ = xor()
+    X, Y = xor()
     values = ng.nn.Network([2, 3, 1], seed=0)(X).data
     shown = by_source["a = net(X)"]
     html = shown["text/html"]
@@ -201,16 +201,18 @@ def test_the_tour_notebook_runs_and_shows_values_graphs_and_a_progress_bar(
     assert "more nodes" in chain["text/html"]
     assert _svg_size(chain["text/html"])[1] <= nbviz.DISPLAY_MAX_HEIGHT
 
-    # fit: a tqdm widget whose bar reached 300 of 300 batches.
+    # fit: a tqdm widget whose bar reached 1000 of 1000 batches, and XOR learnt.
     fitted = next(c for c in code if "ng.fit(" in c.source)
     views = [o["data"] for o in fitted.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views, fitted.outputs
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     bars = [m["state"] for m in state.values() if m["model_name"] in ("FloatProgressModel", "IntProgressModel")]
-    assert bars and bars[-1]["max"] == 300 and bars[-1]["value"] == 300, bars
-    assert "300/300" in json.dumps(state)
+    assert bars and bars[-1]["max"] == 1000 and bars[-1]["value"] == 1000, bars
+    assert "1000/1000" in json.dumps(state)
     cost = re.search(r"cost (\S+) -> (\S+)", _outputs(fitted)["stream"])
     assert cost is not None and float(cost.group(2)) < float(cost.group(1))
+    learnt = [float(v) for v in re.findall(r"\d\.\d+", _outputs(fitted)["text/plain"])]
+    np.testing.assert_allclose(learnt, Y.ravel(), atol=0.1)
 
     # The graph after backward, drawn by draw_network.
     assert "<svg" in by_source["draw_network(net, X, Y)"]["image/svg+xml"]
