@@ -205,6 +205,24 @@ def test_404_links_relative_to_the_site_root(site: Path) -> None:
     assert '"base": "."' in text
 
 
+def _prose(page_html: str) -> str:
+    """The text a reader sees outside code, formulas and scripts (tags dropped)."""
+    text = re.sub(r"<(pre|code|script|style)\b[^>]*>.*?</\1>", "", page_html, flags=re.S)
+    text = re.sub(r'<(span|div) class="arithmatex">.*?</\1>', "", text, flags=re.S)
+    return re.sub(r"<[^>]+>", "", text)
+
+
+def test_no_page_shows_tex_outside_a_formula(site: Path) -> None:
+    """Every formula reached MathJax: none is left as TeX or as a reST role in the prose."""
+    raw = {
+        page.relative_to(site).as_posix(): found
+        for page in sorted(site.rglob("*.html"))
+        if (found := [s for s in ("\\(", "\\[", "$$", "\\frac", "\\sum", "\\times", ":math:")
+                      if s in _prose(page.read_text(encoding="utf-8"))])
+    }
+    assert not raw, f"TeX outside the formulas MathJax typesets: {raw}"
+
+
 # ------------------------------------------------------------------ in a browser
 def _math_pages(site: Path) -> list[str]:
     return sorted(

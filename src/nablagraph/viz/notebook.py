@@ -86,8 +86,10 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
     ----------
     root : Tensor
         A tensor with a recorded graph.
-    max_height, max_width : float
-        The budget in points (1/72 inch).
+    max_height : float
+        The tallest drawing taken, in points (1/72 inch).
+    max_width : float
+        The widest left-to-right drawing taken instead of cutting the graph, in points.
 
     Returns
     -------
