@@ -10,7 +10,7 @@ output (a ``… N more nodes`` box stands for the rest, and the header says how 
 them all).  A 200-op chain was a single image 8,600 px tall; it is now at most
 :data:`DISPLAY_MAX_HEIGHT` points (1,333 px at 96 dpi).
 
-Imports: ``tensor`` and the ``viz`` modules ``dot``, ``graph`` and ``renderer``.
+Imports: ``tensor``, ``errors`` and the ``viz`` modules ``dot``, ``graph`` and ``renderer``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nablagraph.errors import ConfigError, DTypeError
 from nablagraph.tensor import Tensor
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
@@ -98,9 +99,18 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
 
     Raises
     ------
+    DTypeError
+        If ``root`` is not a Tensor.
+    ConfigError
+        If ``max_height`` or ``max_width`` is not a positive number.
     RendererError
         If no Graphviz program is installed, or it fails.
     """
+    if not isinstance(root, Tensor):
+        raise DTypeError(f"display_svg: expected a Tensor, got {type(root).__name__}")
+    for name, value in (("max_height", max_height), ("max_width", max_width)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"display_svg: {name} must be a positive number of points, got {value!r}")
     total = collect(root, DISPLAY_MAX_NODES).total_nodes
     drawn = min(total, DISPLAY_MAX_NODES)
     svg, width, height = _svg_of(root, "TB", drawn)
