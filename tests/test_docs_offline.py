@@ -20,6 +20,7 @@ The site is built once per session (tests/docs_site.py), shared with tests/test_
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -194,6 +195,37 @@ def test_the_theme_needs_nothing_from_outside(site: Path) -> None:
         text = page.read_text(encoding="utf-8")
         assert 'class="mermaid"' not in text, page  # Material would fetch mermaid
         assert "fonts.googleapis" not in text and "fonts.gstatic" not in text, page
+
+
+def _hooks() -> Any:
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_the_mathjax_package_the_build_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hooks = _hooks()
+    assert hooks.mathjax_source().name == "tex-svg-full.js"  # the dev extra brings it
+    monkeypatch.setattr(hooks.importlib.util, "find_spec", lambda name: None)
+    mkdocs_exceptions = pytest.importorskip("mkdocs.exceptions")
+    with pytest.raises(mkdocs_exceptions.PluginError,
+                       match=r"MathJax 3 is not installed .*django-static-mathjax.*pip install -e '\.\[dev\]'"):
+        hooks.mathjax_source()
+
+
+def test_only_404_html_is_made_relative() -> None:
+    hooks = _hooks()
+    page = '<link href="/assets/main.css"><script src="/assets/b.js"></script><a href="//x.org/">'
+    page += '<script id="__config">{"base": "/", "search": "/x"}</script>'
+    got = hooks.on_post_template(page, "404.html", {"site_url": None})
+    assert got == ('<link href="assets/main.css"><script src="assets/b.js"></script><a href="//x.org/">'
+                   '<script id="__config">{"base": ".", "search": "/x"}</script>')
+    assert hooks.on_post_template(page, "sitemap.xml", {"site_url": None}) == page
+    assert hooks.on_post_template(page, "404.html", {"site_url": "https://example.org/"}) == page
 
 
 def test_404_links_relative_to_the_site_root(site: Path) -> None:
