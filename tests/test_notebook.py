@@ -115,6 +115,19 @@ def test_a_tall_chain_keeps_to_the_height_budget() -> None:
 
 
 @needs_renderer
+def test_a_deep_network_is_drawn_one_box_per_layer() -> None:
+    net = ng.nn.Network([4] * 8, seed=0)  # 7 layers: every op drawn is 2,670 px tall
+    out = net(np.ones((5, 4)))
+    full = renderer.pipe(ng.viz.to_graphviz(out, max_nodes=150).source, "svg").decode()
+    assert _svg_size(full)[1] > nbviz.DISPLAY_MAX_HEIGHT
+    graph = nbviz.display_svg(out)
+    assert graph.collapsed and graph.drawn == graph.total and graph.height <= nbviz.DISPLAY_MAX_HEIGHT
+    html = out._repr_mimebundle_()["text/html"]
+    assert "one box per layer" in html and "layer 8 · 4 → 4 · sigmoid" in html
+    assert "nearest the output" not in html
+
+
+@needs_renderer
 def test_leaves_freed_graphs_and_excluded_svg_are_text() -> None:
     w = ng.Tensor([1.0, 2.0], requires_grad=True, name="w")
     assert w._repr_mimebundle_() == {"text/plain": repr(w)}

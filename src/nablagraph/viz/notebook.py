@@ -5,8 +5,8 @@
 (long tensors cut to their first and last entries, with a summary), then the graph as
 inline SVG.  The graph is laid out by :func:`display_svg` within
 :data:`DISPLAY_MAX_HEIGHT` points: top to bottom when it fits, else left to right when
-that fits :data:`DISPLAY_MAX_WIDTH`, else top to bottom with only the nodes nearest the
-output (a ``… N more nodes`` box stands for the rest, and the header says how to draw
+that fits :data:`DISPLAY_MAX_WIDTH`, else, for a network, with one box per layer, else
+top to bottom with only the nodes nearest the output (a ``… N more nodes`` box stands for the rest, and the header says how to draw
 them all).  A 200-op chain was a single image 8,600 px tall; it is now at most
 :data:`DISPLAY_MAX_HEIGHT` points (1,333 px at 96 dpi).
 
@@ -56,6 +56,8 @@ class DisplayGraph:
         ``"TB"`` (top to bottom) or ``"LR"`` (left to right).
     drawn, total : int
         Tensor and op nodes drawn, and in the whole graph.
+    collapsed : bool
+        Whether each ``Dense`` layer is drawn as one box (``collapse="layers"``).
     """
 
     svg: str
@@ -64,10 +66,13 @@ class DisplayGraph:
     direction: str
     drawn: int
     total: int
+    collapsed: bool = False
 
 
-def _svg_of(root: Tensor, direction: str, max_nodes: int) -> tuple[str, float, float]:
-    svg = pipe(to_graphviz(root, direction=direction, max_nodes=max_nodes).source, "svg").decode("utf-8")
+def _svg_of(root: Tensor, direction: str, max_nodes: int,
+            collapse: str | None = None) -> tuple[str, float, float]:
+    drawing = to_graphviz(root, direction=direction, max_nodes=max_nodes, collapse=collapse)
+    svg = pipe(drawing.source, "svg").decode("utf-8")
     m = _SIZE.search(svg)
     width, height = (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
     return svg[svg.find("<svg"):], width, height
@@ -78,8 +83,8 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
     """Lay out the graph below ``root`` to fit ``max_height`` points (see the module).
 
     Tries, in order: top to bottom with up to :data:`DISPLAY_MAX_NODES` nodes; left to
-    right, if that is at most ``max_height`` tall and ``max_width`` wide; top to bottom
-    with fewer nodes, those nearest ``root``: a graph of height :math:`h` drawn with
+    right, if that is at most ``max_height`` tall and ``max_width`` wide; for a network,
+    one box per ``Dense`` layer (``collapse="layers"``); top to bottom with fewer nodes, those nearest ``root``: a graph of height :math:`h` drawn with
     :math:`n` nodes is drawn again with about :math:`0.95\\, n\\, H / h` (:math:`H` =
     ``max_height``), until it fits or is down to 3 nodes.
 
@@ -111,7 +116,8 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
     for name, value in (("max_height", max_height), ("max_width", max_width)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigError(f"display_svg: {name} must be a positive number of points, got {value!r}")
-    total = collect(root, DISPLAY_MAX_NODES).total_nodes
+    info = collect(root, DISPLAY_MAX_NODES)
+    total = info.total_nodes
     drawn = min(total, DISPLAY_MAX_NODES)
     svg, width, height = _svg_of(root, "TB", drawn)
     if height <= max_height:
@@ -119,6 +125,10 @@ def display_svg(root: Tensor, max_height: float = DISPLAY_MAX_HEIGHT,
     lr_svg, lr_width, lr_height = _svg_of(root, "LR", drawn)
     if lr_height <= max_height and lr_width <= max_width:
         return DisplayGraph(lr_svg, lr_width, lr_height, "LR", drawn, total)
+    if info.layers:  # a deep network: one box per layer
+        c_svg, c_width, c_height = _svg_of(root, "TB", drawn, collapse="layers")
+        if c_height <= max_height:
+            return DisplayGraph(c_svg, c_width, c_height, "TB", drawn, total, collapsed=True)
     for _ in range(6):  # node heights vary a little: shrink by the ratio until it fits
         if height <= max_height or drawn <= 3:
             break
@@ -186,7 +196,12 @@ def tensor_html(t: Tensor, graph: DisplayGraph | None) -> str:
     """
     body = [f"<div>{_header(t)}</div>", values_html(t)]
     if graph is not None:
-        if graph.drawn < graph.total:
+        if graph.collapsed:
+            body.append(
+                "<div style=\"color:#555\">graph: one box per layer; <code>nablagraph.viz."
+                "render(t, \"graph.svg\")</code> draws every op</div>"
+            )
+        elif graph.drawn < graph.total:
             body.append(
                 f"<div style=\"color:#555\">graph: the {graph.drawn} nodes nearest the output "
                 f"of {graph.total:,}; <code>nablagraph.viz.render(t, \"graph.svg\")</code> "
