@@ -7,6 +7,7 @@ pages.  Before mkdocstrings parses a docstring this rewrites, in the text only:
 * roles such as ``:func:`backprop` ``, ``:class:`~nablagraph.errors.ConfigError` ``
   → a code span linked to the object's API entry when there is one;
 * ``.. math::`` directives → ``$$ … $$`` blocks for MathJax;
+* the inline role ``:math:`w \\times h` `` → ``$w \\times h$`` for MathJax;
 * simple tables (rows framed by ``====  ====`` lines) → Markdown tables;
 * a paragraph ending in ``::`` (a literal block follows) → ending in ``:``.
 
@@ -156,11 +157,14 @@ def _literal_markers(lines: list[str]) -> list[str]:
     return out
 
 
+MATH_ROLE = re.compile(r":math:`([^`]+)`")
+
+
 def convert(text: str, obj: Object, pkg: Object) -> str:
     """The Markdown form of one docstring."""
     lines = text.splitlines()
     lines = _literal_markers(_tables(_math(lines)))
-    return _roles("\n".join(lines), obj, pkg)
+    return _roles(MATH_ROLE.sub(lambda m: f"${m.group(1).strip()}$", "\n".join(lines)), obj, pkg)
 
 
 class RstToMarkdown(Extension):

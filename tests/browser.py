@@ -94,9 +94,14 @@ class Browser:
         self._browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """A session-wide headless Chromium; skips the test when none is installed."""
+    """A headless Chromium for the tests of one module; skips the test when none is installed.
+
+    Per module, not per session: while Playwright's sync API is running, the main thread
+    has a running asyncio event loop, and ``asyncio.run`` in a later module's test
+    (tests/test_grad_state.py) would fail with "cannot be called from a running event loop".
+    """
     executable = chromium_path()
     if executable is None:
         pytest.skip("no Chromium on this machine (Debian's 'chromium'; .ci/run installs it "

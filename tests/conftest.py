@@ -42,3 +42,6 @@ def rng() -> np.random.Generator:
 
 # The real-browser fixture (headless system Chromium through Playwright).
 from browser import browser  # noqa: E402, F401
+
+# The documentation site, built once per session (tests/test_docs*.py).
+from docs_site import built_site, site  # noqa: E402, F401

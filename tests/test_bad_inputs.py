@@ -592,6 +592,16 @@ CATALOGUE: list[Entry] = [
     Entry("load_user_object of a .py file that does not exist",
           lambda f: ng.check.load_user_object(f"{f.dir}/absent.py:Net"),
           FileNotFoundError, r"check_backprop: the file '.*absent.py' does not exist"),
+    # --- notebook display
+    Entry("display_svg of something that is not a tensor",
+          lambda f: ng.viz.notebook.display_svg(np.ones(3)),
+          ng.DTypeError, r"display_svg: expected a Tensor, got ndarray"),
+    Entry("display_svg with a height budget of zero",
+          lambda f: ng.viz.notebook.display_svg(ng.Tensor([1.0], requires_grad=True) * 2.0, max_height=0),
+          ng.ConfigError, r"display_svg: max_height must be a positive number of points, got 0"),
+    Entry("display_svg with a width budget that is not a number",
+          lambda f: ng.viz.notebook.display_svg(ng.Tensor([1.0], requires_grad=True) * 2.0, max_width="wide"),
+          ng.ConfigError, r"display_svg: max_width must be a positive number of points, got 'wide'"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

@@ -33,7 +33,6 @@ import contextlib
 import importlib
 import importlib.util
 import io
-import os
 import re
 import subprocess
 import sys
@@ -488,20 +487,10 @@ def test_every_image_exists() -> None:
     assert shown >= 3
 
 
-def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
-    mkdocs = Path(sys.executable).with_name("mkdocs")
-    cmd = [str(mkdocs)] if mkdocs.exists() else [sys.executable, "-m", "mkdocs"]
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    site = tmp_path / "site"
-    # The config file is named relative to the repository root, as the docs say: MkDocs
-    # refuses a docs_dir that is the directory of an *absolute* config path (its check
-    # compares the two strings), and this config's docs_dir is its own directory.
-    proc = subprocess.run(
-        [*cmd, "build", "--strict", "-f", rel(CONFIG), "-d", str(site)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{log}"
+def test_the_site_builds_in_strict_mode(built_site: Any) -> None:
+    # Built once per session by tests/docs_site.py (tests/test_docs_offline.py reads it too).
+    site, log = built_site.site, built_site.log
+    assert built_site.returncode == 0, f"mkdocs build --strict failed:\n{log}"
     assert "WARNING" not in log, log
     assert (site / "index.html").is_file()
     table = (site / "notes-to-code" / "index.html").read_text(encoding="utf-8")

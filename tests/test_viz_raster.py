@@ -221,8 +221,8 @@ def test_jupyter_png_of_a_huge_diagram_is_text_not_pixels(program: str) -> None:
     assert re.match(r"Diagram._repr_image_png: a PNG of this diagram would be .* px", bundle["text/plain"])
     with pytest.raises(RasterTooLargeError):
         d._repr_image_jpeg()
-    # A tensor's own display is SVG (vector) and summarised at 150 nodes: no raster at all.
-    assert set(chain(300)._repr_mimebundle_()) == {"text/plain", "image/svg+xml"}
+    # A tensor's own display is HTML with inline SVG (vector), summarised: no raster at all.
+    assert set(chain(300)._repr_mimebundle_()) == {"text/plain", "text/html"}
 
 
 # ------------------------------------------------------------ memory, in a child

@@ -401,9 +401,9 @@ class Tensor(_tensor_ops.TensorOps):
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None, **kwargs: Any
     ) -> dict[str, Any]:
-        """Jupyter display: the recorded graph as SVG (with the text repr) for a tensor
-        computed by ops; leaves and freed graphs display as text only.
-        See :func:`nablagraph.viz.tensor_mimebundle`."""
+        """Jupyter display: for a tensor computed by ops, its values above its recorded
+        graph (HTML with inline SVG), and the text repr; leaves and freed graphs display
+        as text only.  See :func:`nablagraph.viz.tensor_mimebundle`."""
         assert _display is not None, "nablagraph.tensor.connect() was not called"
         return _display(self, include, exclude)
 

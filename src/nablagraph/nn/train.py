@@ -69,16 +69,34 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-def _progress_bar(total: int, enabled: bool) -> Any | None:
-    """A tqdm bar on stdout when enabled and stdout is a terminal; ``None`` otherwise.
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel, where stdout is not a terminal but a bar still shows.
 
-    tqdm is an optional extra (``pip install 'nablagraph[progress]'``): without it
-    there is simply no bar.
+    The same test as ``tqdm.autonotebook``: the kernel's shell module is loaded (looked
+    up, never imported here).
     """
-    if not enabled or not _stdout_is_tty():
+    return "ipykernel.zmqshell" in sys.modules
+
+
+def _progress_bar(total: int, enabled: bool) -> Any | None:
+    """A tqdm bar when enabled, on a terminal or in Jupyter; ``None`` otherwise.
+
+    On a terminal it is tqdm's text bar on stdout.  In a Jupyter kernel it is
+    ``tqdm.auto``'s: a widget when ``ipywidgets`` is installed, else (with tqdm's
+    warning saying so) the text bar in the cell's output.  Anywhere else (a pipe, a
+    file, a test's captured output) there is no bar.  tqdm is an optional extra
+    (``pip install 'nablagraph[progress]'``): without it there is simply no bar.
+    """
+    if not enabled:
+        return None
+    jupyter = _in_jupyter()
+    if not jupyter and not _stdout_is_tty():
         return None
     try:
-        from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+        if jupyter:
+            from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
+        else:
+            from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore, no-redef]
     except ImportError:
         return None
     return tqdm(total=total, unit="batch", file=sys.stdout, leave=True, dynamic_ncols=True)
@@ -319,8 +337,8 @@ def fit(
     validation_data : (X_val, Y_val), optional
         Evaluated after each epoch, never trained on.
     verbose : bool
-        Show a tqdm progress bar when stdout is a terminal (silent otherwise, and
-        when tqdm is not installed).
+        Show a tqdm progress bar when stdout is a terminal, or in Jupyter (a widget with
+        ``ipywidgets``); silent otherwise, and when tqdm is not installed.
     diagnostics : bool or callable
         ``True`` records ``nablagraph.diagnostics.diagnostics(model, X, Y)`` after each
         epoch on up to 1,000 evenly spaced training examples; a callable

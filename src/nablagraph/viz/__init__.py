@@ -15,7 +15,8 @@
   nearest the root) rather than take the machine's memory.
 * :func:`draw_network` runs a network forward and backward on a batch and draws its
   cost's graph with the notes' labels, in one call.
-* Diagrams (and tensors with a recorded graph) display as SVG in Jupyter.
+* Diagrams display as SVG in Jupyter; a tensor with a recorded graph shows its
+  values above its graph, kept to a readable height (:mod:`nablagraph.viz.notebook`).
 
 The legend
 ----------

@@ -1,6 +1,7 @@
 """Write diagrams to files (:func:`render`) and show tensors in Jupyter.
 
-Imports: ``tensor``, ``skeleton``, ``errors`` and the other ``viz`` modules.
+Imports: ``tensor``, ``skeleton``, ``errors`` and the other ``viz`` modules
+(``viz.notebook`` for the Jupyter display).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import FORMATS, _format_of, write_source
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
+from nablagraph.viz.notebook import DISPLAY_MAX_NODES as DISPLAY_MAX_NODES  # the display's cap
+from nablagraph.viz.notebook import display_svg, tensor_html
 from nablagraph.viz.renderer import (
     MAX_SIDE,
     MIN_DPI,
@@ -26,14 +29,9 @@ from nablagraph.viz.renderer import (
     check_max_pixels,
     fit_dpi,
     layout_size,
-    pipe,
 )
 
 __all__ = ["FORMATS", "render", "tensor_mimebundle", "write_source"]
-
-#: How many nodes a tensor shows when Jupyter displays it.
-DISPLAY_MAX_NODES = 150
-
 
 #: The default ``max_nodes`` of :func:`~nablagraph.viz.to_graphviz`.
 _DEFAULT_MAX_NODES = 2000
@@ -173,21 +171,32 @@ def render(
 def tensor_mimebundle(
     t: Tensor, include: Any = None, exclude: Any = None
 ) -> dict[str, Any]:
-    """What Jupyter shows for a tensor: its graph as SVG when it has one, and its repr.
+    """What Jupyter shows for a tensor: its values above its graph, and its repr.
 
-    A leaf and a tensor with no recorded graph display as text; so does any tensor
-    when no Graphviz program is installed.  After ``backward()`` the graph displays
-    with its gradients, from the skeleton backward kept (values freed).
+    ``text/plain`` is ``repr(t)``.  A tensor computed by ops also gets ``text/html``:
+    a header (name, shape, dtype, op), its values (cut when long, with a summary), and
+    its graph as inline SVG laid out to a readable size (top to bottom, left to right,
+    or only the nodes nearest ``t`` for a tall graph; see :mod:`nablagraph.viz.notebook`).
+    ``image/svg+xml`` alone is given when a front end asks for it by ``include``.
+
+    A leaf, a tensor with no recorded graph and one whose graph the backward of a
+    temporary freed display as text; so does any tensor when no Graphviz program is
+    installed, or when ``exclude`` names ``image/svg+xml``.  After the backward of a
+    held tensor the graph displays with its gradients (values freed are marked).
     """
-    wanted = set(include) if include is not None else {"image/svg+xml", "text/plain"}
+    wanted = set(include) if include is not None else {"text/html", "text/plain"}
     wanted -= set(exclude or ())
     bundle: dict[str, Any] = {}
     if "text/plain" in wanted:
         bundle["text/plain"] = repr(t)
-    if "image/svg+xml" in wanted and t._op is not None and inputs_of(t) is not None:
+    drawing = {"text/html", "image/svg+xml"} & wanted and "image/svg+xml" not in set(exclude or ())
+    if drawing and t._op is not None and inputs_of(t) is not None:
         try:
-            source = to_graphviz(t, max_nodes=DISPLAY_MAX_NODES).source
-            bundle["image/svg+xml"] = pipe(source, "svg").decode("utf-8")
+            graph = display_svg(t)
         except RendererError:
-            pass
+            return bundle
+        if "text/html" in wanted:
+            bundle["text/html"] = tensor_html(t, graph)
+        if "image/svg+xml" in wanted:
+            bundle["image/svg+xml"] = graph.svg
     return bundle
