@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor, no_grad
 from nablagraph.errors import ConfigError, ShapeError
-from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["Module"]
 

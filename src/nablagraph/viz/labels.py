@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph.tensor import Tensor
+from nablagraph._tensor import Tensor
 
 __all__ = ["dot_attrs", "escape", "grad_text", "html_label", "num", "params_text",
            "shape_text", "values_text"]
