@@ -13,7 +13,10 @@ with ``η₀`` the optimizer's learning rate when the schedule was made:
   once the metric has not improved for more than ``patience`` epochs.
 
 These are PyTorch's formulas (its closed forms; its defaults too), checked against
-PyTorch in the tests where it is installed.
+PyTorch in the tests where it is installed.  One difference comes from the optimizer,
+not the schedule: :class:`~nablagraph.nn.optim.SGD` with momentum keeps the book's
+velocity ``v → μv − ηg``, so a new ``η`` applies to new steps only, where PyTorch's
+``v → μv + g, w → w − ηv`` rescales the velocity too (the same while ``η`` is constant).
 
 Imports: ``errors``, ``nn.optimizer``.
 """
