@@ -17,6 +17,7 @@ import pytest
 import nablagraph as ng
 from nablagraph import _tensor
 from nablagraph.errors import ConfigError, DTypeError, ShapeError
+from nablagraph.viz import to_dot
 
 
 # ------------------------------------------------------------------ the module move
@@ -194,3 +195,16 @@ def test_stack_and_cat() -> None:
         ng.stack([])
     with pytest.raises(ShapeError, match=r"^stack: axis 3 is out of range for stacking tensors of shape \(2,\) \(valid axes: -2 to 1\)"):
         ng.stack([a, b], axis=3)
+
+
+def test_a_torch_dtype_is_understood_without_importing_torch_here() -> None:
+    torch = pytest.importorskip("torch")
+    x = ng.tensor([1.5, 2.0], requires_grad=True)
+    assert x.to(torch.float32).dtype == np.float32 and ng.zeros(2, dtype=torch.int64).dtype == np.int64
+    assert ng.tensor([1.0], dtype=torch.float16).dtype == np.float16
+
+
+def test_diagrams_show_the_new_ops_arguments() -> None:
+    x = ng.tensor([[1.0, 2.0]], requires_grad=True)
+    dot = str(to_dot(ng.stack([x.float().double(), x], axis=0).max(axis=1).sum()))
+    assert "to float32" in dot and "to float64" in dot and "axis=0" in dot and "axis=1" in dot

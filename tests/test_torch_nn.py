@@ -358,3 +358,17 @@ def test_a_pytorch_style_training_loop_ends_on_pytorchs_weights(momentum: float,
         return
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(*np.array(norms).T, rtol=1e-12)
+
+
+def test_a_schedules_state_dict_restores_it_on_a_fresh_optimizer() -> None:
+    for make, metric in [(lambda o: ng.nn.StepLR(o, 2, 0.5), None),
+                         (lambda o: ng.nn.ReduceLROnPlateau(o, factor=0.5, patience=0), 1.0)]:
+        a = make(_opt(1.0))
+        for _ in range(5):
+            a.step() if metric is None else a.step(metric)
+        b = make(_opt(1.0))
+        b.load_state_dict(a.state_dict())
+        assert b.optimizer.lr == a.optimizer.lr < 1.0 and b.last_epoch == 5
+        a.step() if metric is None else a.step(metric)
+        b.step() if metric is None else b.step(metric)
+        assert b.optimizer.lr == a.optimizer.lr
