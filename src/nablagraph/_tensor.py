@@ -5,6 +5,10 @@ least one requires a gradient (and recording is on, see :func:`no_grad`), the re
 remembers the op, its parent tensors and the op's non-tensor parameters: that is the
 computation graph.  :mod:`nablagraph.engine` walks it backwards.
 
+(This was ``nablagraph.tensor`` until ``ng.tensor`` became PyTorch's factory,
+:func:`nablagraph.factories.tensor`; that path still imports, see
+:mod:`nablagraph.tensor`.)
+
 This module sits at the bottom of the package: it imports ``errors`` and ``modes``
 (the thread's grad mode).  Four things it needs live above it: the functions behind
 the methods and operators (``t.exp()`` and ``a + b`` are aliases of

@@ -5,7 +5,7 @@
 ``np.asarray(t)`` and ``bool(t)`` read the array; comparisons give boolean tensors
 that never require grad.  They live in this mixin, which
 :class:`~nablagraph._tensor.Tensor` inherits (as pandas' ``OpsMixin``), so that
-``tensor.py`` holds the node itself.  ``functional`` sits above tensor, so it is
+``_tensor.py`` holds the node itself.  ``functional`` sits above it, so it is
 handed in once by :func:`nablagraph._tensor.connect` (the one hook), never imported.
 
 Imports: nothing from the package at run time.
