@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nablagraph as ng
 from nablagraph.errors import ConfigError, DataError, GraphError, ShapeError
@@ -372,3 +374,27 @@ def test_a_schedules_state_dict_restores_it_on_a_fresh_optimizer() -> None:
         a.step() if metric is None else a.step(metric)
         b.step() if metric is None else b.step(metric)
         assert b.optimizer.lr == a.optimizer.lr
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans(),
+       shuffle=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_dataloader_batches_are_fits_slices_of_one_permutation(
+    n: int, batch_size: int, drop_last: bool, shuffle: bool, seed: int
+) -> None:
+    X = np.arange(2.0 * n).reshape(n, 2)
+    if drop_last and n < batch_size:
+        with pytest.raises(DataError):
+            ng.data.DataLoader(X, np.arange(n), batch_size, shuffle, seed, drop_last)
+        return
+    loader = ng.data.DataLoader(X, np.arange(n), batch_size, shuffle, seed, drop_last)
+    rng = np.random.default_rng(seed)
+    for _ in range(2):  # two epochs, each its own permutation
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        used = (n // batch_size) * batch_size if drop_last else n
+        want = [order[s:s + batch_size] for s in range(0, used, batch_size)]
+        got = list(loader)
+        assert len(got) == len(loader) == len(want)
+        for (xb, yb), w in zip(got, want):
+            np.testing.assert_array_equal(yb, w)
+            np.testing.assert_array_equal(xb, X[w])
