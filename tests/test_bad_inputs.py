@@ -586,6 +586,8 @@ CATALOGUE: list[Entry] = [
           ng.ShapeError, r"^stack: expected a non-empty list of tensors, got a list of length 0"),
     Entry("max over an empty axis", lambda f: ng.zeros(0, 3).max(axis=0),
           ng.ShapeError, r"^max: cannot take the maximum over axis 0, which is empty \(shape \(0, 3\)\)"),
+    Entry("PyTorch's max(dim=) that returns values and indices", lambda f: ng.ones(2, 3).max(dim=1),
+          ng.ConfigError, r"^max: got dim=1; here max\(axis=1\) returns the values only, as NumPy"),
     Entry("argmax over an axis the tensor lacks", lambda f: ng.zeros(2, 3).argmax(axis=2),
           ng.ShapeError, r"^argmax: invalid axis 2 for a tensor of shape \(2, 3\)"),
     Entry("StepLR with step_size 0", lambda f: ng.nn.StepLR(ng.nn.SGD(_net(), lr=0.1), step_size=0),

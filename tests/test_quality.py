@@ -139,6 +139,7 @@ for _deps in ALLOWED.values():
     if "tensor" in _deps:
         _deps.add("_tensor")
 ALLOWED["functional"].add("factories")
+ALLOWED["tensor_ops"].add("errors")
 ALLOWED["data"].add("loader")
 
 #: Every late import (inside a function, by importlib or through sys.modules) in the

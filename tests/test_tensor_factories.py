@@ -208,3 +208,17 @@ def test_diagrams_show_the_new_ops_arguments() -> None:
     x = ng.tensor([[1.0, 2.0]], requires_grad=True)
     dot = str(to_dot(ng.stack([x.float().double(), x], axis=0).max(axis=1).sum()))
     assert "to float32" in dot and "to float64" in dot and "axis=0" in dot and "axis=1" in dot
+
+
+def test_pytorchs_dim_is_taken_where_it_means_axis_and_refused_where_it_would_mislead() -> None:
+    x = ng.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, -1.0]])
+    assert x.argmax(dim=1).tolist() == [1, 0] and x.argmin(dim=0).tolist() == [0, 1, 1]
+    assert ng.stack([x, x], dim=2).shape == (2, 3, 2)
+    with pytest.raises(ConfigError, match=r"^max: got dim=1; here max\(axis=1\) returns the values only, as "
+                       r"NumPy \(PyTorch's max\(dim\) returns values and indices\): write x.max\(axis=1\) "
+                       r"for the values and x.argmax\(axis=1\) for the indices"):
+        x.max(dim=1)
+    with pytest.raises(ConfigError, match=r"^min: got dim=0"):
+        x.min(dim=0)
+    with pytest.raises(ConfigError, match=r"^argmax: pass axis= or dim= \(the same thing\), not both"):
+        x.argmax(axis=0, dim=1)

@@ -171,11 +171,12 @@ def cat(tensors: Sequence[ArrayLike], dim: int = 0) -> Tensor:
     return concatenate(tensors, axis=dim)
 
 
-def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
-    """Join tensors of one shape along a new axis (PyTorch's ``dim``).
+def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors of one shape along a new axis (``dim`` is PyTorch's name for it).
 
     ``out[..., i, ...] = tensors[i]``, so the VJP hands input ``i`` the slice ``g[..., i, ...]``.
     """
+    axis = axis if dim is None else dim
     if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, Sequence) or not tensors:
         raise ShapeError(f"stack: expected a non-empty list of tensors, got {_what(tensors)}")
     return apply(_ops.STACK, tuple(_t(t) for t in tensors), (int(axis),))

@@ -8,7 +8,7 @@ that never require grad.  They live in this mixin, which
 ``_tensor.py`` holds the node itself.  ``functional`` sits above it, so it is
 handed in once by :func:`nablagraph._tensor.connect` (the one hook), never imported.
 
-Imports: nothing from the package at run time.
+Imports: ``errors`` (for PyTorch's ``dim=`` refused where it would mean something else).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import builtins
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+from nablagraph.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nablagraph._tensor import ArrayLike, Tensor
@@ -31,6 +33,21 @@ def _raw(x: Any) -> Any:
 
 # nablagraph.functional, set by nablagraph._tensor.connect().
 _F: Any = None
+
+
+def _no_dim(name: str, dim: Any) -> None:
+    if dim is not None:
+        raise ConfigError(
+            f"{name}: got dim={dim!r}; here {name}(axis={dim}) returns the values only, as "
+            f"NumPy (PyTorch's {name}(dim) returns values and indices): write "
+            f"x.{name}(axis={dim}) for the values and x.arg{name}(axis={dim}) for the indices"
+        )
+
+
+def _axis(name: str, axis: Any, dim: Any) -> Any:
+    if dim is not None and axis is not None:
+        raise ConfigError(f"{name}: pass axis= or dim= (the same thing), not both")
+    return axis if dim is None else dim
 
 
 class TensorOps:
@@ -166,22 +183,28 @@ class TensorOps:
         """Log-softmax along ``axis``."""
         return _F.log_softmax(self, axis=axis)
 
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+            dim: Any = None) -> Tensor:
         """Largest entry over ``axis``: the values only, as NumPy (PyTorch's ``x.max(dim)``
-        also returns the indices: use :meth:`argmax`).  Ties split the gradient evenly."""
+        also returns the indices: use :meth:`argmax`).  Ties split the gradient evenly.
+        ``dim=`` is refused with that advice, so PyTorch code cannot misread the result."""
+        _no_dim("max", dim)
         return _F.max(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+            dim: Any = None) -> Tensor:
         """Smallest entry over ``axis`` (values only; see :meth:`max`)."""
+        _no_dim("min", dim)
         return _F.min(self, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        """Index of the largest entry (int64, not recorded; the first of ties)."""
-        return _F.argmax(self, axis=axis, keepdims=keepdims)
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+        """Index of the largest entry (int64, not recorded; the first of ties).
+        ``dim`` is PyTorch's name for ``axis``."""
+        return _F.argmax(self, axis=_axis("argmax", axis, dim), keepdims=keepdims)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
         """Index of the smallest entry (int64, not recorded; the first of ties)."""
-        return _F.argmin(self, axis=axis, keepdims=keepdims)
+        return _F.argmin(self, axis=_axis("argmin", axis, dim), keepdims=keepdims)
 
     # ----------------------------------------------------------- conversions
     def astype(self, dtype: Any) -> Tensor:
