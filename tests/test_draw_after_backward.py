@@ -277,7 +277,7 @@ def test_retain_graph_and_create_graph_keep_the_real_graph() -> None:
 
 
 # ------------------------------------------------------- only when it can be drawn
-@pytest.mark.skipif(not ng.tensor._TELLS_HELD, reason="this interpreter cannot tell a held tensor")
+@pytest.mark.skipif(not ng._tensor._TELLS_HELD, reason="this interpreter cannot tell a held tensor")
 def test_the_shape_is_kept_when_the_root_is_held_however_it_is_held() -> None:
     net = net231()
     net.cost(X, Y).backward()  # a temporary: nothing could draw it, nothing is kept

@@ -5,7 +5,8 @@ random program: each step applies an op drawn from (nearly) the whole registry t
 nodes already in the graph — elementwise unary and binary ops with broadcasting,
 ``matmul`` and ``linear``, ``sum``/``mean`` over random axes, ``reshape``,
 ``transpose``, ``getitem``, ``broadcast_to``, ``sum_to``, ``scatter``,
-``concatenate``, ``softmax``/``log_softmax`` — and may reuse any earlier node, so
+``concatenate``, ``stack``, ``softmax``/``log_softmax``, ``max``/``min`` (on values
+without ties), ``cast`` — and may reuse any earlier node, so
 nodes feed several later ops.  The graph ends in a cost (or a plain reduction, or a
 non-scalar output) plus the sum of every other unused node, so every node reaches the
 output.  ``gradcheck`` then compares the engine's Jacobian with central differences
@@ -226,6 +227,29 @@ class _Builder:
     def op_mean(self) -> bool:
         return self._reduce("mean")
 
+    def _extreme(self, name: str) -> bool:
+        # Only nodes whose values are all KINK_GAP apart: no ties, and perturbations never
+        # change which entry is the extreme.
+        i = self.pick(lambda v: v.size < 2 or bool(np.all(np.diff(np.sort(v.ravel())) >= KINK_GAP)))
+        if i is None:
+            return False
+        nd = self.g.values[i].ndim
+        axis = self.draw(st.one_of(st.none(), hnp.valid_tuple_axes(nd),
+                                   st.integers(-nd, nd - 1) if nd else st.none()))
+        keep = self.draw(st.booleans())
+        f = F.max if name == "max" else F.min
+        return self.add(f"{name}({i}, axis={axis}, keepdims={keep})",
+                        lambda e: f(e[i], axis, keep), (i,))
+
+    def op_max(self) -> bool:
+        return self._extreme("max")
+
+    def op_min(self) -> bool:
+        return self._extreme("min")
+
+    def op_cast(self) -> bool:
+        return self._unary("cast", lambda t: t.astype(np.float64))  # astype always records
+
     # ---------------------------------------------------------------- binary
     def _pair(self) -> tuple[int, int]:
         i = self.pick()
@@ -380,6 +404,17 @@ class _Builder:
         return self.add(f"concatenate({ids}, axis={axis})",
                         lambda e: F.concatenate([e[k] for k in ids], axis), ids)
 
+    def op_stack(self) -> bool:
+        i = self.pick()
+        if i is None:
+            return False
+        shape = self.g.values[i].shape
+        others = [j for j, v in enumerate(self.g.values) if v.shape == shape]
+        js = self.draw(st.lists(st.sampled_from(others), min_size=0, max_size=2))
+        ids = (i, *js)
+        axis = self.draw(st.integers(-len(shape) - 1, len(shape)))
+        return self.add(f"stack({ids}, axis={axis})", lambda e: F.stack([e[k] for k in ids], axis), ids)
+
     # ---------------------------------------------------------------- ending
     def finish(self) -> None:
         last = len(self.g.values) - 1
@@ -425,9 +460,11 @@ class _Builder:
 
 
 UNARY = ["tanh", "neg", "exp", "log", "sqrt", "abs", "sigmoid", "relu", "leaky_relu",
-         "softplus", "pow_scalar", "clip", "softmax", "log_softmax", "sum", "mean"]
+         "softplus", "pow_scalar", "clip", "softmax", "log_softmax", "sum", "mean",
+         "max", "min", "cast"]
 BINARY = ["matmul", "linear", "add", "sub", "mul", "div", "pow", "maximum", "where"]
-SHAPE = ["reshape", "transpose", "getitem", "broadcast_to", "sum_to", "scatter", "concatenate"]
+SHAPE = ["reshape", "transpose", "getitem", "broadcast_to", "sum_to", "scatter", "concatenate",
+         "stack"]
 #: The cost ops in registry order (their fact ``kind == "cost"``), after two plain endings.
 COSTS = ["none", "sum", *(n for n, op in OPS.items() if op.kind == "cost")]
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import nablagraph as ng
-from nablagraph import tensor as _t
+from nablagraph import _tensor as _t
 
 
 @pytest.fixture

@@ -285,6 +285,44 @@ def reduce_case(draw: st.DrawFn, name: str) -> Case:
 
 
 @st.composite
+def extreme_case(draw: st.DrawFn, name: str) -> Case:
+    """max/min over axes, on distinct values 0.1 apart: no ties, so the derivative is the
+    indicator of the arg-extreme and finite differences (eps ≪ 0.1) never cross a kink."""
+    shape = draw(shapes(min_dims=1))
+    nd = len(shape)
+    axis = draw(st.one_of(st.none(), hnp.valid_tuple_axes(nd, min_size=1), st.integers(-nd, nd - 1)))
+    keepdims = draw(st.booleans())
+    x = draw(hnp.arrays(np.float64, shape, elements=st.integers(-40, 40).map(lambda k: k / 10), unique=True))
+
+    def ref(a: np.ndarray) -> np.ndarray:
+        axes = tuple(range(nd)) if axis is None else (axis,) if isinstance(axis, int) else axis
+        axes = tuple(ax % nd for ax in axes)
+        moved = np.moveaxis(a, axes, tuple(range(len(axes)))).reshape((-1,) + tuple(
+            s for i, s in enumerate(shape) if i not in axes))
+        r = np.sort(moved, axis=0)[-1 if name == "max" else 0]
+        return r.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape))) if keepdims else r
+
+    if name == "max":
+        return Case(lambda t: t.max(axis=axis, keepdims=keepdims), (x,), (True,), ref)
+    return Case(lambda t: F.min(t, axis=axis, keepdims=keepdims), (x,), (True,), ref)
+
+
+@st.composite
+def stack_case(draw: st.DrawFn) -> Case:
+    shape = draw(shapes())
+    k = draw(st.integers(1, 3))
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    xs = tuple(draw(arrays(shape)) for _ in range(k))
+    wrt = tuple(draw(st.lists(st.booleans(), min_size=k, max_size=k).filter(any)))
+
+    def ref(*arrs: np.ndarray) -> np.ndarray:  # stacking as concatenating expanded arrays
+        ax = axis % (len(shape) + 1)
+        return np.concatenate([np.expand_dims(a, ax) for a in arrs], axis=ax)
+
+    return Case(lambda *ts: ng.stack(list(ts), axis=axis), xs, wrt, ref)
+
+
+@st.composite
 def reshape_case(draw: st.DrawFn) -> Case:
     shape = draw(shapes())
     dims = list(draw(st.permutations(shape))) if shape else []
@@ -547,6 +585,12 @@ SPECS: dict[str, dict[str, st.SearchStrategy[Case]]] = {
     "broadcast_to": {"any": broadcast_to_case()},
     "sum_to": {"any": sum_to_case()},
     "concatenate": {"any": concatenate_case()},
+    "stack": {"any": stack_case()},
+    "max": {"axis_keepdims": extreme_case("max")},
+    "min": {"axis_keepdims": extreme_case("min")},
+    # to float64 and back: float64 inputs record two casts of the same dtype (astype always
+    # copies), float32 ones a real float32 → float64 → float32 round trip
+    "cast": {"via_float64": unary(lambda t: t.astype(np.float64).astype(t.dtype), lambda a: a + 0.0)},
     "quadratic_cost": {"any": regression_cost_case("quadratic_cost")},
     "mse_loss": {"any": regression_cost_case("mse_loss")},
     "binary_cross_entropy": {"any": bce_case(logits=False)},

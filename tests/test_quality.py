@@ -108,7 +108,7 @@ ALLOWED: dict[str, set[str]] = {
     "tensor_ops": set(),
     "gradbuf": set(),
     "tensor": {"errors", "modes", "tensor_ops"},
-    "skeleton": {"tensor"},
+    "skeleton": {"tensor", "errors"},
     "ops": {"errors", "parallel", "ops"},
     "engine": {"tensor", "modes", "gradbuf", "ops", "errors", "anomaly", "functional", "skeleton"},
     "functional": {"tensor", "ops", "errors"},
@@ -128,6 +128,20 @@ ALLOWED: dict[str, set[str]] = {
         "nn", "check", "diagnostics", "viz", "io", "data", "errors", "parallel", "_memory", "files",
     },
 }
+
+# The PyTorch names: the node moved from tensor to _tensor (ng.tensor is the factory);
+# nablagraph.tensor is the compatibility module over it, and a layer that may import one
+# may import the other.  factories sits above _tensor; data's mini-batches are in loader.
+ALLOWED.update({
+    "_tensor": ALLOWED["tensor"], "tensor": {"_tensor"}, "factories": {"_tensor", "errors"},
+    "loader": {"errors"},
+})
+for _deps in ALLOWED.values():
+    if "tensor" in _deps:
+        _deps.add("_tensor")
+ALLOWED["functional"].add("factories")
+ALLOWED["tensor_ops"].add("errors")
+ALLOWED["data"].add("loader")
 
 #: Every late import (inside a function, by importlib or through sys.modules) in the
 #: package, by file and module, with the reason it cannot be a plain module-level

@@ -284,7 +284,7 @@ def test_leaf_root_and_non_cost_root() -> None:
 
 # ------------------------------------------------------------- freed graphs
 # Drawing after backward() (the skeleton it keeps) is tested in test_draw_after_backward.py.
-@pytest.mark.skipif(not ng.tensor._TELLS_HELD, reason="this interpreter cannot tell a held tensor")
+@pytest.mark.skipif(not ng._tensor._TELLS_HELD, reason="this interpreter cannot tell a held tensor")
 def test_a_graph_freed_by_a_temporary_is_an_error_that_says_what_to_do() -> None:
     net = net231()
     a = net(X)

@@ -9,12 +9,21 @@ Everything a user needs is importable from here::
     C.backward()          # W.grad now holds ∂C/∂W
 """
 
+from nablagraph import _tensor, data, io, nn, reference, viz
 from nablagraph import anomaly as _anomaly
 from nablagraph import checkpoints as checkpoints  # plugs fit's checkpoint files into nn.train
-from nablagraph import data, io, nn, reference, viz
 from nablagraph import engine as _engine
+from nablagraph import factories as _factories
 from nablagraph import functional as _functional
-from nablagraph import tensor as _tensor
+from nablagraph import tensor as _old_tensor_module  # noqa: F401  (see `tensor = ` below)
+from nablagraph._tensor import (
+    RemovableHandle,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from nablagraph._version import __version__ as __version__
 from nablagraph.activations import (
     identity_prime,
@@ -50,12 +59,33 @@ from nablagraph.errors import (
     ResourceError,
     ShapeError,
 )
+from nablagraph.factories import (
+    arange,
+    bool_,
+    eye,
+    float16,
+    float32,
+    float64,
+    full,
+    full_like,
+    int32,
+    int64,
+    ones,
+    ones_like,
+    randn,
+    zeros,
+    zeros_like,
+)
 from nablagraph.functional import (
     abs,
     add,
+    argmax,
+    argmin,
+    astype,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     broadcast_to,
+    cat,
     clip,
     concatenate,
     cross_entropy,
@@ -67,8 +97,10 @@ from nablagraph.functional import (
     log,
     log_softmax,
     matmul,
+    max,
     maximum,
     mean,
+    min,
     mse_loss,
     mul,
     neg,
@@ -80,6 +112,7 @@ from nablagraph.functional import (
     softmax,
     softplus,
     sqrt,
+    stack,
     sub,
     sum,
     tanh,
@@ -90,23 +123,21 @@ from nablagraph.io import load, save
 from nablagraph.nn import SGD, Adam, fit
 from nablagraph.parallel import get_num_threads, set_num_threads
 from nablagraph.replay import CompiledStep, compile_step
-from nablagraph.tensor import (
-    RemovableHandle,
-    Tensor,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
 
 # The one hook from the tensor layer up to the layers above it (methods and operators,
-# backward, anomaly checks, Jupyter display): see nablagraph.tensor.connect.
+# backward, anomaly checks, Jupyter display): see nablagraph._tensor.connect.
 _tensor.connect(
     functional=_functional,
     backward=_engine.backward,
     check_forward=_anomaly.check_forward,
     display=viz.tensor_mimebundle,
 )
+
+# ng.tensor([1.0]) is the factory, as torch.tensor.  The module that held Tensor moved
+# to nablagraph._tensor (as PyTorch's did to torch._tensor); nablagraph.tensor remains a
+# module for old imports and pickles (`from nablagraph.tensor import Tensor`), and was
+# imported above so that importing it later cannot rebind this attribute to the module.
+tensor = _factories.tensor
 
 
 __all__ = [
@@ -127,5 +158,8 @@ __all__ = [
     "sigmoid_prime", "tanh_prime", "relu_prime", "leaky_relu_prime", "softplus_prime", "identity_prime",
     "quadratic_cost", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "randn", "arange",
+    "eye", "float16", "float32", "float64", "int32", "int64", "bool_",
+    "stack", "cat", "astype", "max", "min", "argmax", "argmin",
     "__version__",
 ]

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor, describe
 from nablagraph.errors import AnomalyError
 from nablagraph.modes import ANOMALY, _get_mode, _set_mode
 from nablagraph.ops import Op, shape_text
-from nablagraph.tensor import Tensor, describe
 
 __all__ = ["detect_anomaly", "is_anomaly_enabled"]
 

@@ -9,7 +9,10 @@ Inputs are returned one example per row, ``X`` of shape ``(n, n_1)`` with values
 ``[0, 1]``, and labels as integers of shape ``(n,)`` (use :func:`one_hot` for the
 notes' vector targets ``y(x)``).
 
-Imports: ``errors``, ``io`` (for its file-format error).
+Mini-batches for a hand-written loop (:class:`DataLoader`, :func:`batches`) come from
+:mod:`nablagraph.loader`.
+
+Imports: ``errors``, ``io`` (for its file-format error), ``loader``.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import numpy as np
 from nablagraph.errors import ConfigError, DataError, LabelError, ShapeError
 from nablagraph.files import open_regular
 from nablagraph.io import MAX_DIMS, FileFormatError, shape_too_big
+from nablagraph.loader import DataLoader, batches
 
 __all__ = [
     "Split", "xor", "digits", "load_mnist_idx", "read_idx", "one_hot", "from_one_hot",
+    "DataLoader", "batches",
 ]
 
 PathLike = str | os.PathLike[str]

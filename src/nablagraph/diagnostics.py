@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from nablagraph import engine
+from nablagraph._tensor import Tensor
 from nablagraph.activations import ACTIVATIONS, softmax
 from nablagraph.errors import ConfigError
-from nablagraph.tensor import Tensor
 
 __all__ = ["diagnostics", "Diagnostics", "LayerDiagnostics"]
 

@@ -41,15 +41,15 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph import _tensor as _t
 from nablagraph import functional as _F
-from nablagraph import tensor as _t
+from nablagraph._tensor import ArrayLike, Tensor, _new, describe
 from nablagraph.anomaly import check_backward
 from nablagraph.errors import GraphError, ShapeError
 from nablagraph.gradbuf import _unshared, reusable_grad_buffer
 from nablagraph.modes import ANOMALY, _get_mode, _GradMode
 from nablagraph.ops import RAW, shape_text
 from nablagraph.skeleton import freeze
-from nablagraph.tensor import ArrayLike, Tensor, _new, describe
 
 __all__ = ["backward", "grad", "schedule"]
 
@@ -236,7 +236,7 @@ def _vjp(
 def _dest(p: Tensor, consumers: dict[Tensor, int]) -> np.ndarray | None:
     """Where a VJP may write ``p``'s gradient: the buffer kept for it, if ``p`` is a leaf
     whose only consumer is this op (replay decides the same from the same
-    :func:`schedule`) and :func:`~nablagraph.tensor.reusable_grad_buffer` allows it."""
+    :func:`schedule`) and :func:`~nablagraph._tensor.reusable_grad_buffer` allows it."""
     if p._gradbuf is None or p._op is not None or consumers.get(p) != 1:
         return None
     return reusable_grad_buffer(p)

@@ -13,9 +13,9 @@ outputs it is ours divided by ``n``.)
 This module also serves as the namespace the VJPs in :mod:`nablagraph.ops` use when
 ``create_graph=True`` (``exp``, ``sum``, ``sum_to``, ``mT``, ``data`` ...), and tensor
 methods (``t.exp()``, ``a @ b``) call it: the package hands it to
-:func:`nablagraph.tensor.connect`.
+:func:`nablagraph._tensor.connect`.
 
-Imports: ``tensor``, ``ops``, ``errors``.
+Imports: ``_tensor``, ``factories`` (dtype names), ``ops``, ``errors``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from nablagraph import ops as _ops
+from nablagraph._tensor import ArrayLike, Tensor, apply, as_tensor
 from nablagraph.errors import ConfigError, DTypeError, LabelError, ShapeError
-from nablagraph.tensor import ArrayLike, Tensor, apply, as_tensor
+from nablagraph.factories import as_dtype
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "matmul", "linear",
-    "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate",
+    "exp", "log", "sqrt", "abs", "maximum", "clip", "where", "concatenate", "cat", "stack",
+    "astype", "max", "min", "argmax", "argmin",
     "sum", "mean", "reshape", "transpose", "getitem", "broadcast_to", "sum_to",
     "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "softmax", "log_softmax", "identity",
     "quadratic_cost", "mse_loss", "binary_cross_entropy",
@@ -162,6 +164,71 @@ def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     if not ts:
         raise ShapeError("concatenate: need at least one tensor")
     return apply(_ops.CONCATENATE, ts, (axis,))
+
+
+def cat(tensors: Sequence[ArrayLike], dim: int = 0) -> Tensor:
+    """PyTorch's name for :func:`concatenate` (``dim`` is the axis)."""
+    return concatenate(tensors, axis=dim)
+
+
+def stack(tensors: Sequence[ArrayLike], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors of one shape along a new axis (``dim`` is PyTorch's name for it).
+
+    ``out[..., i, ...] = tensors[i]``, so the VJP hands input ``i`` the slice ``g[..., i, ...]``.
+    """
+    axis = axis if dim is None else dim
+    if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, Sequence) or not tensors:
+        raise ShapeError(f"stack: expected a non-empty list of tensors, got {_what(tensors)}")
+    return apply(_ops.STACK, tuple(_t(t) for t in tensors), (int(axis),))
+
+
+def _what(x: Any) -> str:
+    return f"a {type(x).__name__}" + (f" of length {len(x)}" if isinstance(x, (list, tuple)) else "")
+
+
+def astype(x: ArrayLike, dtype: Any) -> Tensor:
+    """``x`` converted to ``dtype``, recorded so gradients flow back (in ``x``'s dtype).
+
+    A floating ``dtype`` records the op ``cast`` (identity on values: ``∂y/∂x = 1``); an
+    integer or boolean ``dtype`` gives a tensor outside the graph (no gradient through
+    rounding), as PyTorch's ``x.long()``.
+    """
+    xt, dt = _t(x), as_dtype("astype", dtype)
+    if dt.kind != "f":
+        return Tensor(xt.data.astype(dt))
+    return apply(_ops.CAST, (xt,), (dt,))
+
+
+def max(x: ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    """Largest entry over ``axis`` (all axes by default); the gradient goes to the
+    entries that attain it, split evenly among ties (as PyTorch's ``amax``)."""
+    return apply(_ops.MAX, (_t(x),), (axis, keepdims))
+
+
+def min(x: ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+    """Smallest entry over ``axis``; gradient as for :func:`max`."""
+    return apply(_ops.MIN, (_t(x),), (axis, keepdims))
+
+
+def _arg(name: str, fn: Any, x: ArrayLike, axis: int | None, keepdims: bool) -> Tensor:
+    xt = _t(x)
+    if xt.size == 0 or (axis is not None and xt.ndim and xt.shape[axis % xt.ndim] == 0):
+        raise ShapeError(f"{name}: cannot take the {name} of an empty axis (shape {xt.shape}, axis {axis})")
+    try:
+        return Tensor(np.asarray(fn(xt.data, axis=axis, keepdims=keepdims)))
+    except (ValueError, TypeError, IndexError) as exc:  # NumPy's AxisError is a ValueError
+        raise ShapeError(f"{name}: invalid axis {axis!r} for a tensor of shape {xt.shape}: {exc}") from None
+
+
+def argmax(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the largest entry (of the flattened tensor when ``axis`` is None): an
+    int64 tensor outside the graph.  Ties give the first index, as NumPy and PyTorch."""
+    return _arg("argmax", np.argmax, x, axis, keepdims)
+
+
+def argmin(x: ArrayLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Index of the smallest entry; see :func:`argmax`."""
+    return _arg("argmin", np.argmin, x, axis, keepdims)
 
 
 # ---------------------------------------------------------- shape and reduce

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nablagraph.tensor import Tensor
+    from nablagraph._tensor import Tensor
 
 __all__ = ["GradOwner", "reusable_grad_buffer"]
 

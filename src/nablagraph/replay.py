@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 
 from nablagraph import engine
+from nablagraph._tensor import Tensor, _new, enable_grad
 from nablagraph.errors import GraphError
 from nablagraph.gradbuf import reusable_grad_buffer as KB  # the engine's one rule
 from nablagraph.ops import RAW, Op, sum_to
-from nablagraph.tensor import Tensor, _new, enable_grad
 
 __all__ = ["compile_step", "CompiledStep"]
 

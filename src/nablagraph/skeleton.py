@@ -36,8 +36,8 @@ from collections.abc import Collection, Iterable, Sequence
 from math import prod
 from typing import Any
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import GraphError
-from nablagraph.tensor import Tensor
 
 __all__ = ["FreedData", "freeze", "inputs_of", "values_freed"]
 

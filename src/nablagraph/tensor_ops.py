@@ -4,21 +4,24 @@
 :mod:`nablagraph.functional`, which records the op; ``t.numpy()``, ``len(t)``,
 ``np.asarray(t)`` and ``bool(t)`` read the array; comparisons give boolean tensors
 that never require grad.  They live in this mixin, which
-:class:`~nablagraph.tensor.Tensor` inherits (as pandas' ``OpsMixin``), so that
-``tensor.py`` holds the node itself.  ``functional`` sits above tensor, so it is
-handed in once by :func:`nablagraph.tensor.connect` (the one hook), never imported.
+:class:`~nablagraph._tensor.Tensor` inherits (as pandas' ``OpsMixin``), so that
+``_tensor.py`` holds the node itself.  ``functional`` sits above it, so it is
+handed in once by :func:`nablagraph._tensor.connect` (the one hook), never imported.
 
-Imports: nothing from the package at run time.
+Imports: ``errors`` (for PyTorch's ``dim=`` refused where it would mean something else).
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from nablagraph.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
-    from nablagraph.tensor import ArrayLike, Tensor
+    from nablagraph._tensor import ArrayLike, Tensor
 
 __all__ = ["TensorOps"]
 
@@ -28,13 +31,28 @@ def _raw(x: Any) -> Any:
     return x._data if isinstance(x, TensorOps) else x
 
 
-# nablagraph.functional, set by nablagraph.tensor.connect().
+# nablagraph.functional, set by nablagraph._tensor.connect().
 _F: Any = None
+
+
+def _no_dim(name: str, dim: Any) -> None:
+    if dim is not None:
+        raise ConfigError(
+            f"{name}: got dim={dim!r}; here {name}(axis={dim}) returns the values only, as "
+            f"NumPy (PyTorch's {name}(dim) returns values and indices): write "
+            f"x.{name}(axis={dim}) for the values and x.arg{name}(axis={dim}) for the indices"
+        )
+
+
+def _axis(name: str, axis: Any, dim: Any) -> Any:
+    if dim is not None and axis is not None:
+        raise ConfigError(f"{name}: pass axis= or dim= (the same thing), not both")
+    return axis if dim is None else dim
 
 
 class TensorOps:
     """The operators, conversions, comparisons and method aliases of
-    :class:`~nablagraph.tensor.Tensor` (which provides ``_data``)."""
+    :class:`~nablagraph._tensor.Tensor` (which provides ``_data``)."""
 
     __slots__ = ()
 
@@ -165,7 +183,56 @@ class TensorOps:
         """Log-softmax along ``axis``."""
         return _F.log_softmax(self, axis=axis)
 
+    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+            dim: Any = None) -> Tensor:
+        """Largest entry over ``axis``: the values only, as NumPy (PyTorch's ``x.max(dim)``
+        also returns the indices: use :meth:`argmax`).  Ties split the gradient evenly.
+        ``dim=`` is refused with that advice, so PyTorch code cannot misread the result."""
+        _no_dim("max", dim)
+        return _F.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, *,
+            dim: Any = None) -> Tensor:
+        """Smallest entry over ``axis`` (values only; see :meth:`max`)."""
+        _no_dim("min", dim)
+        return _F.min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+        """Index of the largest entry (int64, not recorded; the first of ties).
+        ``dim`` is PyTorch's name for ``axis``."""
+        return _F.argmax(self, axis=_axis("argmax", axis, dim), keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
+        """Index of the smallest entry (int64, not recorded; the first of ties)."""
+        return _F.argmin(self, axis=_axis("argmin", axis, dim), keepdims=keepdims)
+
     # ----------------------------------------------------------- conversions
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy in ``dtype``, recorded (op ``cast``) so gradients flow back in this
+        tensor's dtype; an integer or boolean ``dtype`` leaves the graph."""
+        return _F.astype(self, dtype)
+
+    def to(self, dtype: Any) -> Tensor:
+        """PyTorch's ``.to(dtype)``: ``self`` when the dtype is already ``dtype``, else
+        :meth:`astype`.  ``.to("cpu")`` is ``self`` (nablagraph runs on the CPU)."""
+        if isinstance(dtype, str) and dtype.partition(":")[0] == "cpu":
+            return self  # type: ignore[return-value]
+        if _F.as_dtype("to", dtype) == self._data.dtype:
+            return self  # type: ignore[return-value]
+        return _F.astype(self, dtype)
+
+    def float(self) -> Tensor:
+        """``.to(float32)``, as PyTorch's ``.float()``."""
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        """``.to(float64)``, as PyTorch's ``.double()``."""
+        return self.to(np.float64)
+
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists of Python numbers."""
+        return self._data.tolist()
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape of the data."""
@@ -190,7 +257,7 @@ class TensorOps:
         """The underlying array (shared, not copied)."""
         return self._data
 
-    def item(self) -> float:
+    def item(self) -> builtins.float:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(

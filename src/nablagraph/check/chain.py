@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor, no_grad
 from nablagraph.errors import ConfigError
-from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["ChainReport", "inspect_chain", "kinked_ops", "as_output", "recording"]
 

@@ -51,6 +51,7 @@ import numpy as np
 
 from nablagraph import engine
 from nablagraph import reference as ref
+from nablagraph._tensor import Tensor
 from nablagraph.check.diagnosis import diagnose
 from nablagraph.check.finite_differences import (
     DEFAULT_EPS,
@@ -74,7 +75,6 @@ from nablagraph.check.report import (
     pair_error,
 )
 from nablagraph.errors import ConfigError, GradcheckError, NablaGraphError
-from nablagraph.tensor import Tensor
 
 __all__ = [
     "compare_gradients", "GradientComparison", "LayerCheck", "ParameterCheck", "PairError",

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor, no_grad
 from nablagraph.check.report import (
     PairError,
     Tolerances,
@@ -28,7 +29,6 @@ from nablagraph.check.report import (
     pair_error,
 )
 from nablagraph.functional import activation_op
-from nablagraph.tensor import Tensor, no_grad
 
 __all__ = [
     "STENCILS", "DEFAULT_EPS", "FiniteDifferences", "Probe", "kink_safe_eps", "fd_mode", "fd_method",

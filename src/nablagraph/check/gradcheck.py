@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from nablagraph import engine
+from nablagraph._tensor import Tensor, no_grad
 from nablagraph.errors import ConfigError, GradcheckError
-from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["numerical_grad", "gradcheck", "GradcheckReport", "InputCheck"]
 

@@ -45,10 +45,10 @@ import numpy as np
 
 from nablagraph import functional as F
 from nablagraph import reference as ref
+from nablagraph._tensor import Tensor
 from nablagraph.check.chain import ChainReport, as_output, inspect_chain, kinked_ops, recording
 from nablagraph.check.report import GradientComparison
 from nablagraph.errors import ConfigError, GradcheckError, NablaGraphError, ShapeError
-from nablagraph.tensor import Tensor
 
 __all__ = ["CostArg", "ModelWithCost", "DenseChain", "as_checkable", "two_route_verdict"]
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from nablagraph import engine
 from nablagraph import functional as F
+from nablagraph._tensor import Tensor
 from nablagraph.check import hypotheses as hyp
 from nablagraph.check.finite_differences import FiniteDifferences, Probe
 from nablagraph.check.report import Tolerances, index_label, merge_pair_errors, pair_error
@@ -43,7 +44,6 @@ from nablagraph.check.user_code import (
 from nablagraph.check.yours_diagnosis import diagnose, failed_to_run
 from nablagraph.check.yours_report import BackpropReport, Hypothesis, QuantityCheck
 from nablagraph.errors import ConfigError
-from nablagraph.tensor import Tensor
 
 __all__ = ["check_backprop", "BackpropReport"]
 

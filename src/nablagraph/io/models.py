@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import no_grad
 from nablagraph._version import __version__
 from nablagraph.errors import ConfigError, DTypeError, ShapeError
 from nablagraph.files import _check_path
@@ -20,7 +21,6 @@ from nablagraph.io.limits import _cut, _fail, _short, parse_json
 from nablagraph.io.reader import _read_file
 from nablagraph.io.writer import save_file
 from nablagraph.nn.module import ACTIVATION_NAMES, Module, Network
-from nablagraph.tensor import no_grad
 
 __all__ = [
     "save", "load", "load_into", "NOTATION", "save_checkpoint", "read_checkpoint",

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import DTypeError, ShapeError
-from nablagraph.tensor import Tensor
 
 __all__ = ["as_numeric_array", "index_text"]
 

@@ -11,14 +11,16 @@ Imports: ``tensor``, ``errors``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from nablagraph._tensor import Tensor, no_grad
 from nablagraph.errors import ConfigError, ShapeError
-from nablagraph.tensor import Tensor, no_grad
 
 __all__ = ["Module"]
+
+_M = TypeVar("_M", bound="Module")
 
 
 class Module:
@@ -28,6 +30,12 @@ class Module:
     that are modules (or lists of modules) are children.  Write ``forward`` and call the
     module.  A tensor used in two places (shared weights) is one parameter.
     """
+
+    #: ``True`` (training mode) until :meth:`eval`; PyTorch's flag, set on the module and
+    #: all its children by :meth:`train` and :meth:`eval`.  No layer of nablagraph acts
+    #: differently in the two modes (there is no dropout or batch norm); a module of
+    #: yours may read it.
+    training: bool = True
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
@@ -52,6 +60,40 @@ class Module:
                         yield from item._named_tensors(f"{path}.{i}.")
                     elif isinstance(item, Tensor) and item.requires_grad:
                         yield f"{path}.{i}", item
+
+    def children(self) -> Iterator[Module]:
+        """The modules held directly by this one (attributes and lists of modules)."""
+        for key, value in vars(self).items():
+            if key.startswith("_"):
+                continue
+            if isinstance(value, Module):
+                yield value
+            elif isinstance(value, (list, tuple)):
+                yield from (item for item in value if isinstance(item, Module))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, each once, parents first."""
+        seen: set[int] = set()
+        stack: list[Module] = [self]
+        while stack:
+            m = stack.pop()
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield m
+                stack.extend(reversed(list(m.children())))
+
+    def train(self: _M, mode: bool = True) -> _M:
+        """Set :attr:`training` to ``mode`` on this module and all below it; returns ``self``."""
+        if not isinstance(mode, bool):
+            raise ConfigError(f"train: mode must be True or False, got {mode!r}")
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self: _M) -> _M:
+        """Evaluation mode, ``train(False)``; returns ``self``.  Gradients are still
+        recorded: use :func:`~nablagraph.no_grad` for inference without a graph."""
+        return self.train(False)
 
     def named_parameters(self) -> list[tuple[str, Tensor]]:
         """``(name, tensor)`` for each distinct parameter, in definition order.

@@ -26,9 +26,9 @@ import numpy as np
 
 from nablagraph import _memory
 from nablagraph import functional as F
+from nablagraph._tensor import ArrayLike, Tensor, scope
 from nablagraph.errors import ConfigError, DTypeError, ResourceError, ShapeError
 from nablagraph.nn.base import Module
-from nablagraph.tensor import ArrayLike, Tensor, scope
 
 __all__ = [
     "Dense", "ACTIVATION_NAMES", "INIT_SCHEMES", "init_weights", "resolve_activation",

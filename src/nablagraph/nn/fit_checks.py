@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError, DataError, LabelError, ShapeError
 from nablagraph.nn.module import as_numeric_array, index_text
-from nablagraph.tensor import Tensor
 
 
 def _int_arg(name: str, value: Any, minimum: int) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 
 from nablagraph import _memory
 from nablagraph import functional as F
+from nablagraph._tensor import ArrayLike, Tensor, no_grad, scope
 from nablagraph.errors import ConfigError, GraphError, ResourceError, ShapeError
 from nablagraph.nn.arrays import as_numeric_array
 from nablagraph.nn.base import Module
@@ -36,7 +37,6 @@ from nablagraph.nn.dense import (
     parameter_bytes,
     resolve_activation,
 )
-from nablagraph.tensor import ArrayLike, Tensor, no_grad, scope
 
 __all__ = ["Sequential", "Network", "Trace", "COST_NAMES", "COST_FUNCTIONS", "resolve_cost"]
 

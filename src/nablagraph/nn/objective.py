@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor, no_grad
 from nablagraph.errors import ConfigError
 from nablagraph.nn.module import COST_FUNCTIONS, Module, Network, resolve_cost
-from nablagraph.tensor import Tensor, no_grad
 
 CostFn = Callable[[Tensor, Any], Tensor]
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError
 from nablagraph.nn.optim_buffers import _blockwise as _blockwise
 from nablagraph.nn.optim_buffers import _contiguous as _contiguous
@@ -55,7 +56,6 @@ from nablagraph.nn.optimizer import Optimizer
 from nablagraph.nn.optimizer import _label as _label
 from nablagraph.parallel import BLOCK as BLOCK
 from nablagraph.parallel import PARALLEL_MIN as PARALLEL_MIN
-from nablagraph.tensor import Tensor
 
 # ``_blockwise``, ``_contiguous``, ``_FlatGrads``, ``_label``, ``BLOCK`` and
 # ``PARALLEL_MIN`` (imported ``as`` themselves) are importable from here as before the

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError
 from nablagraph.parallel import BLOCK, blocks, get_num_threads
-from nablagraph.tensor import Tensor
 
 
 class _FlatGrads:

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph import tensor as _t
+from nablagraph import _tensor as _t
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError, GraphError, ShapeError
 from nablagraph.nn.optim_buffers import _blockwise, _contiguous, _flat_buffers, _FlatGrads
 from nablagraph.parallel import PARALLEL_MIN
-from nablagraph.tensor import Tensor
 
 __all__ = ["Optimizer"]
 

@@ -54,6 +54,7 @@ from nablagraph.nn.fit_plan import (
     _plan,
 )
 from nablagraph.nn.history import History
+from nablagraph.nn.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from nablagraph.nn.objective import CostFn, _evaluate, _Objective
 from nablagraph.nn.optim import Optimizer
 from nablagraph.replay import compile_step
@@ -248,9 +249,44 @@ def _checkpoint_if_due(p: _Plan, epoch: int) -> None:
         _checkpoints().save(p.checkpoint_path, p.model, p.opt, p.rng, p.history, epoch, p.run)
 
 
-def _train(p: _Plan, start: int, compile: bool, verbose: bool, resumed: bool) -> History:
-    """The epoch loop from ``start`` to ``p.epochs``: train, record, checkpoint."""
+# ------------------------------------------------------------------ learning-rate schedule
+def _make_scheduler(scheduler: Any, opt: Optimizer) -> LRScheduler | None:
+    """``scheduler=`` of :func:`fit`: a schedule of fit's optimizer, or a function making one."""
+    if scheduler is None:
+        return None
+    sched = scheduler(opt) if callable(scheduler) and not isinstance(scheduler, LRScheduler) else scheduler
+    if not isinstance(sched, LRScheduler):
+        raise ConfigError(
+            f"fit: scheduler must be a schedule (StepLR, CosineAnnealingLR, ReduceLROnPlateau) or a "
+            f"function optimizer -> schedule, got {type(sched).__name__}"
+        )
+    if sched.optimizer is not opt:
+        raise ConfigError(
+            "fit: the scheduler sets the learning rate of another optimizer than the one fit "
+            "trains with; pass that optimizer as optimizer=, or pass scheduler=lambda opt: "
+            "StepLR(opt, ...) to schedule the one fit makes"
+        )
+    return sched
+
+
+def _step_scheduler(sched: LRScheduler | None, history: History, i: int) -> None:
+    """End of the epoch recorded at ``history[i]``: a plateau schedule watches the
+    validation cost (the training cost without validation data)."""
+    if sched is None:
+        return
+    if isinstance(sched, ReduceLROnPlateau):
+        val = history.val_cost[i]
+        sched.step(history.train_cost[i] if val is None else val)
+    else:
+        sched.step()
+
+
+def _train(p: _Plan, start: int, compile: bool, verbose: bool, resumed: bool,
+           sched: LRScheduler | None = None) -> History:
+    """The epoch loop from ``start`` to ``p.epochs``: train, record, schedule, checkpoint."""
     objective = p.objective
+    for i in range(len(p.history.epoch)):  # resumed: the schedule's steps so far, replayed
+        _step_scheduler(sched, p.history, i)
     step = compile_step(lambda xb, yb: objective(xb, yb)[0]) if compile else None
     bar = _progress_bar((p.epochs - start + 1) * p.n_batches, verbose)
     try:
@@ -259,6 +295,7 @@ def _train(p: _Plan, start: int, compile: bool, verbose: bool, resumed: bool) ->
                 bar.set_description(f"epoch {epoch}/{p.epochs}")
             seconds = _train_epoch(p, epoch, step, bar, fresh=epoch == start and not resumed)
             _record_epoch(p, epoch, seconds, bar)
+            _step_scheduler(sched, p.history, len(p.history.epoch) - 1)
             _checkpoint_if_due(p, epoch)
     finally:
         if bar is not None:
@@ -289,6 +326,7 @@ def fit(
     checkpoint_every: int | None = None,
     checkpoint_path: PathLike | None = None,
     resume_from: PathLike | None = None,
+    scheduler: LRScheduler | Callable[[Optimizer], LRScheduler] | None = None,
 ) -> History:
     """Train ``model`` on ``(X, Y)`` by mini-batch gradient descent.
 
@@ -361,6 +399,13 @@ def fit(
         state, the RNG and the history, then runs the remaining epochs up to
         ``epochs``.  With the same model, data, settings and seed the result is bit for
         bit that of an uninterrupted run (``History.seconds`` aside).
+    scheduler : LRScheduler or callable, optional
+        A learning-rate schedule (:mod:`nablagraph.nn.lr_scheduler`) stepped after each
+        epoch: a schedule of the ``optimizer`` you pass, or a function that makes one from
+        the optimizer ``fit`` creates (``scheduler=lambda opt: ng.nn.StepLR(opt, 10)``).
+        ``ReduceLROnPlateau`` watches the validation cost, or the training cost without
+        ``validation_data``.  On ``resume_from`` the schedule's steps are replayed from
+        the saved history, so the learning rate continues where it was.
 
     Returns
     -------
@@ -409,5 +454,6 @@ def fit(
     diag_fn = _diagnostics_fn(diagnostics, model)
     p = _plan(model, objective, data, opt, seed, epochs, batch_size, shuffle, drop_last, compile,
               diag_fn, checkpoint_every, checkpoint_path)
+    sched = _make_scheduler(scheduler, opt)
     start = _resume(p, resume_from)
-    return _train(p, start, compile, verbose, resumed=resume_from is not None)
+    return _train(p, start, compile, verbose, resumed=resume_from is not None, sched=sched)

@@ -20,7 +20,7 @@ from nablagraph.ops.registry import RAW, defop
 from nablagraph.parallel import PARALLEL_MIN, blocks
 
 __all__ = [
-    "ABS", "CLIP", "EXP", "LEAKY_RELU", "LOG", "LOG_SOFTMAX", "MAXIMUM", "RELU", "SIGMOID",
+    "ABS", "CAST", "CLIP", "EXP", "LEAKY_RELU", "LOG", "LOG_SOFTMAX", "MAXIMUM", "RELU", "SIGMOID",
     "SOFTMAX", "SOFTPLUS", "SQRT", "TANH",
 ]
 
@@ -85,6 +85,21 @@ def _clip_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, lo: Any
 
 CLIP = defop("clip", _clip_forward, _clip_vjp, "clamp into [lo, hi] (gradient 1 inside, 0 outside)",
              kind="elementwise", elementwise=True, smooth=False)  # kinks at lo and hi
+
+
+def _cast_forward(x: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    return x.astype(dtype)  # always a new array, as ndarray.astype
+
+
+def _cast_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, dtype: Any) -> tuple[Any, ...]:
+    # The identity on the values: the gradient goes back in the input's dtype (a float32
+    # parameter used as float64 gets a float32 gradient, as in PyTorch).
+    return (F.astype(g, x.dtype),)
+
+
+CAST = defop("cast", _cast_forward, _cast_vjp, "x in another floating dtype (gradient cast back)",
+             kind="elementwise", elementwise=True)
+RAW.astype = lambda g, dtype: g.astype(dtype, copy=False)
 
 
 # =============================================================== activations

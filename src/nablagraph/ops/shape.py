@@ -1,5 +1,5 @@
 """Shape ops: reshape, transpose, indexing and its adjoint scatter, broadcast_to and
-its adjoint sum_to, concatenate.  Each moves entries without arithmetic, so each VJP
+its adjoint sum_to, concatenate and stack.  Each moves entries without arithmetic, so each VJP
 is another shape op.
 
 Imports: ``errors``, ``ops.registry`` and NumPy only.
@@ -22,7 +22,7 @@ from nablagraph.ops.registry import (
 )
 
 __all__ = [
-    "BROADCAST_TO", "CONCATENATE", "GETITEM", "RESHAPE", "SCATTER", "SUM_TO", "TRANSPOSE",
+    "BROADCAST_TO", "CONCATENATE", "GETITEM", "RESHAPE", "SCATTER", "STACK", "SUM_TO", "TRANSPOSE",
     "IndexShapeError",
 ]
 
@@ -175,3 +175,28 @@ CONCATENATE = defop(
     "concatenate", _concatenate_forward, _concatenate_vjp, "join along an axis", _concatenate_error,
     kind="shape",
 )
+
+
+def _stack_forward(*args: Any) -> np.ndarray:
+    *arrays, axis = args
+    return np.stack(arrays, axis=axis)
+
+
+def _stack_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, *args: Any) -> tuple[Any, ...]:
+    ax = args[-1] % out.ndim  # args: the inputs, then the axis
+    return tuple(F.getitem(g, (slice(None),) * ax + (i,)) if need else None
+                 for i, need in enumerate(needs))
+
+
+def _stack_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception) -> str:
+    shapes = [tuple(t.shape) for t in inputs]
+    axis, nd = params[0], len(shapes[0]) + 1
+    if len(set(shapes)) > 1:
+        return (f"stack: all tensors must have the same shape, got "
+                f"{', '.join(shape_text(s) for s in shapes)}")
+    return (f"stack: axis {axis} is out of range for stacking tensors of shape "
+            f"{shape_text(shapes[0])} (valid axes: {-nd} to {nd - 1})")
+
+
+STACK = defop("stack", _stack_forward, _stack_vjp, "join along a new axis", _stack_error,
+              kind="shape")

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError, DTypeError
-from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import Diagram
 from nablagraph.viz.edges import backward_edge_list, backward_line, edge_line, forward_edges
 from nablagraph.viz.graph import TensorNode, collect

@@ -11,9 +11,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError, DTypeError
 from nablagraph.skeleton import inputs_of
-from nablagraph.tensor import Tensor
 from nablagraph.viz.diagram import FORMATS, _format_of, write_source
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect

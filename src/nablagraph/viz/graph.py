@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import GraphError
 from nablagraph.ops import COST_OPS
 from nablagraph.skeleton import inputs_of, values_freed
-from nablagraph.tensor import Tensor
 
 __all__ = ["COST_OPS", "GraphInfo", "Layer", "TensorNode", "collect", "is_cost", "superscript"]
 

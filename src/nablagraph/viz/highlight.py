@@ -5,8 +5,8 @@ Imports: ``tensor``, ``errors`` and the ``viz`` module ``graph``.
 
 from __future__ import annotations
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError
-from nablagraph.tensor import Tensor
 from nablagraph.viz.graph import GraphInfo, TensorNode
 
 __all__ = ["highlight_set"]

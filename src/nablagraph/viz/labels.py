@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nablagraph.tensor import Tensor
+from nablagraph._tensor import Tensor
 
 __all__ = ["dot_attrs", "escape", "grad_text", "html_label", "num", "params_text",
            "shape_text", "values_text"]
@@ -95,6 +95,9 @@ _PARAM_NAMES = {
     "leaky_relu": ("slope",),
     "clip": ("min", "max"),
     "binary_cross_entropy": ("eps",),
+    "max": ("axis", "keepdims"),
+    "min": ("axis", "keepdims"),
+    "stack": ("axis",),
 }
 
 
@@ -105,6 +108,8 @@ def params_text(name: str, params: tuple[Any, ...]) -> str | None:
         return f"labels {tuple(np.shape(params[0]))}"
     if name == "pow_scalar":
         return f"** {num(float(params[0]))}"
+    if name == "cast":
+        return f"to {np.dtype(params[0])}"
     names = _PARAM_NAMES.get(name, ())
     shown = []
     for i, p in enumerate(params):

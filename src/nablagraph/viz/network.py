@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from nablagraph._tensor import ArrayLike, Tensor
 from nablagraph.errors import ConfigError
-from nablagraph.tensor import ArrayLike, Tensor
 from nablagraph.viz.diagram import Diagram
 from nablagraph.viz.dot import to_graphviz
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError, DTypeError
-from nablagraph.tensor import Tensor
 from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
 from nablagraph.viz.renderer import pipe
