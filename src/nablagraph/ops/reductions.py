@@ -20,7 +20,7 @@ def _sum_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, axis: An
     return (F.broadcast_to(g, tuple(x.shape)),)
 
 
-SUM = defop("sum", _sum, _sum_vjp, "Σ over axes", kind="reduction")
+SUM = defop("sum", _sum, _sum_vjp, "Σ over axes", kind="reduction", rule="g broadcast back to x's shape")
 
 
 def _mean_forward(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
@@ -34,4 +34,4 @@ def _mean_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, axis: A
     return (F.broadcast_to(g / n, tuple(x.shape)),)
 
 
-MEAN = defop("mean", _mean_forward, _mean_vjp, "mean over axes", kind="reduction")
+MEAN = defop("mean", _mean_forward, _mean_vjp, "mean over axes", kind="reduction", rule="g / n broadcast back to x's shape (n entries averaged)")
