@@ -1,0 +1,243 @@
+"""The interactive graph page in a real headless Chromium, opened from ``file://``.
+
+On the XOR network, the digits network ``[64, 30, 10]`` and a user's module (Dense
+layers and custom ops): click a node and read the panel, step the backward pass
+(buttons and arrow keys) and check the highlighted node is the engine's and the
+gradient shown is the engine's, search, collapse a layer, pan and zoom; no console
+error and no network request.  Skips when no Chromium is installed (``tests/browser.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import nablagraph as ng
+from nablagraph import engine
+from nablagraph.ops import OPS
+from nablagraph.viz import page
+from nablagraph.viz.graph import collect
+from test_graph_page import XOR_X, XOR_Y, custom_cost, digits_cost, xor_cost
+
+
+def fmt(v: float) -> str:
+    """A number as the page writes it (5 significant digits, as JavaScript prints them)."""
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e5 or abs(v) < 1e-3:
+        mantissa, exp = f"{v:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp):+d}"
+    r = float(f"{v:.5g}")
+    return str(int(r)) if r == int(r) else repr(r)
+
+
+def engine_grads(C: ng.Tensor) -> dict[int, np.ndarray]:
+    """``id(t) → ∂C/∂t`` from an ordinary ``backward()`` (intermediates kept with retain_grad)."""
+    for n in collect(C).nodes:
+        if n.tensor._op is not None and n.tensor is not C and n.tensor.requires_grad:
+            n.tensor.retain_grad()
+    C.backward(retain_graph=True)
+    return {id(n.tensor): n.tensor.grad.data for n in collect(C).nodes if n.tensor.grad is not None}
+
+
+def wait_until(pg: Any, expression: str, timeout: float = 5.0) -> None:
+    """Poll ``expression`` in the page until it is true (the page's Content-Security-Policy
+    forbids the eval that Playwright's ``wait_for_function`` uses)."""
+    for _ in range(int(timeout / 0.05)):
+        if pg.page.evaluate(expression):
+            return
+        pg.page.wait_for_timeout(50)
+    raise AssertionError(f"still false after {timeout} s: {expression}")
+
+
+@contextmanager
+def opened(browser: Any, tmp_path: Path, C: ng.Tensor, name: str) -> Iterator[Any]:
+    path = tmp_path / f"{name}.html"
+    page(C).write(path)
+    with browser.open(path) as pg:
+        wait_until(pg, "window.nablagraph && window.nablagraph.timing.firstDraw !== null")
+        yield pg
+        assert pg.errors == []
+        assert pg.external_requests() == []
+
+
+def node_id(pg: Any, title: str) -> int:
+    return pg.page.evaluate("t => window.nablagraph.data.nodes.find(n => n.title === t).id", title)
+
+
+def click_node(pg: Any, title: str) -> None:
+    at = pg.page.evaluate("i => window.nablagraph.screenOf(i)", node_id(pg, title))
+    pg.page.mouse.click(at["x"], at["y"])
+
+
+def field(pg: Any, name: str) -> str:
+    return pg.page.text_content(f'#panel [data-field="{name}"] td') or ""
+
+
+def step_state(pg: Any) -> tuple[int, int | None]:
+    return pg.page.evaluate("[window.nablagraph.state.step, window.nablagraph.currentNode()]")
+
+
+def test_xor_click_a_node_and_read_the_panel(browser: Any, tmp_path: Path) -> None:
+    net, C = xor_cost()
+    twin, C2 = xor_cost()  # the same network again, for an ordinary backward()
+    C2.backward()
+    W2 = next(p for p in net.parameters() if p.name == "W2")
+    g = next(p for p in twin.parameters() if p.name == "W2").grad.data
+    with opened(browser, tmp_path, C, "xor") as pg:
+        click_node(pg, "W2")
+        assert pg.page.text_content("#panel-title") == "W2"
+        assert field(pg, "op") == "— (a leaf)"
+        assert field(pg, "shape") == "(3, 2)" and field(pg, "dtype") == "float64"
+        assert field(pg, "layer") == "layer 2 · 2 → 3 · sigmoid"
+        first = ", ".join(fmt(v) for v in W2.data.reshape(-1))
+        assert field(pg, "value-preview") == f"[{first}]"
+        assert field(pg, "grad-symbol") == "∇W² = ∂C/∂W2"
+        assert f"‖·‖ {fmt(float(np.linalg.norm(g)))}" in field(pg, "grad-summary")
+        assert pg.page.text_content("#panel-equations").startswith("BP4: ∂C/∂w²ⱼₖ = a¹ₖ δ²ⱼ")
+
+        click_node(pg, "z²")
+        assert field(pg, "op").startswith("linear")
+        assert field(pg, "rule") == OPS["linear"].rule
+        eqs = pg.page.text_content("#panel-equations")
+        assert "z² = w² a¹ + b²" in eqs and "BP2: δ² = ((w³)ᵀ δ³) ⊙ σ′(z²)" in eqs
+        assert field(pg, "grad-symbol") == "δ² = ∂C/∂z²"
+
+        click_node(pg, "a³")
+        assert field(pg, "rule") == OPS["sigmoid"].rule == "g ⊙ σ(z)(1−σ(z))"
+
+
+def test_xor_stepper_follows_the_engine_and_shows_its_gradients(browser: Any, tmp_path: Path) -> None:
+    _, C = xor_cost()
+    nodes = collect(C).nodes
+    order = engine.schedule([C])[0]
+    _, C2 = xor_cost()
+    grads = engine_grads(C2)
+    twins = {id(a.tensor): b.tensor for a, b in zip(nodes, collect(C2).nodes)}
+    with opened(browser, tmp_path, C, "xor-steps") as pg:
+        assert pg.page.text_content("#step-status") == f"backward: {len(order)} steps, press next ▶"
+        for k, t in enumerate(order):
+            if k % 2:
+                pg.page.click("#step-next")
+            else:
+                pg.page.keyboard.press("ArrowRight")
+            step, current = step_state(pg)
+            assert step == k and nodes[current].tensor is t
+            status = pg.page.text_content("#step-status")
+            assert status.startswith(f"step {k + 1} / {len(order)}: ")
+            g = grads.get(id(twins[id(t)]), np.ones(()))  # the root's own gradient is the seed 1
+            shown = f" = {fmt(float(g.reshape(()).item()))}" if g.size == 1 else f"‖·‖ = {fmt(float(np.linalg.norm(g)))}"
+            assert status.endswith(shown), (status, shown)
+            assert pg.page.text_content("#panel-title") == pg.page.evaluate(
+                "i => window.nablagraph.data.nodes[i].title", current)
+        pg.page.keyboard.press("ArrowRight")  # past the end: stays on the last step
+        assert step_state(pg)[0] == len(order) - 1
+        pg.page.keyboard.press("ArrowLeft")
+        pg.page.click("#step-prev")
+        assert step_state(pg)[0] == len(order) - 3
+        pg.page.click("#step-reset")
+        assert step_state(pg) == [-1, None]
+        pg.page.click("#step-play")
+        wait_until(pg, "window.nablagraph.state.step >= 1")
+        pg.page.click("#step-play")
+        assert pg.page.text_content("#step-play") == "play"
+
+
+def test_xor_search_collapse_pan_and_zoom(browser: Any, tmp_path: Path) -> None:
+    _, C = xor_cost()
+    with opened(browser, tmp_path, C, "xor-search") as pg:
+        pg.page.fill("#search", "W3")
+        assert pg.page.text_content("#search-count") == "1 found"
+        pg.page.press("#search", "Enter")
+        assert pg.page.text_content("#panel-title") == "W3"
+        pg.page.fill("#search", "sigmoid")
+        assert pg.page.text_content("#search-count") == "2 found"
+        second = pg.page.text_content("#search-results button >> nth=1")
+        pg.page.click("#search-results button >> nth=1")
+        assert second == f"{pg.page.text_content('#panel-title')} · sigmoid"
+        pg.page.fill("#search", "")
+
+        z2 = node_id(pg, "z²")
+        before = pg.page.evaluate("i => window.nablagraph.screenOf(i)", z2)
+        pg.page.check('#layer-list input[data-layer="0"]')
+        assert pg.page.evaluate("Array.from(window.nablagraph.state.collapsed)") == [0]
+        box = pg.page.evaluate("i => window.nablagraph.screenOf(i)", z2)
+        assert box != before  # z² is now drawn as its layer's box
+        pg.page.mouse.click(box["x"], box["y"])  # a click on the collapsed layer opens it
+        assert pg.page.evaluate("Array.from(window.nablagraph.state.collapsed)") == []
+        assert not pg.page.is_checked('#layer-list input[data-layer="0"]')
+
+        s0 = pg.page.evaluate("({...window.nablagraph.state})")
+        pg.page.mouse.move(300, 400)
+        pg.page.mouse.wheel(0, -300)
+        wait_until(pg, f"window.nablagraph.state.scale > {s0['scale']}")
+        pg.page.mouse.move(300, 400)
+        pg.page.mouse.down()
+        pg.page.mouse.move(360, 450, steps=5)
+        pg.page.mouse.up()
+        s1 = pg.page.evaluate("({...window.nablagraph.state})")
+        assert s1["tx"] != s0["tx"] and s1["ty"] != s0["ty"]
+        pg.page.click("#fit")
+        pg.page.wait_for_timeout(50)
+        s2 = pg.page.evaluate("({...window.nablagraph.state})")
+        assert (s2["scale"], s2["tx"], s2["ty"]) == (s0["scale"], s0["tx"], s0["ty"])
+
+
+def test_digits_network_steps_through_the_whole_backward_pass(browser: Any, tmp_path: Path) -> None:
+    _, C = digits_cost()
+    nodes = collect(C).nodes
+    order = engine.schedule([C])[0]
+    _, C2 = digits_cost()
+    grads = engine_grads(C2)
+    twins = {id(a.tensor): b.tensor for a, b in zip(nodes, collect(C2).nodes)}
+    with opened(browser, tmp_path, C, "digits") as pg:
+        assert pg.page.text_content("#page-title") == "graph of C"
+        for k, t in enumerate(order):
+            pg.page.keyboard.press("ArrowRight")
+            _, current = step_state(pg)
+            assert nodes[current].tensor is t
+            if k == 0:
+                continue
+            g = grads[id(twins[id(t)])]
+            assert f"‖·‖ = {fmt(float(np.linalg.norm(g)))}" in pg.page.text_content("#step-status")
+            assert field(pg, "grad-preview").startswith("[" + fmt(float(g.reshape(-1)[0])))
+        click_node(pg, "z³")
+        assert "BP1: δ³ = ∇ₐC ⊙ σ′(z³), the cost taking z³ itself" in pg.page.text_content("#panel-equations")
+        click_node(pg, "C")
+        assert field(pg, "op").startswith("cross_entropy_index")
+        assert field(pg, "rule") == OPS["cross_entropy_index"].rule
+        pg.page.screenshot(path=str(tmp_path / "digits.png"))
+        assert (tmp_path / "digits.png").stat().st_size > 10_000
+
+
+def test_a_custom_module_with_custom_ops(browser: Any, tmp_path: Path) -> None:
+    _, C = custom_cost()
+    order = engine.schedule([C])[0]
+    with opened(browser, tmp_path, C, "custom") as pg:
+        click_node(pg, "cube")
+        assert field(pg, "rule") == "g ⊙ 3x²"
+        click_node(pg, "square")
+        assert field(pg, "rule") == "(op 'square' gives no rule= in its defop)"
+        assert pg.page.text_content("#layer-list") == (
+            " collapse layer 2 · 3 → 4 · tanh collapse layer 3 · 4 → 2 · identity")
+        pg.page.check('#layer-list input[data-layer="1"]')
+        for _ in order:
+            pg.page.keyboard.press("ArrowRight")
+        assert step_state(pg)[0] == len(order) - 1
+        click_node(pg, "x = a¹")
+        assert field(pg, "grad-symbol") == "none: it does not require a gradient"
+
+
+def test_the_network_page_of_the_xor_data(browser: Any, tmp_path: Path) -> None:
+    net = ng.nn.Network([2, 3, 1], seed=0)
+    path = ng.viz.network_page(net, XOR_X, XOR_Y).write(tmp_path / "net.html")
+    with browser.open(path) as pg:
+        wait_until(pg, "window.nablagraph && window.nablagraph.timing.firstDraw !== null")
+        assert pg.page.text_content("#page-title") == "network [2, 3, 1] · quadratic cost · batch of M = 4"
+        click_node(pg, "X = a¹")
+        assert field(pg, "kind") == "input data"
+        assert pg.errors == [] and pg.external_requests() == []
