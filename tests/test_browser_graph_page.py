@@ -224,6 +224,11 @@ def test_a_custom_module_with_custom_ops(browser: Any, tmp_path: Path) -> None:
         assert field(pg, "rule") == "(op 'square' gives no rule= in its defop)"
         assert pg.page.text_content("#layer-list") == (
             " collapse layer 2 · 3 → 4 · tanh collapse layer 3 · 4 → 2 · identity")
+        pg.page.click("#collapse-all")
+        assert pg.page.evaluate("Array.from(window.nablagraph.state.collapsed).sort()") == [0, 1]
+        assert pg.page.is_checked('#layer-list input[data-layer="1"]')
+        pg.page.click("#expand-all")
+        assert pg.page.evaluate("window.nablagraph.state.collapsed.size") == 0
         pg.page.check('#layer-list input[data-layer="1"]')
         for _ in order:
             pg.page.keyboard.press("ArrowRight")

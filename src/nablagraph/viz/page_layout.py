@@ -50,7 +50,7 @@ def _ranks(info: GraphInfo, index: dict[int, int]) -> list[int]:
 
 
 def _sweep(rows: list[list[int]], x: list[float], widths: list[float],
-           neighbours: list[list[int]], order: range) -> None:
+           neighbours: list[list[int]], order: range, leaf: list[bool]) -> None:
     """One barycentre sweep over the ranks in ``order``: sort, then place."""
     for r in order:
         row = rows[r]
@@ -59,7 +59,28 @@ def _sweep(rows: list[list[int]], x: list[float], widths: list[float],
             ns = neighbours[i]
             bary[i] = sum(x[j] for j in ns) / len(ns) if ns else x[i]
         row.sort(key=bary.__getitem__)
+        rows[r] = row = _centre_ties(row, bary, leaf)
         _place(row, bary, x, widths)
+
+
+def _centre_ties(row: list[int], bary: dict[int, float], leaf: list[bool]) -> list[int]:
+    """Among nodes that want the same place (``W``, ``b`` and the edge from ``aˡ⁻¹``,
+    all feeding ``zˡ``), put the leaves on both sides and the rest in the middle, so
+    that a chain of layers runs straight down instead of drifting sideways."""
+    out: list[int] = []
+    k = 0
+    while k < len(row):
+        end = k + 1
+        while end < len(row) and bary[row[end]] == bary[row[k]]:
+            end += 1
+        group = row[k:end]
+        leaves = [i for i in group if leaf[i]]
+        if len(group) > 1 and leaves:
+            others = [i for i in group if not leaf[i]]
+            group = leaves[0::2] + others + leaves[1::2]
+        out += group
+        k = end
+    return out
 
 
 def _place(row: list[int], want: dict[int, float], x: list[float], widths: list[float]) -> None:
@@ -136,9 +157,10 @@ def layout(info: GraphInfo, widths: list[float], sweeps: int = 4
     x = [0.0] * len(width)
     for row in rows:
         _place(row, {i: 0.0 for i in row}, x, width)
+    leaf = [i < real and not inputs[i] for i in range(len(width))]
     for _ in range(sweeps):
-        _sweep(rows, x, width, consumers, range(1, depth + 1))  # away from the root
-        _sweep(rows, x, width, inputs, range(depth - 1, -1, -1))  # back towards it
+        _sweep(rows, x, width, consumers, range(1, depth + 1), leaf)  # away from the root
+        _sweep(rows, x, width, inputs, range(depth - 1, -1, -1), leaf)  # back towards it
     y = [float((depth - r) * ROW) for r in rank]
     bends = [[[v for d in reversed(chain) for v in (round(x[d], 1), y[d])] for chain in chains[i]]
              for i in range(real)]

@@ -393,6 +393,8 @@
     const r = canvas.getBoundingClientRect();
     zoomAt(e.clientX - r.left, e.clientY - r.top, Math.exp(-e.deltaY * 0.0015));
   }, { passive: false });
+  document.getElementById("collapse-all").onclick = function () { data.layers.forEach(function (l) { toggleLayer(l.key, true); }); };
+  document.getElementById("expand-all").onclick = function () { data.layers.forEach(function (l) { toggleLayer(l.key, false); }); };
   document.getElementById("fit").onclick = fit;
   document.getElementById("zoom-in").onclick = function () { const r = canvas.getBoundingClientRect(); zoomAt(r.width / 2, r.height / 2, 1.25); };
   document.getElementById("zoom-out").onclick = function () { const r = canvas.getBoundingClientRect(); zoomAt(r.width / 2, r.height / 2, 0.8); };
