@@ -246,3 +246,40 @@ def test_the_network_page_of_the_xor_data(browser: Any, tmp_path: Path) -> None:
         click_node(pg, "X = a¹")
         assert field(pg, "kind") == "input data"
         assert pg.errors == [] and pg.external_requests() == []
+
+
+def _screenshots(out: Path) -> None:
+    """The pictures in docs/rendering.md, taken from the page in the same headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    from browser import CHROMIUM_ARGS, chromium_path
+
+    shots = []
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        for name, (_, C), steps, pick, collapse in (
+            ("graph_page_xor", xor_cost(), 7, None, None),
+            ("graph_page_digits", digits_cost(), 0, "W3", [0]),
+        ):
+            path = out / f"{name}.html"
+            page(C, title=name.replace("graph_page_", "") + ": " + page(C).data["title"]).write(path)
+            pg = b.new_page(viewport={"width": 1180, "height": 720})
+            pg.goto(path.resolve().as_uri())
+            for _ in range(steps):
+                pg.keyboard.press("ArrowRight")
+            for key in collapse or ():
+                pg.check(f'#layer-list input[data-layer="{key}"]')
+            if pick:
+                i = pg.evaluate("t => window.nablagraph.data.nodes.find(n => n.title === t).id", pick)
+                at = pg.evaluate("i => window.nablagraph.screenOf(i)", i)
+                pg.mouse.click(at["x"], at["y"])
+            pg.wait_for_timeout(100)
+            pg.screenshot(path=str(out / f"{name}.png"))
+            path.unlink()
+            shots.append(out / f"{name}.png")
+        b.close()
+    print("wrote", ", ".join(str(s) for s in shots))
+
+
+if __name__ == "__main__":
+    _screenshots(Path(__file__).resolve().parents[1] / "docs" / "images")

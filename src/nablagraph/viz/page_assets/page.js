@@ -95,14 +95,26 @@
         ctx.fillStyle = "#333"; ctx.font = "bold 12px system-ui, sans-serif"; ctx.textAlign = "left";
         ctx.fillText((collapsed ? "▸ " : "▾ ") + l.title + (collapsed ? "  (" + l.nodes.length + " nodes)" : ""),
                      b.x0 + 8, b.y0 + 14);
+        if (collapsed) {                       // what the box holds, in the middle
+          ctx.font = "12px system-ui, sans-serif"; ctx.textAlign = "center"; ctx.fillStyle = "#444";
+          const names = l.nodes.map(function (i) { return nodes[i].title; });
+          for (let k = 0; k < names.length; k += 4) {
+            ctx.fillText(names.slice(k, k + 4).join(" · "), (b.x0 + b.x1) / 2,
+                         (b.y0 + b.y1) / 2 + 16 * (k / 4 - (Math.ceil(names.length / 4) - 1) / 2));
+          }
+        }
       }
     });
   }
   function drawEdges(v) {
     const cur = currentNode(), flowing = [];
+    function inside(l, x, y) { return l !== null && x >= l.box.x0 && x <= l.box.x1 && y >= l.box.y0 && y <= l.box.y1; }
     function path(a, b, bends) {
       ctx.moveTo(a.x, a.bottom);
-      for (let k = 0; k < bends.length; k += 2) ctx.lineTo(bends[k], bends[k + 1]);
+      for (let k = 0; k < bends.length; k += 2) {
+        // a collapsed layer's box covers its rows: the edge skips bends under it
+        if (!inside(a.layer, bends[k], bends[k + 1]) && !inside(b.layer, bends[k], bends[k + 1])) ctx.lineTo(bends[k], bends[k + 1]);
+      }
       ctx.lineTo(b.x, b.top);
     }
     ctx.beginPath();
