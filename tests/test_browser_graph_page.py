@@ -248,6 +248,70 @@ def test_the_network_page_of_the_xor_data(browser: Any, tmp_path: Path) -> None:
         assert pg.errors == [] and pg.external_requests() == []
 
 
+def wide_graph(chains: int, length: int) -> ng.Tensor:
+    """``chains`` chains of ``length`` elementwise ops from one leaf, summed: a wide graph."""
+    x = ng.Tensor(np.linspace(0.1, 1.0, 6), requires_grad=True, name="x")
+    total = None
+    for b in range(chains):
+        h = x * float(b + 1)
+        for j in range(length):
+            h = ng.tanh(h) if j % 2 else h * 0.9
+        total = h.sum() if total is None else total + h.sum()
+    assert total is not None
+    return total
+
+
+def pixel(pg: Any, at: dict[str, float]) -> list[int]:
+    """The canvas pixel (RGBA) under a point of the page."""
+    return pg.page.evaluate("""p => { const c = document.getElementById('view'), r = c.getBoundingClientRect(),
+        d = window.devicePixelRatio || 1;
+        return Array.from(c.getContext('2d').getImageData(Math.round((p.x - r.left) * d),
+                                                          Math.round((p.y - r.top) * d), 1, 1).data); }""", at)
+
+
+def test_a_big_graph_zoomed_out_is_drawn_from_a_bitmap_and_still_answers_clicks(
+    browser: Any, tmp_path: Path
+) -> None:
+    C = wide_graph(30, 40)  # 1,920 tensors (with the constants): fitted, far below the zoom of text
+    with opened(browser, tmp_path, C, "wide") as pg:
+        state = pg.page.evaluate("({...window.nablagraph.state})")
+        assert state["scale"] < 0.45 and state["cached"] is True
+        nodes = pg.page.evaluate("window.nablagraph.data.nodes.length")
+        assert nodes == len(collect(C).nodes) == 1920
+        last = pg.page.evaluate("window.nablagraph.data.order[1000]")
+        at = pg.page.evaluate("i => window.nablagraph.screenOf(i)", last)
+        assert pixel(pg, at)[:3] != [255, 255, 255]  # the node is drawn there
+        pg.page.mouse.click(at["x"], at["y"])
+        assert pg.page.evaluate("window.nablagraph.state.selected") == last
+        pg.page.evaluate("window.nablagraph.goTo(1000)")
+        assert pixel(pg, at)[:3] == [231, 41, 138]  # the stepper's ring (#e7298a) over the bitmap
+        pg.page.mouse.move(at["x"], at["y"])
+        pg.page.mouse.down()
+        pg.page.mouse.move(at["x"] + 40, at["y"] + 25, steps=4)
+        pg.page.mouse.up()
+        moved = pg.page.evaluate("i => window.nablagraph.screenOf(i)", last)
+        assert (round(moved["x"] - at["x"]), round(moved["y"] - at["y"])) == (40, 25)
+        assert pg.page.evaluate("window.nablagraph.state.cached") is True
+
+
+def test_the_jupyter_display_runs_the_page_in_its_iframe(browser: Any, tmp_path: Path) -> None:
+    _, C = xor_cost()
+    cell = tmp_path / "cell.html"  # what a notebook puts in its output cell
+    cell.write_text(f"<!DOCTYPE html><html><body>{page(C)._repr_html_()}</body></html>", encoding="utf-8")
+    with browser.open(cell) as pg:
+        frame = None
+        for _ in range(100):
+            frame = next((fr for fr in pg.page.frames if fr != pg.page.main_frame), None)
+            if frame is not None and frame.evaluate("!!(window.nablagraph && window.nablagraph.timing.firstDraw)"):
+                break
+            pg.page.wait_for_timeout(50)
+        assert frame is not None
+        frame.click("#step-next")
+        assert frame.evaluate("window.nablagraph.currentNode()") == 0
+        assert frame.text_content("#panel-title") == "C"
+        assert pg.errors == [] and pg.external_requests() == []
+
+
 def _screenshots(out: Path) -> None:
     """The pictures in docs/rendering.md, taken from the page in the same headless Chromium."""
     from playwright.sync_api import sync_playwright

@@ -9,7 +9,8 @@
   const data = JSON.parse(document.getElementById("ng-data").textContent);
   const nodes = data.nodes, order = data.order, C = data.colours;
   const canvas = document.getElementById("view");
-  const ctx = canvas.getContext("2d");
+  const screen = canvas.getContext("2d");
+  let ctx = screen;                            // where drawing goes: the screen, or the cache
   const H = 40, PAD = 14, HEAD = 20;          // box height, cluster padding and title bar
   const byLayer = new Map(data.layers.map(function (l) { return [l.key, l]; }));
   const state = {
@@ -87,10 +88,7 @@
       const collapsed = state.collapsed.has(l.key);
       ctx.beginPath(); roundRect(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, 10);
       ctx.fillStyle = collapsed ? "#e4e4ee" : C.layer; ctx.fill();
-      const cur = currentNode();
-      const active = collapsed && cur !== null && nodes[cur].layer === l.key;
-      ctx.lineWidth = (active ? 4 : 1.2) / Math.max(state.scale, 0.05);
-      ctx.strokeStyle = active ? C.highlight : C.layer_border; ctx.stroke();
+      ctx.lineWidth = 1.2 / Math.max(state.scale, 0.05); ctx.strokeStyle = C.layer_border; ctx.stroke();
       if (text) {
         ctx.fillStyle = "#333"; ctx.font = "bold 12px system-ui, sans-serif"; ctx.textAlign = "left";
         ctx.fillText((collapsed ? "▸ " : "▾ ") + l.title + (collapsed ? "  (" + l.nodes.length + " nodes)" : ""),
@@ -106,47 +104,37 @@
       }
     });
   }
-  function drawEdges(v) {
-    const cur = currentNode(), flowing = [];
-    function inside(l, x, y) { return l !== null && x >= l.box.x0 && x <= l.box.x1 && y >= l.box.y0 && y <= l.box.y1; }
-    function path(a, b, bends) {
-      ctx.moveTo(a.x, a.bottom);
-      for (let k = 0; k < bends.length; k += 2) {
-        // a collapsed layer's box covers its rows: the edge skips bends under it
-        if (!inside(a.layer, bends[k], bends[k + 1]) && !inside(b.layer, bends[k], bends[k + 1])) ctx.lineTo(bends[k], bends[k + 1]);
-      }
-      ctx.lineTo(b.x, b.top);
+  function inside(l, x, y) { return l !== null && x >= l.box.x0 && x <= l.box.x1 && y >= l.box.y0 && y <= l.box.y1; }
+  function edgePath(a, b, bends) {
+    ctx.moveTo(a.x, a.bottom);
+    for (let k = 0; k < bends.length; k += 2) {
+      // a collapsed layer's box covers its rows: the edge skips bends under it
+      if (!inside(a.layer, bends[k], bends[k + 1]) && !inside(b.layer, bends[k], bends[k + 1])) ctx.lineTo(bends[k], bends[k + 1]);
     }
-    ctx.beginPath();
+    ctx.lineTo(b.x, b.top);
+  }
+  function eachEdge(v, only, fn) {             // the visible edges (into node `only` if given)
     edges.forEach(function (e) {
+      if (only !== null && e[1] !== only) return;
       const a = anchor(e[0]), b = anchor(e[1]), bends = e[2];
       if (a.layer !== null && a.layer === b.layer) return;
       let x0 = Math.min(a.x, b.x), x1 = Math.max(a.x, b.x);
       for (let k = 0; k < bends.length; k += 2) { x0 = Math.min(x0, bends[k]); x1 = Math.max(x1, bends[k]); }
-      if (!visible(v, x0, a.bottom, x1, b.top)) return;
-      if (e[1] === cur) { flowing.push([a, b, bends]); return; }
-      path(a, b, bends);
+      if (visible(v, x0, a.bottom, x1, b.top)) fn(a, b, bends);
     });
+  }
+  function drawEdges(v) {
+    ctx.beginPath();
+    eachEdge(v, null, edgePath);
     ctx.lineWidth = 1 / Math.max(state.scale, 0.2); ctx.strokeStyle = "#888"; ctx.stroke();
-    if (flowing.length) {                      // the gradient leaving the current node
-      ctx.beginPath();
-      flowing.forEach(function (f) { path(f[0], f[1], f[2]); });
-      ctx.setLineDash([6, 4]); ctx.lineWidth = 3 / Math.max(state.scale, 0.2);
-      ctx.strokeStyle = C.gradient; ctx.stroke(); ctx.setLineDash([]);
-    }
   }
   function drawNodes(v, text) {
-    const groups = new Map(), cur = currentNode(), rings = [];
+    const groups = new Map();
     nodes.forEach(function (n) {
       if (hiddenIn(n) || !visible(v, n.x - n.w / 2, n.y - H / 2, n.x + n.w / 2, n.y + H / 2)) return;
       const f = fillOf(n);
       if (!groups.has(f)) groups.set(f, []);
       groups.get(f).push(n);
-      if (n.id === cur) rings.push([n, C.highlight, 5]);
-      else if (n.id === state.selected) rings.push([n, "#1f78b4", 3]);
-      else if (state.matches.has(n.id)) rings.push([n, "#f1a340", 4]);
-      else if (n.step !== null && state.step >= 0 && n.step < state.step) rings.push([n, C.gradient, 2]);
-      else if (n.id === state.hover) rings.push([n, "#555", 2]);
     });
     const lw = 1 / Math.max(state.scale, 0.2);
     groups.forEach(function (list, fill) {
@@ -157,11 +145,6 @@
       });
       ctx.fillStyle = fill; ctx.fill();
       ctx.lineWidth = lw; ctx.strokeStyle = "#555"; ctx.stroke();
-    });
-    rings.forEach(function (r) {
-      const n = r[0];
-      ctx.beginPath(); roundRect(n.x - n.w / 2 - 3, n.y - H / 2 - 3, n.w + 6, H + 6, 8);
-      ctx.lineWidth = r[2] / Math.max(state.scale, 0.05); ctx.strokeStyle = r[1]; ctx.stroke();
     });
     if (!text) return;
     ctx.textAlign = "center";
@@ -174,15 +157,66 @@
       });
     });
   }
+  // What changes while stepping, selecting and searching, drawn over the rest each frame.
+  function drawOverlay(v) {
+    const cur = currentNode();
+    if (cur !== null) {                        // the gradient leaving the current node
+      ctx.beginPath();
+      eachEdge(v, cur, edgePath);
+      ctx.setLineDash([6, 4]); ctx.lineWidth = 3 / Math.max(state.scale, 0.2);
+      ctx.strokeStyle = C.gradient; ctx.stroke(); ctx.setLineDash([]);
+      const l = hiddenIn(nodes[cur]);
+      if (l) {
+        ctx.beginPath(); roundRect(l.box.x0, l.box.y0, l.box.x1 - l.box.x0, l.box.y1 - l.box.y0, 10);
+        ctx.lineWidth = 4 / Math.max(state.scale, 0.05); ctx.strokeStyle = C.highlight; ctx.stroke();
+      }
+    }
+    nodes.forEach(function (n) {
+      let ring = null;
+      if (n.id === cur) ring = [C.highlight, 5];
+      else if (n.id === state.selected) ring = ["#1f78b4", 3];
+      else if (state.matches.has(n.id)) ring = ["#f1a340", 4];
+      else if (n.step !== null && state.step >= 0 && n.step < state.step) ring = [C.gradient, 2];
+      else if (n.id === state.hover) ring = ["#555", 2];
+      if (ring === null || hiddenIn(n) || !visible(v, n.x - n.w / 2, n.y - H / 2, n.x + n.w / 2, n.y + H / 2)) return;
+      ctx.beginPath(); roundRect(n.x - n.w / 2 - 3, n.y - H / 2 - 3, n.w + 6, H + 6, 8);
+      ctx.lineWidth = ring[1] / Math.max(state.scale, 0.05); ctx.strokeStyle = ring[0]; ctx.stroke();
+    });
+  }
+  // Zoomed out (no text), the whole graph is drawn once into a bitmap that panning only
+  // copies, as long as it is at most 4096 px a side; it is redrawn when the zoom or the
+  // collapsed layers change.
+  let cache = null;
+  function cached(dpr) {
+    const w = Math.ceil((bounds.x1 - bounds.x0) * state.scale * dpr) + 2;
+    const h = Math.ceil((bounds.y1 - bounds.y0) * state.scale * dpr) + 2;
+    if (w > 4096 || h > 4096) return null;
+    const key = [state.scale, dpr, Array.from(state.collapsed).sort().join(",")].join("|");
+    if (cache !== null && cache.key === key) return cache;
+    const off = document.createElement("canvas");
+    off.width = w; off.height = h;
+    ctx = off.getContext("2d");
+    ctx.setTransform(dpr * state.scale, 0, 0, dpr * state.scale, 1 - bounds.x0 * state.scale * dpr,
+                     1 - bounds.y0 * state.scale * dpr);
+    const all = { x0: bounds.x0, y0: bounds.y0, x1: bounds.x1, y1: bounds.y1 };
+    drawLayers(all, false); drawEdges(all); drawNodes(all, false);
+    ctx = screen;
+    cache = { key: key, canvas: off };
+    return cache;
+  }
   function draw() {
     const t0 = performance.now(), dpr = window.devicePixelRatio || 1;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const v = view(), text = state.scale >= 0.45, bitmap = text ? null : cached(dpr);
+    if (bitmap !== null) {
+      ctx.drawImage(bitmap.canvas, Math.round(dpr * (state.tx + bounds.x0 * state.scale)) - 1,
+                    Math.round(dpr * (state.ty + bounds.y0 * state.scale)) - 1);
+    }
     ctx.setTransform(dpr * state.scale, 0, 0, dpr * state.scale, dpr * state.tx, dpr * state.ty);
-    const v = view(), text = state.scale >= 0.45;
-    drawLayers(v, text);
-    drawEdges(v);
-    drawNodes(v, text);
+    if (bitmap === null) { drawLayers(v, text); drawEdges(v); drawNodes(v, text); }
+    state.cached = bitmap !== null;
+    drawOverlay(v);
     state.frames += 1;
     state.lastDraw = performance.now() - t0;
     if (timing.firstDraw === null) timing.firstDraw = performance.now();
@@ -356,6 +390,7 @@
       return '<label><input type="checkbox" data-layer="' + l.key + '"> collapse ' + esc(l.title) + "</label>";
     }).join("") : '<span class="note">no layers in this graph</span>';
     list.addEventListener("change", function (e) { toggleLayer(+e.target.dataset.layer, e.target.checked); });
+    document.getElementById("collapse-all").hidden = document.getElementById("expand-all").hidden = !data.layers.length;
     const legend = [["parameter", C.parameter], ["input", C.input], ["target", C.target],
       ["constant", C.constant], ["output", C.output]].map(function (k) {
       return '<div><span class="swatch" style="background:' + k[1] + '"></span>' + esc(data.kinds[k[0]]) + "</div>";
