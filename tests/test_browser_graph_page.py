@@ -9,6 +9,8 @@ error and no network request.  Skips when no Chromium is installed (``tests/brow
 
 from __future__ import annotations
 
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -345,5 +347,70 @@ def _screenshots(out: Path) -> None:
     print("wrote", ", ".join(str(s) for s in shots))
 
 
+# The scripted pan of the measurements: 50 redraws around a circle of 150 px, timed.
+PAN = """async () => {
+  const g = window.nablagraph, times = [], frames = [], tx0 = g.state.tx, ty0 = g.state.ty;
+  let last = performance.now();
+  for (let i = 0; i < 50; i++) {
+    const a = performance.now(), t = 2 * Math.PI * i / 50;
+    g.state.tx = tx0 + 150 * Math.sin(t); g.state.ty = ty0 + 150 * (1 - Math.cos(t)); g.draw();
+    times.push(performance.now() - a);
+    await new Promise(r => requestAnimationFrame(r));
+    const now = performance.now(); frames.push(now - last); last = now;
+  }
+  times.sort((a, b) => a - b); frames.sort((a, b) => a - b);
+  return [times[25], frames[25]];
+}"""
+ZOOM_1 = """() => { const g = window.nablagraph, n = g.data.nodes[g.data.order[g.data.order.length >> 1]],
+  r = document.getElementById('view').getBoundingClientRect();
+  g.state.scale = 1; g.state.tx = r.width / 2 - n.x; g.state.ty = r.height / 2 - n.y; g.draw(); }"""
+
+
+def deep_network(tensors: int) -> ng.Tensor:
+    layers = max(1, (tensors - 3) // 4)
+    net = ng.nn.Network([4] + [4] * (layers - 1) + [1], seed=0)
+    return net.cost(np.random.default_rng(0).normal(size=(8, 4)), np.zeros((8, 1)))
+
+
+def _measure(out: Path) -> None:
+    """The table of docs/rendering.md: build, write, open and pan pages of 100 to 15,000 tensors."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from browser import CHROMIUM_ARGS, chromium_path
+
+    graphs = [(f"deep network of about {n} tensors", lambda n=n: deep_network(n))
+              for n in (100, 1000, 10000)]
+    graphs += [(f"wide graph, {c} chains of {k + 1} ops", lambda c=c, k=k: wide_graph(c, k))
+               for c, k in ((7, 11), (22, 42), (70, 139))]
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        for name, make in graphs:
+            C = make()
+            t0 = time.perf_counter()
+            p = page(C)
+            p.write(out / "measured.html")
+            built = time.perf_counter() - t0
+            pg = b.new_page(viewport={"width": 1280, "height": 800})
+            pg.goto((out / "measured.html").resolve().as_uri())
+            while not pg.evaluate("!!(window.nablagraph && window.nablagraph.timing.firstDraw)"):
+                pg.wait_for_timeout(20)
+            first = pg.evaluate("window.nablagraph.timing.firstDraw")
+            fitted = pg.evaluate(PAN)
+            pg.evaluate(ZOOM_1)
+            zoomed = pg.evaluate(PAN)
+            print(f"{name}: {len(p.data['nodes']):,} tensors, {len(p.html.encode()) / 1e6:.2f} MB, "
+                  f"page + write {built:.2f} s, first draw {first / 1000:.2f} s, fitted: redraw "
+                  f"{fitted[0]:.1f} ms, frame {fitted[1]:.1f} ms; zoom 1: redraw {zoomed[0]:.1f} ms, "
+                  f"frame {zoomed[1]:.1f} ms")
+            pg.close()
+        b.close()
+    (out / "measured.html").unlink()
+
+
 if __name__ == "__main__":
-    _screenshots(Path(__file__).resolve().parents[1] / "docs" / "images")
+    if "--measure" in sys.argv:
+        _measure(Path(tempfile.mkdtemp()))
+    else:
+        _screenshots(Path(__file__).resolve().parents[1] / "docs" / "images")
