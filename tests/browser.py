@@ -94,9 +94,14 @@ class Browser:
         self._browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """A session-wide headless Chromium; skips the test when none is installed."""
+    """A headless Chromium for one test module; skips the test when none is installed.
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in
+    the main thread while it is open, and a later test's ``asyncio.run`` (the grad-mode
+    tests) would then fail with "cannot be called from a running event loop".
+    """
     executable = chromium_path()
     if executable is None:
         pytest.skip("no Chromium on this machine (Debian's 'chromium'; .ci/run installs it "

@@ -91,6 +91,11 @@ def test_xor_click_a_node_and_read_the_panel(browser: Any, tmp_path: Path) -> No
     W2 = next(p for p in net.parameters() if p.name == "W2")
     g = next(p for p in twin.parameters() if p.name == "W2").grad.data
     with opened(browser, tmp_path, C, "xor") as pg:
+        at = pg.page.evaluate("i => window.nablagraph.screenOf(i)", node_id(pg, "b3"))
+        pg.page.mouse.move(at["x"], at["y"])  # hovering previews the node in the panel
+        assert pg.page.text_content("#panel-title") == "b3"
+        pg.page.mouse.move(5, 300)
+        assert pg.page.text_content("#panel-title") == pg.page.text_content("#page-title")
         click_node(pg, "W2")
         assert pg.page.text_content("#panel-title") == "W2"
         assert field(pg, "op") == "— (a leaf)"

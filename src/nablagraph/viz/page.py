@@ -176,7 +176,7 @@ def _equations(n: TensorNode, info: GraphInfo, last: int | None, cost_root: bool
             eqs.append(f"δ{s(l)} = ∂C/∂z{s(l)}")
             if l == last and any(is_cost(c.tensor._op) for c in info.consumers.get(id(t), ())):
                 eqs.append(f"BP1: δ{s(l)} = ∇ₐC ⊙ σ′(z{s(l)}), the cost taking z{s(l)} itself "
-                           "(σ folded in; its rule below the cost's node)")
+                           "(σ folded in): δ is the cost's VJP, its rule on the cost's node")
             elif l == last:
                 eqs.append(f"BP1: δ{s(l)} = ∇ₐC ⊙ σ′(z{s(l)})  (the output layer)")
             else:

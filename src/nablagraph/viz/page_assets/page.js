@@ -419,6 +419,8 @@
     const r = canvas.getBoundingClientRect(), h = nodeAt(e.clientX - r.left, e.clientY - r.top);
     if (h !== state.hover) {
       state.hover = h;
+      // With nothing selected and no step shown, hovering previews a node in the panel.
+      if (state.selected === null && state.step < 0) { if (h === null) showSummary(); else showNode(h); }
       canvas.classList.toggle("over-node", h !== null);
       canvas.title = h === null ? "" : nodes[h].title + " · " + nodes[h].second;
       requestDraw();
