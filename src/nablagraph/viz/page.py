@@ -315,7 +315,8 @@ def page(root: Tensor, *, title: str | None = None) -> GraphPage:
         by the engine (:func:`nablagraph.grad`, ``retain_graph=True``) in the order
         :func:`nablagraph.engine.schedule` gives, which the page's stepper replays; a
         root of more than one element is seeded with ones (the gradient of its sum).
-        No ``.grad`` is changed.
+        No ``.grad`` is changed; hooks registered on the graph's tensors run, as in
+        any backward pass.
     title : str, optional
         The page's title (default ``graph of C``).
 
