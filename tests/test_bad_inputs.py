@@ -642,6 +642,27 @@ CATALOGUE: list[Entry] = [
           ng.ShapeError, r"^DataLoader: X has 4 rows but Y has 3; they must hold one row per example"),
     Entry("Linear without a bias", lambda f: ng.nn.Linear(3, 2, bias=False),
           ng.ConfigError, r"^Linear: bias=False is not supported; every layer has a bias b\^l"),
+    # --- the interactive graph page (viz.page, render(C, "g.html"))
+    Entry("render to an extension that names no format (.htm)",
+          lambda f: ng.viz.render(_net().cost(XOR_X, XOR_Y[:, None]), f.dir / "g.htm"),
+          ng.ConfigError, r"render: cannot tell the format of '.*g.htm' from its extension '.htm'; use .dot, .gv, .svg, .png or .pdf, or .html for the interactive page"),
+    Entry("render an .html page of a graph backward() freed",
+          lambda f: (C := _net().cost(XOR_X, XOR_Y[:, None]), C.backward(), ng.viz.render(C, f.dir / "g.html")),
+          ng.GraphError, r"page: cannot show the graph: this tensor \(op 'quadratic_cost', shape \(\)\) was freed by an earlier backward\(\).*call backward\(retain_graph=True\)"),
+    Entry("render an .html page from a diagram already drawn",
+          lambda f: ng.viz.render(ng.viz.draw_network(_net(), XOR_X, XOR_Y[:, None]), f.dir / "g.html"),
+          ng.DTypeError, r"render: an .html page is made from a Tensor \(it shows values and gradients\), got Diagram"),
+    Entry("render an .html page with picture options",
+          lambda f: ng.viz.render(_net().cost(XOR_X, XOR_Y[:, None]), f.dir / "g.html", collapse="layers"),
+          ng.ConfigError, r"render: options collapse do not apply to an .html page .*only title= does"),
+    Entry("Diagram.write to an .html file",
+          lambda f: ng.viz.draw_network(_net(), XOR_X, XOR_Y[:, None]).write(f.dir / "g.html"),
+          ng.ConfigError, r"Diagram.write: an .html page is made from the tensor itself .*viz.page\(C\).write\(path\)"),
+    Entry("viz.page of an array, not a tensor", lambda f: ng.viz.page(np.ones(3)),  # type: ignore[arg-type]
+          ng.DTypeError, r"page: expected a Tensor \(the cost C, usually\), got ndarray"),
+    Entry("viz.network_page of a model that is not a Network",
+          lambda f: ng.viz.network_page(object(), XOR_X, XOR_Y[:, None]),
+          ng.ConfigError, r"network_page: expected a nablagraph.nn.Network \(with forward_trace and cost_from_trace\), got object without forward_trace\(\)"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),
@@ -678,7 +699,7 @@ CATALOGUE: list[Entry] = [
     Entry("CLI: an empty output name", ["train", "--data", "xor", "--sizes", "2,3,1", "--history", ""], 2,
           r"--history needs a file name, got an empty string"),
     Entry("CLI: graph -o with an unknown image format", ["graph", "2,3,1", "--data", "xor", "-o", "g.jpg"], 2,
-          r"-o g.jpg: graphs are written as .svg, .png, .pdf, .dot or .gv, chosen by the file's extension; got '.jpg'"),
+          r"-o g.jpg: graphs are written as .svg, .png, .pdf, .dot, .gv or .html, chosen by the file's extension; got '.jpg'"),
     Entry("CLI: an output that is one of the inputs",
           ["train", "--data", "mnist:h.json,labels", "--sizes", "2,3,1", "--history", "h.json"], 2,
           r"--history h.json is the MNIST images file being read \(h.json\); writing it would destroy the input"),
@@ -745,6 +766,11 @@ CATALOGUE: list[Entry] = [
           r"check: error: give either a model \(2,3,1\) or --backprop, not both$"),
     Entry("CLI: check with neither a model nor --backprop", ["check"], 2,
           r"check: error: give a model \(a .safetensors file or sizes such as 64,30,10\) or --backprop FILE.py:NAME$"),
+    # --- CLI: the interactive graph page
+    Entry("CLI: graph -o g.html with --collapse", ["graph", "2,3,1", "--data", "xor", "-o", "g.html", "--collapse", "layers"], 2,
+          r"graph: error: -o g.html: --collapse applies to pictures; the .html page collapses layers itself"),
+    Entry("CLI: graph -o g.htm (an extension that names no format)", ["graph", "2,3,1", "--data", "xor", "-o", "g.htm"], 2,
+          r"-o g.htm: graphs are written as .svg, .png, .pdf, .dot, .gv or .html, chosen by the file's extension; got '.htm'"),
 ]
 
 #: mine.py for the check_backprop entries: a correct textbook network and broken variants.

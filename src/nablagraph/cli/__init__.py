@@ -146,9 +146,10 @@ def _add_graph(sub: Any) -> None:
     """The ``graph`` subcommand's options."""
     p = sub.add_parser("graph", help="draw the recorded graph of a network's cost",
                        description="Run a network on a small batch and draw the graph of its cost "
-                       "(.svg, .png, .pdf or .dot by the output's extension).")
+                       "(.svg, .png, .pdf or .dot by the output's extension), or write an interactive .html page "
+                       "(pan, zoom, inspect each tensor, step the backward pass; one offline file).")
     p.add_argument("model", help="a .safetensors model file or layer sizes such as 64,30,10")
-    p.add_argument("-o", "--output", required=True, help="the image to write (.svg .png .pdf .dot .gv)")
+    p.add_argument("-o", "--output", required=True, help="the image to write (.svg .png .pdf .dot .gv) or page (.html)")
     p.add_argument("--data", default="digits", help="digits, xor or mnist:PATH (default digits)")
     _add_net_options(p)
     p.add_argument("--batch", type=_positive(int, "--batch"), default=4, help="examples drawn (default 4)")

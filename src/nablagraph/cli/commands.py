@@ -426,6 +426,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     _check_fit(net, X, Y, f"--data {args.data}")
     Yc = _targets_for(net, Y)
     fmt = "dot" if target.suffix == ".gv" else target.suffix.lstrip(".")
+    if fmt == "html":
+        return _graph_page(args, net, what, X[: args.batch], Yc[: args.batch], desc, target)
 
     def draw(collapse: str | None) -> Any:
         return ng.viz.draw_network(
@@ -454,6 +456,20 @@ def cmd_graph(args: argparse.Namespace) -> int:
                 "per layer; write .svg instead"
             )
     _say(f"wrote the graph of {what} ({desc}, batch of {min(args.batch, len(X))}) to {args.output}")
+    return EXIT_OK
+
+
+def _graph_page(args: argparse.Namespace, net: Network, what: str, X: np.ndarray,
+                Y: np.ndarray, desc: str, target: Path) -> int:
+    """``nablagraph graph … -o g.html``: the interactive page (gradients always shown)."""
+    if args.collapse is not None:
+        raise CLIError(f"-o {args.output}: --collapse applies to pictures; the .html page "
+                       "collapses layers itself (the checkboxes of its Layers list)")
+    p = ng.viz.network_page(net, X, Y)
+    _replace_atomically(target, lambda tmp: p.write(tmp))
+    _say(f"wrote the interactive graph page of {what} ({desc}, batch of {len(X)}; "
+         f"{len(p.data['nodes'])} tensors, {len(p.data['order'])} backward steps) to "
+         f"{args.output}; open it in a browser, no network needed")
     return EXIT_OK
 
 

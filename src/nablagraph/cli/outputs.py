@@ -34,7 +34,7 @@ PLOT_INSTALL = "pip install 'nablagraph[plot]'"
 MODEL_SUFFIXES = (".safetensors",)
 HISTORY_SUFFIXES = (".json", ".csv")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
-GRAPH_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
+GRAPH_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv", ".html")
 
 
 class CLIError(Exception):
@@ -183,7 +183,7 @@ def _have_matplotlib() -> bool:
 def _needs_renderer(option: str, target: Path) -> None:
     """Refuse up front an image format no installed Graphviz program writes."""
     fmt = target.suffix.lstrip(".")
-    if fmt in ("dot", "gv"):
+    if fmt in ("dot", "gv", "html"):  # text and the interactive page: no program needed
         return
     try:
         _require(fmt)

@@ -20,14 +20,14 @@ def _add_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) 
     return (g if needs[0] else None, g if needs[1] else None)
 
 
-ADD = defop("add", np.add, _add_vjp, "x + y (broadcasting)", kind="arithmetic")
+ADD = defop("add", np.add, _add_vjp, "x + y (broadcasting)", kind="arithmetic", rule="∂/∂x = g, ∂/∂y = g (each summed over the axes it was broadcast along)")
 
 
 def _sub_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) -> tuple[Any, ...]:
     return (g if needs[0] else None, -g if needs[1] else None)
 
 
-SUB = defop("sub", np.subtract, _sub_vjp, "x - y (broadcasting)", kind="arithmetic")
+SUB = defop("sub", np.subtract, _sub_vjp, "x - y (broadcasting)", kind="arithmetic", rule="∂/∂x = g, ∂/∂y = −g")
 
 
 def _mul_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) -> tuple[Any, ...]:
@@ -35,7 +35,7 @@ def _mul_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) 
 
 
 MUL = defop("mul", np.multiply, _mul_vjp, "x ⊙ y, the Hadamard product (broadcasting)",
-            kind="arithmetic", note="Hadamard product")
+            kind="arithmetic", rule="∂/∂x = g ⊙ y, ∂/∂y = g ⊙ x", note="Hadamard product")
 
 
 def _div_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) -> tuple[Any, ...]:
@@ -44,7 +44,7 @@ def _div_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) 
     return (gx, gy)
 
 
-DIV = defop("div", np.true_divide, _div_vjp, "x / y (broadcasting)", kind="arithmetic")
+DIV = defop("div", np.true_divide, _div_vjp, "x / y (broadcasting)", kind="arithmetic", rule="∂/∂x = g / y, ∂/∂y = −g ⊙ x / y²")
 
 
 def _pow_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) -> tuple[Any, ...]:
@@ -54,7 +54,7 @@ def _pow_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: Any) 
 
 
 POW = defop("pow", np.power, _pow_vjp, "x ** y with a tensor exponent (d/dy needs x > 0)",
-            kind="arithmetic")
+            kind="arithmetic", rule="∂/∂x = g ⊙ y x^(y−1), ∂/∂y = g ⊙ x^y ln x")
 
 
 def _pow_scalar_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, p: float) -> tuple[Any, ...]:
@@ -68,14 +68,14 @@ def _pow_scalar_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, p
 
 
 POW_SCALAR = defop("pow_scalar", np.power, _pow_scalar_vjp, "x ** p for a constant number p",
-                   kind="arithmetic")
+                   kind="arithmetic", rule="∂/∂x = g ⊙ p x^(p−1)")
 
 
 def _neg_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
     return (-g,)
 
 
-NEG = defop("neg", np.negative, _neg_vjp, "-x", kind="arithmetic", elementwise=True)
+NEG = defop("neg", np.negative, _neg_vjp, "-x", kind="arithmetic", rule="∂/∂x = −g", elementwise=True)
 
 
 def _matmul_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ def _matmul_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, b: An
 
 
 MATMUL = defop("matmul", _matmul_forward, _matmul_vjp, "a @ b (NumPy matmul rules)", _matmul_error,
-               kind="arithmetic", note="a @ b")
+               kind="arithmetic", rule="∂C/∂A = G·Bᵀ, ∂C/∂B = Aᵀ·G", note="a @ b")
 
 
 def _linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -190,6 +190,6 @@ LINEAR = defop(
     _linear_vjp,
     "z = x @ W.T + b in one primitive (the notes' z^l = w^l a^{l-1} + b^l, batch as rows)",
     writes_into=True,
-    kind="arithmetic",
+    kind="arithmetic", rule="z = x Wᵀ + b: ∂C/∂x = G·W, ∂C/∂W = Gᵀ·x, ∂C/∂b = Σ_rows G",
     note="a Wᵀ + b",
 )

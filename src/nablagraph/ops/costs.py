@@ -77,7 +77,7 @@ def _quadratic_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, y:
 
 QUADRATIC = defop(
     "quadratic_cost", _quadratic_forward, _quadratic_vjp, "C = (1/M) Σ_m ½‖y_m − a_m‖²",
-    kind="cost", cost="quadratic",
+    kind="cost", rule="∂C/∂a = g (a − y) / M, ∂C/∂y = −g (a − y) / M", cost="quadratic",
 )
 
 
@@ -93,7 +93,7 @@ def _mse_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, y: Any) 
 
 
 MSE = defop("mse_loss", _mse_forward, _mse_vjp, "C = (1/M) Σ_m (1/n) ‖y_m − a_m‖² (mean over all elements)",
-            kind="cost", cost="mse")
+            kind="cost", rule="∂C/∂a = g · 2 (a − y) / n (n entries), ∂C/∂y = its negative", cost="mse")
 
 
 BCE_EPS = 1e-12
@@ -160,7 +160,7 @@ BCE = defop(
     _bce_forward,
     _bce_vjp,
     "C = −(1/M) Σ_m Σ_j [y ln a + (1 − y) ln(1 − a)], a clipped to [ε, 1 − ε] (1 − ε < 1 in a's dtype)",
-    kind="cost",
+    kind="cost", rule="∂C/∂a = g (a − y) / (a(1 − a)) / M (a clipped to [ε, 1 − ε])",
     cost="binary_cross_entropy",
 )
 
@@ -185,7 +185,7 @@ BCE_LOGITS = defop(
     _bce_logits_forward,
     _bce_logits_vjp,
     "binary cross-entropy of σ(z), computed from z without overflow",
-    kind="cost",
+    kind="cost", rule="∂C/∂z = g (σ(z) − y) / M, ∂C/∂y = −g z / M",
     cost="binary_cross_entropy",
 )
 
@@ -214,7 +214,7 @@ CROSS_ENTROPY = defop(
     _ce_forward,
     _ce_vjp,
     "C = −(1/M) Σ_m Σ_j y_j ln softmax(z)_j, targets one-hot or probabilities",
-    kind="cost",
+    kind="cost", rule="∂C/∂z = g (softmax(z) Σ_j y_j − y) / M, ∂C/∂y = −g log softmax(z) / M",
     cost="cross_entropy",
 )
 
@@ -257,7 +257,7 @@ CROSS_ENTROPY_INDEX = defop(
     _ce_index_forward,
     _ce_index_vjp,
     "softmax cross-entropy with integer class labels (a parameter, not an input)",
-    kind="cost",
+    kind="cost", rule="∂C/∂z = g (softmax(z) − onehot(labels)) / M",
     cost="cross_entropy",
 )
 

@@ -29,21 +29,21 @@ def _exp_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple
     return (g * out,)
 
 
-EXP = defop("exp", np.exp, _exp_vjp, "e^x", kind="elementwise", elementwise=True)
+EXP = defop("exp", np.exp, _exp_vjp, "e^x", kind="elementwise", rule="g ⊙ eˣ (the output itself)", elementwise=True)
 
 
 def _log_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
     return (g / x,)
 
 
-LOG = defop("log", np.log, _log_vjp, "natural logarithm", kind="elementwise", elementwise=True)
+LOG = defop("log", np.log, _log_vjp, "natural logarithm", kind="elementwise", rule="g / x", elementwise=True)
 
 
 def _sqrt_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
     return (g / (2 * out),)
 
 
-SQRT = defop("sqrt", np.sqrt, _sqrt_vjp, "square root", kind="elementwise", elementwise=True)
+SQRT = defop("sqrt", np.sqrt, _sqrt_vjp, "square root", kind="elementwise", rule="g / (2√x)", elementwise=True)
 
 
 def _abs_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
@@ -51,7 +51,7 @@ def _abs_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple
     return (g * np.sign(xd),)
 
 
-ABS = defop("abs", np.abs, _abs_vjp, "|x| (subgradient 0 at 0)", kind="elementwise",
+ABS = defop("abs", np.abs, _abs_vjp, "|x| (subgradient 0 at 0)", kind="elementwise", rule="g ⊙ sign(x)",
             elementwise=True, kinks=(0.0,))
 
 
@@ -64,7 +64,7 @@ def _maximum_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, y: A
 
 
 MAXIMUM = defop("maximum", np.maximum, _maximum_vjp, "elementwise max (ties split the gradient)",
-                kind="elementwise", elementwise=True, smooth=False)  # kinks where x = y
+                kind="elementwise", rule="g to the larger input (x > y → x, else y); a tie gives each half", elementwise=True, smooth=False)  # kinks where x = y
 
 
 def _clip_forward(x: np.ndarray, lo: float | None, hi: float | None) -> np.ndarray:
@@ -84,7 +84,7 @@ def _clip_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, lo: Any
 
 
 CLIP = defop("clip", _clip_forward, _clip_vjp, "clamp into [lo, hi] (gradient 1 inside, 0 outside)",
-             kind="elementwise", elementwise=True, smooth=False)  # kinks at lo and hi
+             kind="elementwise", rule="g where lo ≤ x ≤ hi, 0 outside", elementwise=True, smooth=False)  # kinks at lo and hi
 
 
 def _cast_forward(x: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
@@ -98,7 +98,7 @@ def _cast_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, dtype: 
 
 
 CAST = defop("cast", _cast_forward, _cast_vjp, "x in another floating dtype (gradient cast back)",
-             kind="elementwise", elementwise=True)
+             kind="elementwise", elementwise=True, rule="g cast back to x's dtype")
 RAW.astype = lambda g, dtype: g.astype(dtype, copy=False)
 
 
@@ -180,7 +180,7 @@ def _sigmoid_grad_into(t: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
 
 RAW.sigmoid = _sigmoid
 SIGMOID = defop("sigmoid", _sigmoid, _sigmoid_vjp, "σ(z) = 1 / (1 + e^{-z})",
-                kind="activation", elementwise=True, lipschitz=0.25, bound=1.0, at_zero=0.5)
+                kind="activation", rule="g ⊙ σ(z)(1−σ(z))", elementwise=True, lipschitz=0.25, bound=1.0, at_zero=0.5)
 
 
 def _tanh_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tuple[Any, ...]:
@@ -188,7 +188,7 @@ def _tanh_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tupl
 
 
 TANH = defop("tanh", np.tanh, _tanh_vjp, "tanh(z)",
-             kind="activation", elementwise=True, lipschitz=1.0, bound=1.0, at_zero=0.0)
+             kind="activation", rule="g ⊙ (1 − tanh²(z))", elementwise=True, lipschitz=1.0, bound=1.0, at_zero=0.0)
 
 
 def _relu_forward(x: np.ndarray) -> np.ndarray:
@@ -201,7 +201,7 @@ def _relu_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> tupl
 
 
 RELU = defop("relu", _relu_forward, _relu_vjp, "max(z, 0) (derivative 0 at z = 0)",
-             kind="activation", elementwise=True, kinks=(0.0,), lipschitz=1.0, at_zero=0.0)
+             kind="activation", rule="g ⊙ [z > 0]", elementwise=True, kinks=(0.0,), lipschitz=1.0, at_zero=0.0)
 
 
 def _leaky_relu_forward(x: np.ndarray, slope: float) -> np.ndarray:
@@ -214,7 +214,7 @@ def _leaky_relu_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, s
 
 
 LEAKY_RELU = defop("leaky_relu", _leaky_relu_forward, _leaky_relu_vjp, "z if z > 0 else slope·z",
-                   kind="activation", elementwise=True, kinks=(0.0,), lipschitz=1.0, at_zero=0.0)
+                   kind="activation", rule="g ⊙ (1 where z > 0, else slope)", elementwise=True, kinks=(0.0,), lipschitz=1.0, at_zero=0.0)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -228,7 +228,7 @@ def _softplus_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> 
 
 
 SOFTPLUS = defop("softplus", _softplus, _softplus_vjp, "ln(1 + e^z), a smooth relu; derivative σ(z)",
-                 kind="activation", elementwise=True, lipschitz=1.0, at_zero=float(np.log(2.0)))
+                 kind="activation", rule="g ⊙ σ(z)", elementwise=True, lipschitz=1.0, at_zero=float(np.log(2.0)))
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -243,7 +243,7 @@ def _softmax_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, axis
 
 RAW.softmax = _softmax
 SOFTMAX = defop("softmax", _softmax, _softmax_vjp, "e^{z_j} / Σ_k e^{z_k} along an axis",
-                kind="activation", lipschitz=1.0, bound=1.0)
+                kind="activation", rule="s ⊙ (g − Σ_k g_k s_k) along the axis, s = softmax(z)", lipschitz=1.0, bound=1.0)
 
 
 def _log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -258,4 +258,4 @@ def _log_softmax_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, 
 
 RAW.log_softmax = _log_softmax
 LOG_SOFTMAX = defop("log_softmax", _log_softmax, _log_softmax_vjp, "z_j − log Σ_k e^{z_k}",
-                    kind="normalisation")
+                    kind="normalisation", rule="g − softmax(z) Σ_k g_k along the axis")

@@ -20,7 +20,7 @@ def _sum_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, axis: An
     return (F.broadcast_to(g, tuple(x.shape)),)
 
 
-SUM = defop("sum", _sum, _sum_vjp, "Σ over axes", kind="reduction")
+SUM = defop("sum", _sum, _sum_vjp, "Σ over axes", kind="reduction", rule="g broadcast back to x's shape")
 
 
 def _mean_forward(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
@@ -34,7 +34,7 @@ def _mean_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, axis: A
     return (F.broadcast_to(g / n, tuple(x.shape)),)
 
 
-MEAN = defop("mean", _mean_forward, _mean_vjp, "mean over axes", kind="reduction")
+MEAN = defop("mean", _mean_forward, _mean_vjp, "mean over axes", kind="reduction", rule="g / n broadcast back to x's shape (n entries averaged)")
 
 
 # max and min: the gradient goes to the entries that attain the extreme.  Ties split it
@@ -70,6 +70,8 @@ def _min_forward(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.
 
 
 MAX = defop("max", _max_forward, _extreme_vjp, "max over axes (ties split the gradient)",
-            _extreme_error("max"), kind="reduction", smooth=False)
+            _extreme_error("max"), kind="reduction", smooth=False,
+            rule="g to the entries equal to the max (k ties share g/k each), 0 elsewhere")
 MIN = defop("min", _min_forward, _extreme_vjp, "min over axes (ties split the gradient)",
-            _extreme_error("min"), kind="reduction", smooth=False)
+            _extreme_error("min"), kind="reduction", smooth=False,
+            rule="g to the entries equal to the min (k ties share g/k each), 0 elsewhere")

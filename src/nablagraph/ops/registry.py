@@ -22,6 +22,10 @@ The facts an op carries, so that nothing about it is written down anywhere else:
 ``note``
     the short formula drawn under the op's name in graph diagrams (``linear``:
     ``"a Wᵀ + b"``), or ``None`` for none.
+``rule``
+    the rule its VJP applies, in one short line, ``g`` (or ``G``) being the gradient
+    arriving at the output (``matmul``: ``"∂C/∂A = G·Bᵀ, ∂C/∂B = Aᵀ·G"``); the
+    interactive graph page (:mod:`nablagraph.viz.page`) shows it for every op node.
 
 Imports: ``errors`` and NumPy only.
 """
@@ -55,7 +59,7 @@ class Op:
 
     __slots__ = (
         "_error", "at_zero", "bound", "cost", "doc", "elementwise", "forward", "kind",
-        "kinks", "lipschitz", "name", "note", "smooth", "vjp", "writes_into",
+        "kinks", "lipschitz", "name", "note", "rule", "smooth", "vjp", "writes_into",
     )
 
     def __init__(
@@ -76,6 +80,7 @@ class Op:
         at_zero: float | None = None,
         cost: str | None = None,
         note: str | None = None,
+        rule: str | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
@@ -94,6 +99,7 @@ class Op:
         self.at_zero = at_zero
         self.cost = cost
         self.note = note
+        self.rule = rule
 
     def input_error(
         self, inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exception
@@ -128,7 +134,7 @@ def defop(
     """Register a primitive op and return it.
 
     ``facts`` are the keyword-only facts of :class:`Op` (``kind=``, ``elementwise=``,
-    ``kinks=``, ``lipschitz=``, ``bound=``, ``at_zero=``, ``cost=``, ``note=``).  An unknown kind,
+    ``kinks=``, ``lipschitz=``, ``bound=``, ``at_zero=``, ``cost=``, ``note=``, ``rule=``).  An unknown kind,
     an activation without ``lipschitz=`` or a cost without ``cost=`` raises
     :class:`~nablagraph.errors.ConfigError`; ``tests/test_registry.py`` checks the rest
     (a user function, a closed-form σ', a place in the cost table).

@@ -40,7 +40,7 @@ def _reshape_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Except
 
 
 RESHAPE = defop("reshape", np.reshape, _reshape_vjp, "same data, new shape", _reshape_error,
-                kind="shape")
+                kind="shape", rule="g reshaped back to x's shape")
 
 
 def _transpose_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, axes: Any) -> tuple[Any, ...]:
@@ -49,7 +49,7 @@ def _transpose_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, ax
 
 
 TRANSPOSE = defop("transpose", _transpose, _transpose_vjp, "permute axes (reverse by default)",
-                  kind="shape")
+                  kind="shape", rule="g transposed by the inverse permutation")
 
 
 class IndexShapeError(ShapeError, IndexError):
@@ -81,7 +81,7 @@ def _getitem_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Except
 
 
 GETITEM = defop("getitem", _getitem, _getitem_vjp, "x[index] (slices, integers, arrays)", _getitem_error,
-                kind="shape")
+                kind="shape", rule="zeros of x's shape with g added at the index")
 
 
 def _scatter_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, shape: Any, index: Any) -> tuple[Any, ...]:
@@ -89,7 +89,7 @@ def _scatter_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any, shap
 
 
 SCATTER = defop("scatter", _scatter, _scatter_vjp, "zeros(shape) with x added at index; adjoint of getitem",
-                kind="shape")
+                kind="shape", rule="g[index]")
 
 
 def _broadcast_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -112,7 +112,7 @@ def _broadcast_to_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: E
 
 BROADCAST_TO = defop(
     "broadcast_to", _broadcast_to_forward, _broadcast_to_vjp, "repeat along size-1 axes",
-    _broadcast_to_error, kind="shape",
+    _broadcast_to_error, kind="shape", rule="g summed back down to x's shape",
 )
 
 
@@ -135,7 +135,7 @@ def _sum_to_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 SUM_TO = defop("sum_to", _sum_to_forward, _sum_to_vjp, "sum down to a shape; adjoint of broadcast_to",
-               kind="shape")
+               kind="shape", rule="g broadcast back to x's shape")
 
 
 def _concatenate_forward(*args: Any) -> np.ndarray:
@@ -173,7 +173,7 @@ def _concatenate_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Ex
 
 CONCATENATE = defop(
     "concatenate", _concatenate_forward, _concatenate_vjp, "join along an axis", _concatenate_error,
-    kind="shape",
+    kind="shape", rule="each input gets its slice of g along the axis",
 )
 
 
@@ -199,4 +199,4 @@ def _stack_error(inputs: tuple[Any, ...], params: tuple[Any, ...], exc: Exceptio
 
 
 STACK = defop("stack", _stack_forward, _stack_vjp, "join along a new axis", _stack_error,
-              kind="shape")
+              kind="shape", rule="input i gets g's slice i along the new axis")

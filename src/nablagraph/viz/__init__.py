@@ -58,6 +58,7 @@ from nablagraph.viz.dot import COLOURS, DIRECTIONS, VIEWS, to_dot, to_graphviz
 from nablagraph.viz.export import FORMATS, render, tensor_mimebundle, write_source
 from nablagraph.viz.graph import COST_OPS, GraphInfo, collect
 from nablagraph.viz.network import draw_network
+from nablagraph.viz.page import GraphPage, network_page, page
 from nablagraph.viz.renderer import (
     MAX_PIXELS,
     RasterTooLargeError,
@@ -69,6 +70,7 @@ from nablagraph.viz.renderer import (
 
 __all__ = [
     "to_graphviz", "to_dot", "render", "draw_network", "Diagram",
+    "page", "network_page", "GraphPage",
     "find_renderer", "Renderer", "RendererError", "RasterTooLargeError", "MAX_PIXELS", "pipe",
     "write_source",
     "collect", "GraphInfo", "tensor_mimebundle",

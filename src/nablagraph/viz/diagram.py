@@ -19,7 +19,8 @@ __all__ = ["Diagram"]
 
 
 #: File formats by extension.
-FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf"}
+FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf",
+           ".html": "html"}
 
 def _format_of(path: Path, format: str | None) -> str:
     if format is not None:
@@ -28,14 +29,14 @@ def _format_of(path: Path, format: str | None) -> str:
             fmt = "dot"
         if fmt not in set(FORMATS.values()):
             raise ConfigError(
-                f"render: unknown format {format!r}; expected one of dot, svg, png, pdf"
+                f"render: unknown format {format!r}; expected one of dot, svg, png, pdf, html"
             )
         return fmt
     fmt_found = FORMATS.get(path.suffix.lower())
     if fmt_found is None:
         raise ConfigError(
             f"render: cannot tell the format of {str(path)!r} from its extension "
-            f"{path.suffix or '(none)'!r}; use .dot, .gv, .svg, .png or .pdf, or pass format="
+            f"{path.suffix or '(none)'!r}; use .dot, .gv, .svg, .png or .pdf, or .html for the interactive page, or pass format="
         )
     return fmt_found
 
@@ -57,6 +58,12 @@ def write_source(
     """
     p = Path(path)
     fmt = _format_of(p, format)
+    if fmt == "html":
+        raise ConfigError(
+            f"{who}: an .html page is made from the tensor itself (it shows values and "
+            "gradients a DOT text does not hold): use viz.page(C).write(path) or "
+            "viz.render(C, path), with C the tensor"
+        )
     data = source.encode("utf-8") if fmt == "dot" else pipe(source, fmt, dpi, max_pixels, who=who)
     # Atomically, and never onto a FIFO (that would block), a device, a folder or a link loop.
     _atomic_write(p, [data], who)
@@ -92,7 +99,8 @@ class Diagram(graphviz.Digraph):  # type: ignore[misc]
         dpi: float | None = None,
         max_pixels: int | None = None,
     ) -> Path:
-        """Write ``.dot``/``.gv``, ``.svg``, ``.png`` or ``.pdf`` (chosen by extension).
+        """Write ``.dot``/``.gv``, ``.svg``, ``.png`` or ``.pdf`` (chosen by extension);
+        for an interactive ``.html`` page use :func:`~nablagraph.viz.page` on the tensor.
 
         A PNG keeps to ``max_pixels`` as :meth:`png` does.
         """

@@ -19,6 +19,7 @@ from nablagraph.viz.dot import to_graphviz
 from nablagraph.viz.graph import collect
 from nablagraph.viz.notebook import DISPLAY_MAX_NODES as DISPLAY_MAX_NODES  # the display's cap
 from nablagraph.viz.notebook import display_svg, tensor_html
+from nablagraph.viz.page import page
 from nablagraph.viz.renderer import (
     MAX_SIDE,
     MIN_DPI,
@@ -100,6 +101,24 @@ def _source_of(root: Any, fmt: str, dpi: float | None, max_pixels: int | None,
     )
 
 
+def _write_page(root: Any, path: Path, dpi: float | None, max_pixels: int | None,
+                options: dict[str, Any]) -> Path:
+    """``render(C, "g.html")``: the interactive page of :func:`~nablagraph.viz.page`."""
+    if not isinstance(root, Tensor):
+        raise DTypeError(
+            f"render: an .html page is made from a Tensor (it shows values and gradients), "
+            f"got {type(root).__name__}; pass the tensor itself, e.g. render(C, 'graph.html')"
+        )
+    unused = sorted(set(options) - {"title"}) + [k for k, v in (("dpi", dpi), ("max_pixels", max_pixels))
+                                                  if v is not None]
+    if unused:
+        raise ConfigError(
+            f"render: options {', '.join(unused)} do not apply to an .html page (it collapses "
+            "layers, searches and zooms by itself); only title= does"
+        )
+    return page(root, title=options.get("title")).write(path)
+
+
 def render(
     root: Any,
     path: str | Path,
@@ -109,11 +128,14 @@ def render(
     max_pixels: int | None = None,
     **options: Any,
 ) -> Path:
-    """Draw the graph below ``root`` into a file: ``.dot``/``.gv``, ``.svg``, ``.png``, ``.pdf``.
+    """Draw the graph below ``root`` into a file: ``.dot``/``.gv``, ``.svg``, ``.png``, ``.pdf``,
+    or an interactive ``.html`` page.
 
     DOT needs no program.  SVG, PNG and PDF use the system Graphviz ``dot`` when it is
     on ``PATH``, otherwise ``graphviz-pure`` from PyPI (SVG and PNG only); see
-    :mod:`nablagraph.viz.renderer`.
+    :mod:`nablagraph.viz.renderer`.  ``.html`` writes the page of
+    :func:`~nablagraph.viz.page` (pan, zoom, inspect, step the backward pass), one
+    self-contained file; it needs a Tensor and takes ``title=`` only.
 
     Parameters
     ----------
@@ -122,7 +144,7 @@ def render(
         diagram already made (from :func:`to_graphviz` or :func:`draw_network`).
     path : str or Path
         The file to write; its extension picks the format unless ``format`` is given.
-    format : {"dot", "svg", "png", "pdf"}, optional
+    format : {"dot", "svg", "png", "pdf", "html"}, optional
         Overrides the extension.
     dpi : float, optional
         Resolution of PNG output (default 96).  One that would make the image bigger
@@ -162,6 +184,8 @@ def render(
     """
     p = Path(path)
     fmt = _format_of(p, format)
+    if fmt == "html":
+        return _write_page(root, p, dpi, max_pixels, options)
     check_dpi(dpi, "render")
     check_max_pixels(max_pixels, "render")
     source = _source_of(root, fmt, dpi, max_pixels, options)
