@@ -16,7 +16,9 @@ so exporting those gradient tensors as outputs makes the ONNX model compute
 constants (ReLU's mask ``z > 0``) are baked in at their recorded values: such a
 gradient is exact only where the masks are the same (:func:`to_onnx` counts them in
 the model's ``baked_constants`` metadata).  Smooth networks (sigmoid, tanh, softmax)
-have none.
+have none.  So are values computed only from leaves that need no gradient (an op on
+constants is not recorded): a model's ``X`` and ``Y`` are therefore recorded as if they
+required one; for a graph of your own, do the same with its inputs.
 
 ``onnx`` is optional (``nablagraph[onnx]``) and imported inside :func:`to_onnx`.
 
@@ -210,7 +212,10 @@ def _record_module(
     """Record the model's forward (and cost, and gradients) on ``X``: ``(outputs, inputs)``."""
     layers = dense_layers(model, "to_onnx")
     dtype = layers[0].W.dtype
-    Xt = Tensor(np.zeros((1, layers[0].n_in), dtype) if X is None else np.asarray(X, dtype=dtype))
+    # X and Y are recorded as if they required a gradient: what the backward computes
+    # from them alone (Σ_j y_j in the cross-entropy's rule) is then an op, not a constant.
+    Xt = Tensor(np.zeros((1, layers[0].n_in), dtype) if X is None else np.asarray(X, dtype=dtype),
+                requires_grad=True)
     inputs = {"X": Xt}
     L = layers[-1].index if layers[-1].index is not None else len(layers) + 1
     with enable_grad():
@@ -223,7 +228,7 @@ def _record_module(
             model.cost_name if isinstance(model, Network) else "quadratic")
         if y.dtype.kind in "iu" and name == "cross_entropy":
             y = _labels_as_onehot(y, layers[-1].n_out, dtype)
-        Yt = inputs["Y"] = Tensor(np.asarray(y, dtype=dtype))
+        Yt = inputs["Y"] = Tensor(np.asarray(y, dtype=dtype), requires_grad=True)
         if isinstance(model, Network) and cost is None:
             aL, tr = model.forward_trace(Xt)
             C = model.cost_from_trace(tr, Yt)
@@ -315,6 +320,7 @@ def _named_roots(roots: Tensor | Sequence[Tensor] | Mapping[str, Tensor]) -> dic
             "to_onnx: expected a Module, a Tensor, a list of Tensors or a dict of name → Tensor, "
             f"got {type(roots).__name__}"
         )
+    _topological(seq)  # a freed graph is refused before the diagram code reads it
     notation = _notation(seq)
     out: dict[str, Tensor] = {}
     for i, t in enumerate(seq):

@@ -104,7 +104,10 @@ def _clip(b: Builder, t: Tensor, ins: list[str], out: str) -> None:
 
 
 def _leaky_relu(b: Builder, t: Tensor, ins: list[str], out: str) -> None:
-    b.node("LeakyRelu", ins, out, alpha=float(t.params[0]))
+    # Not LeakyRelu: its alpha is a float32 attribute (0.01 would lose 1e-10 in float64).
+    dt = _dt(t)
+    scaled = b.node("Mul", [ins[0], b.const(t.params[0], dt, "slope")])
+    b.node("Where", [b.node("Greater", [ins[0], b.const(0, dt, "zero")]), ins[0], scaled], out)
 
 
 def _axis_op(op_type: str) -> Emitter:
