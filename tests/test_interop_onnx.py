@@ -335,3 +335,10 @@ def test_other_refusals(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^to_onnx: expected a file path \(str or os.PathLike\), got int"):
         interop.to_onnx(net, 3)  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
+
+
+def test_the_docs_table_lists_every_op_with_an_onnx_form() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text(encoding="utf-8")
+    table = page.split("| ops here | ONNX |")[1].split("\n\n")[0]
+    listed = set(re.findall(r"`([a-z_]+)`", table))
+    assert set(EMITTERS) <= listed, sorted(set(EMITTERS) - listed)
