@@ -342,3 +342,47 @@ def test_the_docs_table_lists_every_op_with_an_onnx_form() -> None:
     table = page.split("| ops here | ONNX |")[1].split("\n\n")[0]
     listed = set(re.findall(r"`([a-z_]+)`", table))
     assert set(EMITTERS) <= listed, sorted(set(EMITTERS) - listed)
+
+
+# ------------------------------------------------------------------ and back
+@pytest.mark.parametrize("model", [
+    Network([4, 5, 3], activation="tanh", cost="cross_entropy", seed=12),
+    Network([4, 6, 2], activation="leaky_relu", output_activation="sigmoid", seed=13, dtype=np.float32),
+    Sequential(Dense(4, 6, "relu", rng=0), Dense(6, 5, "softplus", rng=1), Dense(5, 3, "identity", rng=2)),
+], ids=["network", "leaky-float32", "sequential"])
+def test_from_onnx_reads_back_what_to_onnx_wrote(model: Any, tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    interop.to_onnx(model, path)
+    back = interop.from_onnx(path)
+    assert repr(back) == repr(model)
+    s, t = model.state_dict(), back.state_dict()
+    assert list(s) == list(t) and all(np.array_equal(s[k], t[k]) and s[k].dtype == t[k].dtype for k in s)
+
+
+def test_from_onnx_reads_matmul_add_and_onnx_leaky_relu() -> None:
+    rng = np.random.default_rng(14)
+    W, b = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    h = onnx.helper
+    graph = h.make_graph(
+        [h.make_node("MatMul", ["X", "Wt"], ["mm"]), h.make_node("Add", ["mm", "b"], ["z"]),
+         h.make_node("LeakyRelu", ["z"], ["a"], alpha=0.01)],
+        "torch-like", [h.make_tensor_value_info("X", onnx.TensorProto.DOUBLE, ["M", 4])],
+        [h.make_tensor_value_info("a", onnx.TensorProto.DOUBLE, ["M", 3])],
+        [onnx.numpy_helper.from_array(W.T.copy(), "Wt"), onnx.numpy_helper.from_array(b, "b")])
+    net = interop.from_onnx(h.make_model(graph))
+    assert repr(net) == "Network(sizes=[4, 3], activation=leaky_relu, output_activation=leaky_relu, cost=quadratic)"
+    assert np.array_equal(net.layers[0].W.data, W) and np.array_equal(net.layers[0].b.data, b)
+
+
+def test_from_onnx_refuses_what_is_not_a_chain_of_dense_layers() -> None:
+    net = Network([4, 5, 3], seed=15)
+    X, Y = _xy()
+    with pytest.raises(ConfigError, match=re.escape(
+            "from_onnx: the model has inputs ['X', 'Y'] and outputs ['a3', 'C']; a chain of dense layers "
+            "has one of each (export the forward only: to_onnx(model) without Y)")):
+        interop.from_onnx(interop.to_onnx(net, X=X, Y=Y))
+    x = ng.Tensor(X, name="x", requires_grad=True)
+    with pytest.raises(ConfigError, match=r"^from_onnx: node output \(Exp\) is not part of a chain of dense layers"):
+        interop.from_onnx(interop.to_onnx(F.exp(x), inputs={"x": x}))
+    with pytest.raises(ConfigError, match=r"^from_onnx: expected a file path \(str or os.PathLike\), got int"):
+        interop.from_onnx(3)

@@ -10,6 +10,8 @@
 * :mod:`~nablagraph.interop.onnx_export` — :func:`to_onnx`: a model or any recorded
   graph, gradients included, as an ONNX model; the op table is
   :mod:`~nablagraph.interop.onnx_ops`.
+* :mod:`~nablagraph.interop.onnx_import` — :func:`from_onnx`: a chain of dense layers
+  in ONNX (such as ``to_onnx`` writes for a model) back to a ``Network``.
 
 PyTorch (``nablagraph[torch]``) and ONNX (``nablagraph[onnx]``) are optional: they are
 imported only inside the functions that use them.
@@ -19,6 +21,7 @@ Imports: ``errors``, ``files``, ``tensor``, ``ops``, ``engine``, ``nn``, ``io``,
 """
 
 from nablagraph.interop.onnx_export import OPSET, to_onnx
+from nablagraph.interop.onnx_import import from_onnx
 from nablagraph.interop.onnx_ops import EMITTERS
 from nablagraph.interop.torch_bridge import (
     SUPPORTED,
@@ -33,5 +36,5 @@ from nablagraph.interop.torch_bridge import (
 
 __all__ = [
     "from_torch", "to_torch", "torch_names", "state_dict_from_torch", "state_dict_to_torch",
-    "load_torch", "save", "to_onnx", "OPSET", "EMITTERS", "SUPPORTED",
+    "load_torch", "save", "to_onnx", "from_onnx", "OPSET", "EMITTERS", "SUPPORTED",
 ]

@@ -31,7 +31,7 @@ from nablagraph.tensor import no_grad
 
 __all__ = [
     "from_torch", "to_torch", "torch_names", "state_dict_from_torch", "state_dict_to_torch",
-    "load_torch", "save", "dense_layers", "SUPPORTED",
+    "load_torch", "save", "dense_layers", "build_model", "SUPPORTED",
 ]
 
 #: Our activation names and the ``torch.nn`` modules they are (``identity``: none).
@@ -297,21 +297,33 @@ def from_torch(module: Any, cost: str | None = None) -> Sequential:
     if not isinstance(module, torch.nn.Module):
         raise ConfigError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
     specs = _dense_specs(_trace(torch, module))
-    dtype = np.float64 if specs[0][0].weight.dtype == torch.float64 else np.float32
-    hidden = {act for _, act in specs[:-1]}
+    layers = [(lin.weight.detach().cpu().numpy(), lin.bias.detach().cpu().numpy(), act) for lin, act in specs]
+    return build_model(layers, cost)
+
+
+def build_model(layers: list[tuple[np.ndarray, np.ndarray, str]], cost: str | None = None) -> Sequential:
+    """A ``Network`` (or a ``Sequential`` of ``Dense``) from ``(W, b, activation)`` per layer.
+
+    A ``Network`` when every hidden layer has the same activation (the notes' network),
+    its cost ``cost`` or, by default, ``cross_entropy`` after a softmax and ``quadratic``
+    otherwise; else a ``Sequential``.  The weights are copied, in their dtype.
+    """
+    dtype = np.float64 if layers[0][0].dtype == np.float64 else np.float32
+    hidden = {act for _, _, act in layers[:-1]}
+    out_act, n_out = layers[-1][2], layers[-1][0].shape[0]
     model: Sequential
-    if len(hidden) <= 1 and not (specs[-1][1] == "softmax" and specs[-1][0].out_features < 2):
-        sizes = [specs[0][0].in_features] + [lin.out_features for lin, _ in specs]
-        act = hidden.pop() if hidden else specs[-1][1]
+    if len(hidden) <= 1 and not (out_act == "softmax" and n_out < 2):
+        sizes = [layers[0][0].shape[1]] + [W.shape[0] for W, _, _ in layers]
+        act = hidden.pop() if hidden else out_act
         if cost is None:
-            cost = "cross_entropy" if specs[-1][1] == "softmax" else "quadratic"
-        model = Network(sizes, activation=act, output_activation=specs[-1][1], cost=cost, seed=0, dtype=dtype)
+            cost = "cross_entropy" if out_act == "softmax" else "quadratic"
+        model = Network(sizes, activation=act, output_activation=out_act, cost=cost, seed=0, dtype=dtype)
     else:
-        model = Sequential(*[Dense(lin.in_features, lin.out_features, act, rng=0, dtype=dtype) for lin, act in specs])
+        model = Sequential(*[Dense(W.shape[1], W.shape[0], act, rng=0, dtype=dtype) for W, _, act in layers])
     with no_grad():
-        for layer, (lin, _) in zip(dense_layers(model, "from_torch"), specs):
-            layer.W.copy_(lin.weight.detach().cpu().numpy())
-            layer.b.copy_(lin.bias.detach().cpu().numpy())
+        for layer, (W, b, _) in zip(dense_layers(model, "build_model"), layers):
+            layer.W.copy_(W)
+            layer.b.copy_(b)
     return model
 
 
