@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +330,26 @@ def test_to_torch_refuses_custom_activations_and_other_modules() -> None:
         interop.to_torch(ng.Tensor([1.0]))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"^from_torch: expected a torch.nn.Module, got Network"):
         interop.from_torch(Network([2, 1], seed=0))
+
+
+def test_without_the_extras_the_bridge_says_what_to_install() -> None:
+    # As after a plain `pip install .`: torch and onnx cannot be imported.
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
+        "import nablagraph as ng\n"
+        "from nablagraph import interop\n"
+        "net = ng.nn.Network([2, 3, 1], seed=0)\n"
+        "print(interop.torch_names(net))\n"
+        "for call in (lambda: interop.to_torch(net), lambda: interop.to_onnx(net), lambda: interop.from_onnx('m.onnx')):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ng.ConfigError as e:\n"
+        "        print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.splitlines() == [
+        "{'W2': '0.weight', 'b2': '0.bias', 'W3': '2.weight', 'b3': '2.bias'}",
+        "to_torch: PyTorch is not installed; pip install 'nablagraph[torch]'",
+        "to_onnx: onnx is not installed; pip install 'nablagraph[onnx]'",
+        "from_onnx: onnx is not installed; pip install 'nablagraph[onnx]'",
+    ]

@@ -53,11 +53,11 @@ OPSET = 18
 _DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹ˡ", "0123456789l")
 
 
-def _onnx() -> Any:
+def _onnx(where: str = "to_onnx") -> Any:
     try:
         import onnx
-    except ImportError:  # pragma: no cover - onnx is in .[dev]
-        raise ConfigError("to_onnx: onnx is not installed; pip install 'nablagraph[onnx]'") from None
+    except ImportError:
+        raise ConfigError(f"{where}: onnx is not installed; pip install 'nablagraph[onnx]'") from None
     return onnx
 
 

@@ -138,7 +138,7 @@ def from_onnx(model_or_path: Any, cost: str | None = None) -> Sequential:
         A node that is not part of a chain of dense layers (named), several inputs or
         outputs, or weights that are not constants.
     """
-    onnx = _onnx()
+    onnx = _onnx("from_onnx")
     if isinstance(model_or_path, onnx.ModelProto):
         model = model_or_path
     else:

@@ -48,13 +48,11 @@ SUPPORTED = (
 )
 
 
-def _torch() -> Any:
+def _torch(where: str) -> Any:
     try:
         import torch
-    except ImportError:  # pragma: no cover - torch is in .[dev]
-        raise ConfigError(
-            "nablagraph.interop: PyTorch is not installed; pip install 'nablagraph[torch]'"
-        ) from None
+    except ImportError:
+        raise ConfigError(f"{where}: PyTorch is not installed; pip install 'nablagraph[torch]'") from None
     return torch
 
 
@@ -148,7 +146,7 @@ def to_torch(model: Module) -> Any:
         A layer that is not ``Dense``, or an activation PyTorch has no module for (a
         custom function).
     """
-    torch = _torch()
+    torch = _torch("to_torch")
     layers = dense_layers(model, "to_torch")
     mods: list[Any] = []
     for k, layer in enumerate(layers):
@@ -293,7 +291,7 @@ def from_torch(module: Any, cost: str | None = None) -> Sequential:
         two activations in a row, ``Linear(bias=False)``, or a forward that is not a
         chain.
     """
-    torch = _torch()
+    torch = _torch("from_torch")
     if not isinstance(module, torch.nn.Module):
         raise ConfigError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
     specs = _dense_specs(_trace(torch, module))
@@ -340,7 +338,7 @@ def state_dict_from_torch(module: Any) -> dict[str, np.ndarray]:
     The order of the layers is read from the module's forward, so any names work
     (``fc1``, ``out`` …).  Arrays are copies, in the module's dtype.
     """
-    torch = _torch()
+    torch = _torch("state_dict_from_torch")
     state = {}
     for k, path in enumerate(_linear_names(torch, module)):
         lin = module.get_submodule(path)
@@ -357,7 +355,7 @@ def state_dict_to_torch(state: Mapping[str, Any], module: Any) -> dict[str, Any]
     weighted layer goes to the module's ``k``-th ``Linear`` (in forward order), as
     torch tensors of the module's dtype, ready for ``module.load_state_dict``.
     """
-    torch = _torch()
+    torch = _torch("state_dict_to_torch")
     if isinstance(state, Module):
         state = state.state_dict()
     names = list(state)
