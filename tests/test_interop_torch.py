@@ -107,6 +107,16 @@ def test_from_torch_reads_nested_sequentials_and_custom_forwards() -> None:
         "Network(sizes=[4, 8, 3], activation=relu, output_activation=sigmoid, cost=quadratic)")
 
 
+def test_from_torch_can_change_the_dtype() -> None:
+    torch.manual_seed(7)
+    m = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))  # float32, PyTorch's default
+    assert interop.from_torch(m).dtype == np.float32
+    net = interop.from_torch(m, dtype=np.float64)
+    assert net.dtype == np.float64 and np.array_equal(net.layers[0].W.data, m[0].weight.detach().numpy())
+    with pytest.raises(DTypeError, match=r"^from_torch: parameters must be floating-point, got dtype int64"):
+        interop.from_torch(m, dtype=np.int64)
+
+
 def test_mixed_activations_give_a_sequential_of_dense() -> None:
     torch.manual_seed(2)
     m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3)).double()

@@ -26,6 +26,7 @@ from nablagraph.io.models import _model_metadata
 from nablagraph.io.reader import load_file
 from nablagraph.io.writer import save_file
 from nablagraph.nn import Dense, Module, Network, Sequential
+from nablagraph.nn.dense import _check_dtype
 from nablagraph.nn.naming import layer_numbers, looks_like_torch
 from nablagraph.tensor import no_grad
 
@@ -263,7 +264,7 @@ def _dense_specs(steps: list[tuple[str, Any]]) -> list[tuple[Any, str]]:
     return specs
 
 
-def from_torch(module: Any, cost: str | None = None) -> Sequential:
+def from_torch(module: Any, cost: str | None = None, dtype: Any = None) -> Sequential:
     """The nablagraph model of a PyTorch module made of ``Linear`` layers and activations.
 
     The module's forward is traced (``torch.fx``), so a ``Sequential`` (nested or not)
@@ -277,6 +278,9 @@ def from_torch(module: Any, cost: str | None = None) -> Sequential:
     cost : str, optional
         The cost of the returned ``Network``; default ``cross_entropy`` when the output
         is a softmax, else ``quadratic``.
+    dtype : numpy dtype, optional
+        The model's dtype; default the module's.  ``np.float64`` turns PyTorch's
+        float32 default into the precision gradient checks need.
 
     Returns
     -------
@@ -296,6 +300,9 @@ def from_torch(module: Any, cost: str | None = None) -> Sequential:
         raise ConfigError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
     specs = _dense_specs(_trace(torch, module))
     layers = [(lin.weight.detach().cpu().numpy(), lin.bias.detach().cpu().numpy(), act) for lin, act in specs]
+    if dtype is not None:
+        dt = _check_dtype("from_torch", dtype)
+        layers = [(W.astype(dt), b.astype(dt), act) for W, b, act in layers]
     return build_model(layers, cost)
 
 
