@@ -22,6 +22,7 @@ and ``test_the_docs_page_lists_every_entry`` fails when the page is out of date.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import io as _io
@@ -29,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -221,10 +223,45 @@ def _chain(_: Files) -> Any:
     return Sequential(Dense(2, 3), Dense(4, 1))(np.ones((5, 2)))
 
 
-def _from_torch(layers: Callable[[Any], list[Any]]) -> Any:
-    import torch  # (in .[dev]; imported here so the catalogue loads without it)
+# The calls that import torch or onnx run in one child process: importing them here would
+# raise this process's ru_maxrss, which every later subprocess inherits (the campaign of
+# tests/test_fuzz_files.py bounds its own).
+_INTEROP_CHILD = """
+import json, numpy as np, torch
+import nablagraph as ng
+from nablagraph import interop
+nn = torch.nn
+calls = {
+    "dropout": lambda: interop.from_torch(nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.5))),
+    "no bias": lambda: interop.from_torch(nn.Sequential(nn.Linear(2, 4, bias=False))),
+    "two activations": lambda: interop.from_torch(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Tanh())),
+    "mask": lambda: interop.to_onnx(ng.Tensor(np.ones((3, 2)), requires_grad=True)[np.array([True, False, True])]),
+}
+out = {}
+for key, call in calls.items():
+    try:
+        call()
+        out[key] = ["", ""]
+    except Exception as e:
+        out[key] = [type(e).__name__, str(e)]
+print(json.dumps(out))
+"""
 
-    return interop.from_torch(torch.nn.Sequential(*layers(torch.nn)))
+
+@functools.lru_cache(maxsize=1)
+def _interop_errors() -> dict[str, list[str]]:
+    proc = subprocess.run([sys.executable, "-c", _INTEROP_CHILD], capture_output=True, text=True,
+                          timeout=600, check=True)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _interop(key: str) -> Callable[[Files], Any]:
+    def call(f: Files) -> None:
+        name, message = _interop_errors()[key]
+        if name:  # the child's exception, its class and message as they were
+            raise getattr(ng, name)(message)
+
+    return call
 
 
 def _torch_file(f: Files) -> Path:
@@ -591,14 +628,14 @@ CATALOGUE: list[Entry] = [
           FileNotFoundError, r"check_backprop: the file '.*absent.py' does not exist"),
     # --- PyTorch and ONNX (nablagraph.interop; torch and onnx come with .[dev])
     Entry("from_torch of a Sequential with a Dropout layer",
-          lambda f: _from_torch(lambda nn: [nn.Linear(2, 4), nn.Dropout(0.5)]),
+          _interop("dropout"),
           ng.ConfigError, r"from_torch: layer 1 \(Dropout\(p=0.5, inplace=False\)\) is not supported; "
           r"supported: Linear \(with a bias\), Sigmoid, Tanh, ReLU"),
     Entry("from_torch of a Linear without a bias",
-          lambda f: _from_torch(lambda nn: [nn.Linear(2, 4, bias=False)]),
+          _interop("no bias"),
           ng.ConfigError, r"from_torch: layer 0 is Linear\(bias=False\); a Dense layer always has a bias b\^l"),
     Entry("from_torch of two activations in a row",
-          lambda f: _from_torch(lambda nn: [nn.Linear(2, 4), nn.ReLU(), nn.Tanh()]),
+          _interop("two activations"),
           ng.ConfigError, r"from_torch: the activation 2 \(Tanh\(\)\) follows another activation; a Dense "
           r"layer is a Linear followed by at most one activation"),
     Entry("to_torch of a Dense layer with a custom activation",
@@ -625,7 +662,7 @@ CATALOGUE: list[Entry] = [
           ng.DTypeError, r"load_into: W2 is float32 in '.*torch.safetensors' but float64 in the model; build the "
           r"model with dtype=np.float32 \(PyTorch names mapped: 0.weight→W2"),
     Entry("to_onnx of an index it cannot export (a boolean mask)",
-          lambda f: interop.to_onnx(ng.Tensor(np.ones((3, 2)), requires_grad=True)[np.array([True, False, True])]),
+          _interop("mask"),
           ng.ConfigError, r"to_onnx: op 'getitem' with index array\(\[ True, False,  True\]\) is not supported; "
           r"only integers and slices \(x\[1\], x\[:, 2:5\], x\[::2\]\) are exported"),
     Entry("to_onnx of a model's gradients without targets",

@@ -147,11 +147,11 @@ def to_torch(model: Module) -> Any:
         A layer that is not ``Dense``, or an activation PyTorch has no module for (a
         custom function).
     """
-    torch = _torch("to_torch")
     layers = dense_layers(model, "to_torch")
+    acts = [_check_activation("to_torch", layer, k) for k, layer in enumerate(layers)]
+    torch = _torch("to_torch")  # after the checks: a model PyTorch cannot hold is refused anyway
     mods: list[Any] = []
-    for k, layer in enumerate(layers):
-        act = _check_activation("to_torch", layer, k)
+    for layer, act in zip(layers, acts):
         dt = torch.float64 if layer.W.dtype == np.float64 else torch.float32
         lin = torch.nn.Linear(layer.n_in, layer.n_out, dtype=dt)
         with torch.no_grad():
