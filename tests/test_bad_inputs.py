@@ -22,6 +22,7 @@ and ``test_the_docs_page_lists_every_entry`` fails when the page is out of date.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import io as _io
@@ -29,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,7 +43,7 @@ import numpy as np
 import pytest
 
 import nablagraph as ng
-from nablagraph import _memory, cli
+from nablagraph import _memory, cli, interop
 from nablagraph.nn import Dense, Network, Sequential
 from nablagraph.ops import IndexShapeError
 
@@ -233,6 +235,60 @@ def _too_large(_: Files) -> Any:
 
 def _chain(_: Files) -> Any:
     return Sequential(Dense(2, 3), Dense(4, 1))(np.ones((5, 2)))
+
+
+# The calls that import torch or onnx run in one child process: importing them here would
+# raise this process's ru_maxrss, which every later subprocess inherits (the campaign of
+# tests/test_fuzz_files.py bounds its own).
+_INTEROP_CHILD = """
+import json, numpy as np, torch
+import nablagraph as ng
+from nablagraph import interop
+nn = torch.nn
+calls = {
+    "dropout": lambda: interop.from_torch(nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.5))),
+    "no bias": lambda: interop.from_torch(nn.Sequential(nn.Linear(2, 4, bias=False))),
+    "two activations": lambda: interop.from_torch(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Tanh())),
+    "mask": lambda: interop.to_onnx(ng.Tensor(np.ones((3, 2)), requires_grad=True)[np.array([True, False, True])]),
+}
+out = {}
+for key, call in calls.items():
+    try:
+        call()
+        out[key] = ["", ""]
+    except Exception as e:
+        out[key] = [type(e).__name__, str(e)]
+print(json.dumps(out))
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _interop_errors() -> dict[str, list[str]]:
+    proc = subprocess.run([sys.executable, "-c", _INTEROP_CHILD], capture_output=True, text=True,
+                          timeout=600, check=True)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _interop(key: str) -> Callable[[Files], Any]:
+    def call(f: Files) -> None:
+        name, message = _interop_errors()[key]
+        if name:  # the child's exception, its class and message as they were
+            raise getattr(ng, name)(message)
+
+    return call
+
+
+def _torch_file(f: Files) -> Path:
+    path = f.dir / "torch.safetensors"  # PyTorch's names and dtype, as save_file(state_dict()) writes
+    ng.io.save_file({"0.weight": np.ones((3, 2), np.float32), "0.bias": np.ones(3, np.float32),
+                     "2.weight": np.ones((1, 3), np.float32), "2.bias": np.ones(1, np.float32)}, path)
+    return path
+
+
+def _freed_cost() -> Any:
+    C = _net().cost(XOR_X, XOR_Y[:, None].astype(float))
+    C.backward()
+    return C
 
 
 async def _coroutine_function() -> None:
@@ -663,6 +719,52 @@ CATALOGUE: list[Entry] = [
     Entry("viz.network_page of a model that is not a Network",
           lambda f: ng.viz.network_page(object(), XOR_X, XOR_Y[:, None]),
           ng.ConfigError, r"network_page: expected a nablagraph.nn.Network \(with forward_trace and cost_from_trace\), got object without forward_trace\(\)"),
+    # --- PyTorch and ONNX (nablagraph.interop; torch and onnx come with .[dev])
+    Entry("from_torch of a Sequential with a Dropout layer",
+          _interop("dropout"),
+          ng.ConfigError, r"from_torch: layer 1 \(Dropout\(p=0.5, inplace=False\)\) is not supported; "
+          r"supported: Linear \(with a bias\), Sigmoid, Tanh, ReLU"),
+    Entry("from_torch of a Linear without a bias",
+          _interop("no bias"),
+          ng.ConfigError, r"from_torch: layer 0 is Linear\(bias=False\); a Dense layer always has a bias b\^l"),
+    Entry("from_torch of two activations in a row",
+          _interop("two activations"),
+          ng.ConfigError, r"from_torch: the activation 2 \(Tanh\(\)\) follows another activation; a Dense "
+          r"layer is a Linear followed by at most one activation"),
+    Entry("to_torch of a Dense layer with a custom activation",
+          lambda f: interop.to_torch(Sequential(Dense(2, 3, activation=lambda z: z * z, rng=0))),
+          ng.ConfigError, r"to_torch: Dense layer 2 uses the activation '<lambda>', which has no torch.nn "
+          r"module here; supported: identity, sigmoid, tanh, relu, leaky_relu, softplus, softmax"),
+    Entry("load_state_dict of PyTorch names whose layer order is a word, not a number",
+          lambda f: _net().load_state_dict({"encoder.weight": np.ones((3, 2)), "encoder.bias": np.ones(3),
+                                            "decoder.weight": np.ones((1, 3)), "decoder.bias": np.ones(1)}),
+          ng.ConfigError, r"load_state_dict: the PyTorch names 'decoder' and 'encoder' do not say which layer "
+          r"comes first \(their paths differ by 'decoder' vs 'encoder', not by a layer number\); map them "
+          r"yourself, e.g. with nablagraph.interop.state_dict_from_torch\(module\)"),
+    Entry("load_state_dict of PyTorch names with a layer more than the model",
+          lambda f: _net().load_state_dict({f"{i}.{k}": np.ones(1) for i in (0, 2, 4) for k in ("weight", "bias")}),
+          ng.ConfigError, r"load_state_dict: the state holds 3 PyTorch layers \(0, 2, 4\) but the model has 2 "
+          r"weighted layers"),
+    Entry("load_state_dict of PyTorch names whose shapes are another network's",
+          lambda f: _net().load_state_dict({"0.weight": np.ones((4, 2)), "0.bias": np.ones(4),
+                                            "2.weight": np.ones((1, 4)), "2.bias": np.ones(1)}),
+          ng.ShapeError, r"load_state_dict: W2 has shape \(4, 2\) in the state but \(3, 2\) in the model "
+          r"\(PyTorch names mapped: 0.weight→W2, 0.bias→b2, 2.weight→W3, 2.bias→b3\)"),
+    Entry("load_into of a float32 file in PyTorch's names into a float64 network",
+          lambda f: ng.io.load_into(_net(), _torch_file(f)),
+          ng.DTypeError, r"load_into: W2 is float32 in '.*torch.safetensors' but float64 in the model; build the "
+          r"model with dtype=np.float32 \(PyTorch names mapped: 0.weight→W2"),
+    Entry("to_onnx of an index it cannot export (a boolean mask)",
+          _interop("mask"),
+          ng.ConfigError, r"to_onnx: op 'getitem' with index array\(\[ True, False,  True\]\) is not supported; "
+          r"only integers and slices \(x\[1\], x\[:, 2:5\], x\[::2\]\) are exported"),
+    Entry("to_onnx of a model's gradients without targets",
+          lambda f: interop.to_onnx(_net(), X=XOR_X, grads=True),
+          ng.ConfigError, r"to_onnx: grads=True needs targets Y \(the gradient of the cost C\)"),
+    Entry("to_onnx of a graph that backward() freed",
+          lambda f: interop.to_onnx(_freed_cost()),
+          ng.GraphError, r"to_onnx: the graph was freed by backward\(\) at op 'quadratic_cost' \(shape \(\)\); "
+          r"record it again, or call backward\(retain_graph=True\)"),
     # ------------------------------------------------------------------ CLI
     Entry("CLI: learning rate 0", ["train", "--lr", "0"], 2, r"--lr must be positive, got 0"),
     Entry("CLI: batch size 0", ["train", "--batch-size", "0"], 2, r"--batch-size must be positive, got 0"),

@@ -123,6 +123,7 @@ ALLOWED: dict[str, set[str]] = {
     "checkpoints": {"io", "nn", "tensor", "errors", "files"},
     "data": {"errors", "io", "files"},
     "datasets": set(),
+    "interop": {"_version", "errors", "files", "tensor", "ops", "engine", "nn", "io", "viz", "interop"},
     "tools": {
         "tools", "tensor", "ops", "engine", "functional", "activations", "reference", "replay",
         "nn", "check", "diagnostics", "viz", "io", "data", "errors", "parallel", "_memory", "files",
@@ -157,6 +158,10 @@ LATE_IMPORTS: dict[tuple[str, str], str] = {
     ("tools/bench.py", "threadpoolctl"): "optional: the BLAS thread count in the machine info",
     ("cli/outputs.py", "matplotlib"): "optional extra: probed before any work so --plot fails "
     "early with one line",
+    ("interop/torch_bridge.py", "torch"): "optional extra (nablagraph[torch]): the PyTorch bridge "
+    "imports it only when called",
+    ("interop/onnx_export.py", "onnx"): "optional extra (nablagraph[onnx]): imported only when a "
+    "model is exported",
 }
 
 

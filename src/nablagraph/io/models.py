@@ -21,6 +21,7 @@ from nablagraph.io.limits import _cut, _fail, _short, parse_json
 from nablagraph.io.reader import _read_file
 from nablagraph.io.writer import save_file
 from nablagraph.nn.module import ACTIVATION_NAMES, Module, Network
+from nablagraph.nn.naming import notation_names, to_notation
 
 __all__ = [
     "save", "load", "load_into", "NOTATION", "save_checkpoint", "read_checkpoint",
@@ -37,7 +38,7 @@ NOTATION = (
 #: Metadata keys the library writes; ``save(metadata=...)`` may not use them.
 _RESERVED = (
     "format", "library", "library_version", "model", "parameters", "notation", "sizes",
-    "activation", "output_activation", "cost", "dtype", "data_sha256", "header_sha256",
+    "activation", "output_activation", "cost", "dtype", "data_sha256", "header_sha256", "naming",
 )
 
 
@@ -314,8 +315,15 @@ def load_into(model: Module, path: PathLike) -> None:
     if not isinstance(model, Module):
         raise ConfigError(f"load_into: expected a nablagraph Module, got {type(model).__name__}")
     tensors, meta = _read_file(path, "load_into")
-    tensors = _parameters_only(tensors)
-    _check_match(model, tensors, meta, repr(str(path)))
+    # A file in PyTorch's naming (0.weight, 0.bias, ...) is read under the notes' names.
+    names = [n for n, _ in model.named_parameters()]
+    tensors, note = to_notation(_parameters_only(tensors), names, "load_into")
+    try:
+        _check_match(model, tensors, meta, repr(str(path)))
+    except (ConfigError, ShapeError, DTypeError) as exc:
+        if note:
+            raise type(exc)(f"{exc}{note}") from None
+        raise
     _copy_in(model, tensors)
 
 
@@ -326,7 +334,8 @@ def _network_kwargs(meta: Mapping[str, str], where: str) -> dict[str, str]:
         hint = (f"it holds a {_cut(saved)}, not a Network" if saved and saved != "Network"
                 else "it has no nablagraph Network metadata")
         raise ConfigError(f"load: cannot rebuild a model from {where}: {hint}; build the model "
-                          "yourself and call load_into(model, path)")
+                          "yourself and call load_into(model, path) (which also reads PyTorch's "
+                          "names), or rebuild it in PyTorch and use nablagraph.interop.from_torch")
     missing = [k for k in ("activation", "output_activation", "cost") if k not in meta]
     if missing:
         raise _fail(where, f"the Network metadata is incomplete: {', '.join(missing)} missing from "
@@ -361,6 +370,9 @@ def load(path: PathLike) -> Network:
     tensors, meta = _read_file(path, "load")
     tensors = _parameters_only(tensors)
     where = repr(str(path))
+    if meta.get("naming") == "torch":  # saved by nablagraph.interop.save(..., naming="torch")
+        mapping = notation_names(tensors, "load")
+        tensors = {mapping[k]: v for k, v in tensors.items()}
     kwargs = _network_kwargs(meta, where)
     sizes = _meta_sizes(meta, where)
     # The declared architecture must be the tensors present before anything is built,

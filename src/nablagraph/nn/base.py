@@ -17,6 +17,7 @@ import numpy as np
 
 from nablagraph._tensor import Tensor, no_grad
 from nablagraph.errors import ConfigError, ShapeError
+from nablagraph.nn.naming import to_notation
 
 __all__ = ["Module"]
 
@@ -128,9 +129,12 @@ class Module:
         """Copy values into the parameters, in place.
 
         Everything is validated first (names, shapes), so on an error the module is
-        left untouched.
+        left untouched.  PyTorch names (``0.weight``, ``0.bias`` …, as
+        ``torch.nn.Sequential.state_dict()`` gives them) are mapped onto ``W2``, ``b2``
+        … first (see :mod:`nablagraph.nn.naming`).
         """
         params = dict(self.named_parameters())
+        state, note = to_notation(state, params, "load_state_dict")
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if strict and (missing or unexpected):
@@ -139,7 +143,7 @@ class Module:
                 parts.append(f"missing {', '.join(missing)}")
             if unexpected:
                 parts.append(f"unexpected {', '.join(unexpected)}")
-            raise ConfigError(f"load_state_dict: parameters do not match: {'; '.join(parts)}")
+            raise ConfigError(f"load_state_dict: parameters do not match: {'; '.join(parts)}{note}")
         arrays = {}
         for k, t in params.items():
             if k not in state:
@@ -148,7 +152,7 @@ class Module:
             if arr.shape != t.shape:
                 raise ShapeError(
                     f"load_state_dict: {k} has shape {arr.shape} in the state but "
-                    f"{t.shape} in the model"
+                    f"{t.shape} in the model{note}"
                 )
             arrays[k] = arr
         with no_grad():
