@@ -232,4 +232,7 @@ def test_the_tour_notebook_runs_and_shows_values_graphs_and_a_progress_bar(
 
     # The graph after backward, drawn by draw_network.
     assert "<svg" in by_source["draw_network(net, X, Y)"]["image/svg+xml"]
-    assert any("INTERACTIVE PAGE" in c.source for c in nb.cells if c.cell_type == "markdown")
+    # The interactive page, inline: a sandboxed iframe holding the whole page.
+    page = by_source["C = net.cost(X, Y)"]["text/html"]
+    assert page.startswith("<iframe srcdoc=") and 'sandbox="allow-scripts"' in page
+    assert "quadratic_cost" in page and "http://" not in page and "https://" not in page
