@@ -118,6 +118,23 @@ def test_xor_click_a_node_and_read_the_panel(browser: Any, tmp_path: Path) -> No
         assert field(pg, "rule") == OPS["sigmoid"].rule == "g ⊙ σ(z)(1−σ(z))"
 
 
+def test_xor_after_backward_shows_the_kept_gradients_and_freed_values(
+    browser: Any, tmp_path: Path
+) -> None:
+    net, C = xor_cost()
+    C.backward()  # held: drawn as backward left it
+    g = next(p for p in net.parameters() if p.name == "W2").grad.data
+    with opened(browser, tmp_path, C, "after") as pg:
+        assert "Drawn after backward()" in (pg.page.text_content("#after-backward") or "")
+        click_node(pg, "W2")
+        assert f"‖·‖ {fmt(float(np.linalg.norm(g)))}" in field(pg, "grad-summary")
+        click_node(pg, "z²")
+        assert field(pg, "value-freed") == "freed by backward() (nothing else held the tensor)"
+        assert field(pg, "grad-symbol").startswith("not kept by backward()")
+        pg.page.keyboard.press("ArrowRight")
+        assert step_state(pg)[1] == node_id(pg, "C")  # the stepper still walks the engine's order
+
+
 def test_xor_stepper_follows_the_engine_and_shows_its_gradients(browser: Any, tmp_path: Path) -> None:
     _, C = xor_cost()
     nodes = collect(C).nodes

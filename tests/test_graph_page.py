@@ -250,15 +250,41 @@ def test_render_writes_the_page_and_refuses_what_does_not_apply(tmp_path: Path) 
     assert not (tmp_path / "d.html").exists()
 
 
-def test_a_freed_graph_is_refused_naming_retain_graph(tmp_path: Path) -> None:
-    _, C = xor_cost()
-    C.backward()
-    with pytest.raises(ng.GraphError, match=r"page: cannot show the graph: this tensor \(op 'quadratic_cost', "
-                       r"shape \(\)\) was freed by an earlier backward\(\).*backward\(retain_graph=True\)"):
-        ng.viz.render(C, tmp_path / "g.html")
+def test_after_backward_the_page_shows_what_backward_kept(tmp_path: Path) -> None:
+    net, C = xor_cost()
+    _, C2 = xor_cost()  # the same network and batch, its graph kept
+    before = page(C2).data
+    C.backward()  # held: the graph's shape is kept, the values nothing held are freed
+    after = page(C).data
+    assert after["afterBackward"] and not before["afterBackward"]
+    assert after["order"] == before["order"]  # the engine's order, read off the kept links
+    grads = {p.name: p.grad.data for p in net.parameters()}
+    for a, b in zip(after["nodes"], before["nodes"]):
+        assert (a["title"], a["parents"], a["step"]) == (b["title"], b["parents"], b["step"])
+        if a["name"] in grads:  # parameters: their .grad, as backward() left it
+            np.testing.assert_allclose(a["grad"]["norm"], np.linalg.norm(grads[a["name"]]), rtol=1e-7)
+            np.testing.assert_allclose(a["grad"]["norm"], b["grad"]["norm"], rtol=1e-7)
+            assert not a["valuesFreed"] and a["value"] == b["value"]
+        elif a["kind"] == "output":
+            assert a["grad"]["preview"] == [1.0] and a["value"] == b["value"]
+        else:  # intermediates, X and y: nothing else held them
+            assert a["valuesFreed"] and a["value"] is None and a["grad"] is None
+    ng.viz.render(C, tmp_path / "after.html")
+    assert (tmp_path / "after.html").stat().st_size > 0
+
+
+def test_a_graph_freed_by_a_temporary_is_refused_naming_retain_graph(tmp_path: Path) -> None:
+    net, _ = xor_cost()
+    a = net(XOR_X)
+    ng.quadratic_cost(a, XOR_Y).backward()  # nothing holds the cost: no shape is kept
+    with pytest.raises(ng.GraphError, match=r"page: cannot show the graph: this tensor \(op 'sigmoid', "
+                       r"shape \(4, 1\)\) was freed by an earlier backward\(\) on a tensor nothing "
+                       r"held.*\(C = \.\.\.; C\.backward\(\)\).*backward\(retain_graph=True\)"):
+        ng.viz.render(a, tmp_path / "g.html")
+    assert not (tmp_path / "g.html").exists()
     _, C = xor_cost()
     C.backward(retain_graph=True)
-    assert page(C).data["order"]  # a kept graph is fine
+    assert page(C).data["order"] and not page(C).data["afterBackward"]  # a kept graph
 
 
 def test_jupyter_shows_the_page_in_an_iframe() -> None:

@@ -45,9 +45,10 @@ from typing import Any
 import numpy as np
 
 from nablagraph import engine
+from nablagraph._tensor import ArrayLike, Tensor
 from nablagraph.errors import ConfigError, DTypeError, GraphError
 from nablagraph.files import _atomic_write
-from nablagraph.tensor import ArrayLike, Tensor
+from nablagraph.skeleton import inputs_of, values_freed
 from nablagraph.viz.graph import GraphInfo, TensorNode, collect, is_cost, superscript
 from nablagraph.viz.labels import params_text
 from nablagraph.viz.network import _named, _title
@@ -115,29 +116,73 @@ def _summary(a: np.ndarray) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the graph
-def _freed(root: Tensor) -> GraphError | None:
-    """The error for a graph ``backward()`` freed, or ``None`` when it is all there.
+def _freed(root: Tensor) -> bool:
+    """Whether ``backward()`` freed the graph (it then keeps its shape), or raise.
 
-    The one place that decides what the page does with a freed graph: the stepper
-    replays the backward pass, so it needs every op's inputs.
+    The one place that decides what the page does with a freed graph.  After the
+    backward of a held root the links are kept (:mod:`nablagraph.skeleton`): the page
+    shows the graph with the gradients backward left (:func:`_kept_gradients`).  After
+    the backward of a temporary nothing is kept below the freed tensor: a GraphError.
     """
-    stack, seen = [root], {id(root)}
+    stack, seen, freed = [root], {id(root)}, False
     while stack:
         t = stack.pop()
-        if t._op is not None and t._parents is None:
+        inputs = inputs_of(t)
+        if inputs is None:
+            assert t._op is not None
             where = "this tensor" if t is root else f"the output of '{t._op.name}' it depends on"
-            return GraphError(
+            raise GraphError(
                 f"page: cannot show the graph: {where} (op '{t._op.name}', shape "
-                f"{tuple(t.shape)}) was freed by an earlier backward(), and the page replays "
-                "the backward pass through it; call backward(retain_graph=True) to keep the "
+                f"{tuple(t.shape)}) was freed by an earlier backward() on a tensor nothing held, "
+                "which keeps no shape of the graph; hold the tensor you call backward() on "
+                "(C = ...; C.backward()), call backward(retain_graph=True) to keep the "
                 "graph, or build the page before backward() (viz.network_page(model, X, Y) "
                 "needs no backward at all)"
             )
-        for p in t._parents or ():
+        freed = freed or (t._op is not None and t._parents is None)
+        for p in inputs:
             if id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
-    return None
+    return freed
+
+
+def _kept_order(root: Tensor) -> list[Tensor]:
+    """The order :func:`nablagraph.engine.schedule` gave the pass, on the links it kept.
+
+    The same algorithm (consumer counts, then Kahn's with a stack) over
+    :func:`~nablagraph.skeleton.inputs_of`, so the stepper replays the engine's order.
+    """
+    consumers: dict[Tensor, int] = {root: 0}
+    stack = [root]
+    while stack:
+        for p in inputs_of(stack.pop()) or ():
+            if p.requires_grad:
+                n = consumers.get(p)
+                if n is None:
+                    consumers[p] = 1
+                    stack.append(p)
+                else:
+                    consumers[p] = n + 1
+    order, ready = [], [root]
+    while ready:
+        t = ready.pop()
+        order.append(t)
+        for p in inputs_of(t) or ():
+            if p.requires_grad:
+                consumers[p] -= 1
+                if consumers[p] == 0:
+                    ready.append(p)
+    return order
+
+
+def _kept_gradients(root: Tensor, order: list[Tensor]) -> dict[int, np.ndarray]:
+    """After ``backward()``: the gradients it left, ``.grad`` of the parameters and of
+    the tensors that ``retain_grad()`` kept, and the root's seed (one, for a number)."""
+    grads = {id(t): t.grad.data for t in order if t.grad is not None}
+    if root.size == 1:
+        grads[id(root)] = np.ones_like(root.data)
+    return grads
 
 
 def _gradients(root: Tensor, order: list[Tensor]) -> tuple[dict[int, np.ndarray], str | None]:
@@ -160,7 +205,7 @@ def _linear_role(n: TensorNode, info: GraphInfo) -> tuple[str, int] | None:
         op = c.tensor._op
         if op is None or op.name != "linear" or c.layer is None or c.layer.index is None:
             continue
-        for i, p in enumerate(c.tensor._parents or ()):
+        for i, p in enumerate(inputs_of(c.tensor) or ()):
             if p is n.tensor and i in (1, 2):
                 return ("W" if i == 1 else "b"), c.layer.index
     return None
@@ -236,8 +281,9 @@ def _node_record(n: TensorNode, i: int, info: GraphInfo, drawer: NodeDrawer,
         "shape": list(t.shape),
         "dtype": str(t.dtype),
         "layer": n.layer.key if n.layer is not None else None,
-        "parents": [index[id(p)] for p in t._parents or () if id(p) in index],
-        "value": _summary(t.data),
+        "parents": [index[id(p)] for p in n.inputs if id(p) in index],
+        "value": None if values_freed(t) else _summary(t.data),
+        "valuesFreed": values_freed(t),
         "grad": _summary(g) if g is not None else None,
         "gradSymbol": _grad_symbol(n, title, drawer.is_cost, drawer.root_symbol),
         "equations": _equations(n, info, last, drawer.is_cost),
@@ -256,12 +302,14 @@ def page_data(root: Tensor, title: str | None = None) -> dict[str, Any]:
     """
     if not isinstance(root, Tensor):
         raise DTypeError(f"page: expected a Tensor (the cost C, usually), got {type(root).__name__}")
-    freed = _freed(root)
-    if freed is not None:
-        raise freed
+    after_backward = _freed(root)
     info = collect(root)
-    order = engine.schedule([root])[0] if root.requires_grad else []
-    grads, seed = _gradients(root, order)
+    if after_backward:
+        order = _kept_order(root)
+        grads, seed = _kept_gradients(root, order), None
+    else:
+        order = engine.schedule([root])[0] if root.requires_grad else []
+        grads, seed = _gradients(root, order)
     index = {id(n.tensor): i for i, n in enumerate(info.nodes)}
     step = {id(t): k for k, t in enumerate(order)}
     drawer = NodeDrawer(info, show_values=False, show_grads=True, show_shapes=True, highlight=set())
@@ -285,6 +333,7 @@ def page_data(root: Tensor, title: str | None = None) -> dict[str, Any]:
         "rootSymbol": drawer.root_symbol,
         "isCost": drawer.is_cost,
         "seed": seed,
+        "afterBackward": after_backward,
         "nodes": nodes,
         "order": [index[id(t)] for t in order],
         "layers": layers,
@@ -329,7 +378,10 @@ def page(root: Tensor, *, title: str | None = None) -> GraphPage:
     Raises
     ------
     GraphError
-        If ``backward()`` freed the graph (call it with ``retain_graph=True``).
+        If the backward of a temporary freed the graph (nothing of it is kept).  After
+        the backward of a held root the page shows the graph as backward left it: the
+        gradients it kept (``.grad`` of the parameters and of retained tensors), values
+        of tensors nothing else held marked as freed.
     DTypeError
         If ``root`` is not a Tensor.
     """

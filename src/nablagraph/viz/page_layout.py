@@ -36,7 +36,7 @@ def _ranks(info: GraphInfo, index: dict[int, int]) -> list[int]:
     rank = [0] * len(info.nodes)
     for n in reversed(info.topo):  # consumers before their inputs
         r = rank[index[id(n.tensor)]]
-        for p in n.tensor._parents or ():
+        for p in n.inputs:
             j = index.get(id(p))
             if j is None:
                 continue
@@ -135,7 +135,7 @@ def layout(info: GraphInfo, widths: list[float], sweeps: int = 4
     consumers: list[list[int]] = [[] for _ in range(real)]
     chains: list[list[list[int]]] = [[] for _ in range(real)]
     for i, n in enumerate(info.nodes):
-        for p in n.tensor._parents or ():
+        for p in n.inputs:
             j = index.get(id(p))
             if j is None:
                 continue

@@ -299,13 +299,15 @@
     h += row("shape", "shape", esc("(" + n.shape.join(", ") + (n.shape.length === 1 ? "," : "") + ")"));
     h += row("dtype", "dtype", esc(n.dtype));
     if (layer) h += row("layer", "layer", esc(layer.title));
+    if (n.valuesFreed) h += row("value-freed", "value", "freed by backward() (nothing else held the tensor)");
     h += summaryRows("value", n.value, "");
     if (n.grad) {
       h += row("grad-symbol", "gradient", esc(n.gradSymbol), "grad");
       h += summaryRows("grad", n.grad, "grad");
     } else {
-      h += row("grad-symbol", "gradient", n.requiresGrad ? "none arrives (the root does not depend on it)"
-               : "none: it does not require a gradient");
+      h += row("grad-symbol", "gradient", !n.requiresGrad ? "none: it does not require a gradient"
+               : data.afterBackward ? "not kept by backward() (z.retain_grad() keeps it; or build the page before backward())"
+               : "none arrives (the root does not depend on it)");
     }
     if (n.step !== null) h += row("step", "backward step", String(n.step + 1) + " of " + order.length);
     if (n.rule) h += row("rule", "VJP rule", esc(n.rule), "eq");
@@ -321,6 +323,9 @@
     h += "<p>" + nodes.length + " tensors, " + edges.length + " edges, " + data.layers.length +
       " layers; the backward pass visits " + order.length + " of them.</p>";
     if (data.seed) h += '<p class="note">The root is not one number: its gradient is seeded with ' + esc(data.seed) + ".</p>";
+    if (data.afterBackward) h += '<p class="note" id="after-backward">Drawn after backward(): the gradients shown are those ' +
+      "backward() kept (the parameters' .grad and tensors kept with retain_grad()); the values of tensors nothing else " +
+      "held were freed. Build the page before backward() to see every gradient.</p>";
     h += '<p class="note">Click a node to inspect it. Drag to pan, wheel to zoom. ' +
       "Step the backward pass with ◀ ▶ (or the arrow keys): nodes light up in the engine's own order " +
       "and show the gradient arriving at each. Click a layer's title to collapse it.</p>";
