@@ -13,6 +13,7 @@ comparison needs it.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,11 @@ def test_the_row_gives_what_pytorch_gives(theirs: str | None, ours: str, differe
     with torch.no_grad():  # the same weights on both sides
         for tp, (_, p) in zip(ns["model"].parameters(), run("model", setup("python"))[0].named_parameters()):
             tp.copy_(torch.from_numpy(p.data))
-    want, _ = run(theirs, "", ns)
+    with warnings.catch_warnings():
+        # The schedule rows step a schedule with no optimizer step before it, which
+        # PyTorch warns about; the learning rates are what is compared.
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+        want, _ = run(theirs, "", ns)
     compare(ours, got, theirs, want)
 
 
