@@ -113,7 +113,7 @@ ALLOWED: dict[str, set[str]] = {
     "functional": {"tensor", "ops", "errors"},
     "anomaly": {"tensor", "modes", "ops", "errors"},
     "replay": {"tensor", "gradbuf", "engine", "ops", "errors", "replay_codegen"},
-    "replay_codegen": {"ops", "parallel", "gradbuf"},
+    "replay_codegen": {"ops", "parallel", "gradbuf", "tensor"},
     "reference": {"activations", "errors", "reference"},
     "nn": {"tensor", "functional", "errors", "replay", "engine", "diagnostics", "nn", "parallel", "_memory"},
     "check": {"tensor", "engine", "functional", "reference", "errors", "check", "activations"},

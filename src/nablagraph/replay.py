@@ -232,7 +232,8 @@ class CompiledStep:
         self.recordings = 0
 
     def __call__(self, *args: Any) -> Tensor:
-        arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
+        arrays = [a if type(a) is np.ndarray else a._data if isinstance(a, Tensor) else np.asarray(a)
+                  for a in args]
         key = tuple([(a.shape, a.dtype) for a in arrays])
         plan = self._plans.get(key)
         if plan is None:

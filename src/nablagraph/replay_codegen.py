@@ -26,21 +26,30 @@ parameter's gradient is either written into its kept buffer (as the engine does)
 a fresh array.  The arrays are reused by the next call, so a compiled step must not
 run in two threads at once (it falls back to the interpreter when it would).
 
-Imports: ``ops``, ``parallel``, ``gradbuf``.
+Imports: ``ops``, ``parallel``, ``gradbuf``, ``tensor``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import isfinite
 from typing import Any
 
 import numpy as np
 
 from nablagraph.gradbuf import reusable_grad_buffer as KB
 from nablagraph.ops import RAW, _check_finite, sum_to
-from nablagraph.ops.elementwise import _blockwise, _sigmoid_grad_into, _sigmoid_into
+from nablagraph.ops.elementwise import (
+    _EXP_SAFE,
+    _blockwise,
+    _max,
+    _sigmoid_grad_into,
+    _sigmoid_into,
+    _sigmoid_of_negative,
+)
 from nablagraph.ops.registry import _add_reduce
 from nablagraph.parallel import PARALLEL_MIN
+from nablagraph.tensor import _new
 
 __all__ = ["generate"]
 
@@ -58,7 +67,9 @@ class _Emitter:
             "matmul": np.matmul, "subtract": np.subtract, "multiply": np.multiply,
             "vdot": np.vdot, "add_reduce": _add_reduce, "check_finite": _check_finite,
             "sigmoid_into": _sigmoid_into, "sigmoid_grad_into": _sigmoid_grad_into,
-            "blockwise": _blockwise,
+            "blockwise": _blockwise, "negative": np.negative, "exp": np.exp, "add": np.add,
+            "reciprocal": np.reciprocal, "vmax": _max, "sigmoid_of_negative": _sigmoid_of_negative,
+            "isfinite": isfinite, "new": _new,
         }
         self.lines: list[str] = []
         self.owned: set[str] = set()  # expressions naming an array of the plan
@@ -105,9 +116,23 @@ def _sigmoid_forward(e: _Emitter, slot: int, ins: tuple[int, ...], params: tuple
     shape, dt = e.shapes[slot], e.dtypes[slot]
     if params or not shape or e.dtypes[x] != dt or dt.kind != "f":
         return False
+    size = int(np.prod(shape))
+    if not size:
+        return False
     e.line(f"v{slot} = {e.buffer(f'V{slot}', shape, dt)}")
-    kernel = "blockwise(sigmoid_into, " if int(np.prod(shape)) >= PARALLEL_MIN else "sigmoid_into("
-    e.line(f"{kernel}v{slot}, v{x})")
+    if size >= PARALLEL_MIN:
+        e.line(f"blockwise(sigmoid_into, v{slot}, v{x})")
+        return True
+    # _sigmoid_into written out: t = −z; e^t (its overflow silenced only when it can
+    # happen, as there); t + 1; 1 / t.  (Adding 1.0 or 1 gives the same bits.)
+    e.ns[f"L{slot}"] = _EXP_SAFE.get(dt, 10.0)
+    e.line(f"negative(v{x}, v{slot})")
+    e.line(f"if vmax(v{slot}, None) > L{slot}:")
+    e.line(f"    sigmoid_of_negative(v{slot})")
+    e.line("else:")
+    e.line(f"    exp(v{slot}, v{slot})")
+    e.line(f"    add(v{slot}, 1.0, v{slot})")
+    e.line(f"    reciprocal(v{slot}, v{slot})")
     return True
 
 
@@ -125,9 +150,11 @@ def _quadratic_forward(e: _Emitter, slot: int, ins: tuple[int, ...], params: tup
     d = e.buffer(f"D{slot}", shape, dt)
     e.ns[f"M{slot}"], e.ns[f"T{slot}"] = shape[0], dt
     ye = args[1]
-    e.line(f"check_finite('quadratic_cost', {ye})")
-    e.line(f"subtract(v{a}, {ye}, out={d})")
-    e.line(f"v{slot} = asarray(0.5 * vdot({d}, {d}) / M{slot}, dtype=T{slot})")
+    e.line(f"subtract(v{a}, {ye}, {d})")
+    e.line(f"c = 0.5 * vdot({d}, {d}) / M{slot}")
+    e.line("if not isfinite(c):  # NaN or infinite targets make it so: the eager error")
+    e.line(f"    check_finite('quadratic_cost', {ye})")
+    e.line(f"v{slot} = asarray(c, dtype=T{slot})")
     e.diff[slot] = d
     return True
 
@@ -161,8 +188,12 @@ def _sigmoid_vjp(e: _Emitter, slot: int, ins: tuple[int, ...], needs: tuple[bool
     if not e.grad_is(slot) or not shape or e.dtypes[slot].kind != "f":
         return None
     buf = e.buffer(f"G{slot}", shape, e.dtypes[slot])
-    kernel = "blockwise(sigmoid_grad_into, " if int(np.prod(shape)) >= PARALLEL_MIN else "sigmoid_grad_into("
-    e.line(f"{kernel}{buf}, g{slot}, v{slot})")
+    if int(np.prod(shape)) >= PARALLEL_MIN:
+        e.line(f"blockwise(sigmoid_grad_into, {buf}, g{slot}, v{slot})")
+    else:  # _sigmoid_grad_into written out: t = 1 − σ; t ⊙ σ; g ⊙ t
+        e.line(f"subtract(1.0, v{slot}, {buf})")
+        e.line(f"multiply({buf}, v{slot}, {buf})")
+        e.line(f"multiply(g{slot}, {buf}, {buf})")
     return [buf]
 
 
@@ -183,14 +214,23 @@ def _linear_vjp(e: _Emitter, slot: int, ins: tuple[int, ...], needs: tuple[bool,
         gx = e.buffer(f"X{slot}", e.shapes[x], np.result_type(e.dtypes[slot], e.dtypes[w]))
         e.line(f"matmul(g{slot}, v{w}, out={gx})")
         out[0] = gx
-    if needs[1]:
-        call = f"matmul(g{slot}.T, v{x}"
-        e.line(f"w{slot} = {call}) if d1 is None else {call}, out=d1)" if 1 in kept else f"w{slot} = {call})")
-        out[1] = f"w{slot}"
-    if len(ins) > 2 and needs[2]:
-        call = f"add_reduce(g{slot}, axis=0"
-        e.line(f"b{slot} = {call}) if d2 is None else {call}, out=d2)" if 2 in kept else f"b{slot} = {call})")
-        out[2] = f"b{slot}"
+    for k, name, call in ((1, "w", f"matmul(g{slot}.T, v{x}"), (2, "b", f"add_reduce(g{slot}, axis=0")):
+        if k >= len(ins) or not needs[k]:
+            continue
+        out[k] = f"{name}{slot}"
+        if k not in kept:
+            e.line(f"{name}{slot} = {call})")
+            continue
+        # Written into the kept buffer: stored as .grad here, as engine._accumulate would
+        # (its first branch); the plan then hands on None for this parameter.
+        q = f"Q{dests[k]}"
+        e.line(f"if d{k} is None:")
+        e.line(f"    {name}{slot} = {call})")
+        e.line("else:")
+        e.line(f"    {call}, out=d{k})")
+        e.line(f"    {q}._gradbuf = None")
+        e.line(f"    {q}.grad = new(d{k})")
+        e.line(f"    {name}{slot} = None")
     return out
 
 
