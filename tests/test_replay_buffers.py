@@ -51,7 +51,7 @@ def test_buffered_replay_trains_as_eager_bit_for_bit(dtype: str, flat: bool, lar
             assert p1.dtype == dtype
             np.testing.assert_array_equal(p0.data, p1.data)
     plan = next(iter(step._plans.values()))
-    assert plan.fast is not None and "out=" in plan.source and "F0(" not in plan.source
+    assert plan.fast is not None and "matmul(v0, v1.T, v" in plan.source and "F0(" not in plan.source
     assert ("blockwise(sigmoid_into" in plan.source) == large
 
 
@@ -146,3 +146,19 @@ def test_a_step_already_running_in_another_thread_is_interpreted() -> None:
     net.zero_grad()
     step(X2, Y2)
     assert calls == [1]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_bad_targets_get_the_eager_error_from_a_replay(bad: float) -> None:
+    net = ng.nn.Network([2, 3, 2], seed=0)
+    step = ng.compile_step(lambda X, Y: net.cost(X, Y))
+    X, Y = np.ones((4, 2)), np.zeros((4, 2))
+    step(X, Y)
+    step(X, Y)
+    Y[2, 1] = bad
+    what = "NaN" if np.isnan(bad) else "infinite values"
+    message = rf"quadratic_cost: targets contain {what} \(1 of 8 values\); the first is at index \(2, 1\)"
+    with pytest.raises(ng.LabelError, match=message):
+        net.cost(X, Y)
+    with pytest.raises(ng.LabelError, match=message):
+        step(X, Y)

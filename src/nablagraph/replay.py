@@ -201,7 +201,7 @@ def _generate_checked(
         if plan.fast is None:
             return
         out = plan.fast(arrays)
-        if out is not None and np.array_equal(out[0], value, equal_nan=True) and all(
+        if out is not None and out[0].dtype == value.dtype and np.array_equal(out[0], value, equal_nan=True) and all(
             (a is None and b is None) or (a is not None and b is not None and a.dtype == b.dtype
                                           and np.array_equal(a, b, equal_nan=True))
             for a, b in zip(out[1], ref)

@@ -103,9 +103,9 @@ def _linear_forward(e: _Emitter, slot: int, ins: tuple[int, ...], params: tuple[
     if len(ins) == 3 and e.shapes[ins[2]] != (sw[0],):
         return False
     e.line(f"v{slot} = {e.buffer(f'V{slot}', e.shapes[slot], dt)}")
-    e.line(f"matmul(v{x}, v{w}.T, out=v{slot})")
+    e.line(f"matmul(v{x}, v{w}.T, v{slot})")  # (out= positional: the same call, parsed faster)
     if len(ins) == 3:
-        e.line(f"v{slot} += v{ins[2]}")
+        e.line(f"add(v{slot}, v{ins[2]}, v{slot})")
     e.linear.add(slot)
     return True
 
@@ -148,13 +148,13 @@ def _quadratic_forward(e: _Emitter, slot: int, ins: tuple[int, ...], params: tup
     if dt.kind != "f" or e.dtypes[slot] != dt:
         return False
     d = e.buffer(f"D{slot}", shape, dt)
-    e.ns[f"M{slot}"], e.ns[f"T{slot}"] = shape[0], dt
+    e.ns[f"M{slot}"] = shape[0]
     ye = args[1]
     e.line(f"subtract(v{a}, {ye}, {d})")
     e.line(f"c = 0.5 * vdot({d}, {d}) / M{slot}")
     e.line("if not isfinite(c):  # NaN or infinite targets make it so: the eager error")
     e.line(f"    check_finite('quadratic_cost', {ye})")
-    e.line(f"v{slot} = asarray(c, dtype=T{slot})")
+    e.line(f"v{slot} = asarray(c)")  # c has the dtype of a − y already
     e.diff[slot] = d
     return True
 
@@ -177,7 +177,7 @@ def _quadratic_vjp(e: _Emitter, slot: int, ins: tuple[int, ...], needs: tuple[bo
     if getattr(s, "dtype", None) != e.dtypes[slot]:
         return None
     e.ns[f"S{slot}"] = s
-    e.line(f"multiply({d}, S{slot}, out={d})")
+    e.line(f"multiply({d}, S{slot}, {d})")
     return [d, None]
 
 
@@ -212,9 +212,9 @@ def _linear_vjp(e: _Emitter, slot: int, ins: tuple[int, ...], needs: tuple[bool,
         e.line(", ".join(f"d{k}" for k in kept) + ", = " + ", ".join(f"KB(Q{dests[k]})" for k in kept) + ",")
     if needs[0]:
         gx = e.buffer(f"X{slot}", e.shapes[x], np.result_type(e.dtypes[slot], e.dtypes[w]))
-        e.line(f"matmul(g{slot}, v{w}, out={gx})")
+        e.line(f"matmul(g{slot}, v{w}, {gx})")
         out[0] = gx
-    for k, name, call in ((1, "w", f"matmul(g{slot}.T, v{x}"), (2, "b", f"add_reduce(g{slot}, axis=0")):
+    for k, name, call in ((1, "w", f"matmul(g{slot}.T, v{x}"), (2, "b", f"add_reduce(g{slot}, 0")):
         if k >= len(ins) or not needs[k]:
             continue
         out[k] = f"{name}{slot}"
@@ -227,7 +227,7 @@ def _linear_vjp(e: _Emitter, slot: int, ins: tuple[int, ...], needs: tuple[bool,
         e.line(f"if d{k} is None:")
         e.line(f"    {name}{slot} = {call})")
         e.line("else:")
-        e.line(f"    {call}, out=d{k})")
+        e.line(f"    {call}, {'' if k == 1 else 'None, '}d{k})")
         e.line(f"    {q}._gradbuf = None")
         e.line(f"    {q}.grad = new(d{k})")
         e.line(f"    {name}{slot} = None")
