@@ -246,11 +246,14 @@ def run_workloads(
             sizes = [max(1, round(n * scale)) for n in sizes]
             batch = max(1, round(batch * scale))
         for dtype in dtypes:
+            before = parallel.thread_choices()
             rows.append(_one_workload(name, sizes, batch, dtype, repeats, min_time))
             r = rows[-1]
-            r["threads"] = {k: {"chosen": c, "median_s": m} for k, (c, m) in parallel.thread_choices().items()}
+            # the kernels this row measured (a choice made for an earlier row is reused)
+            new = {k: v for k, v in parallel.thread_choices().items() if before.get(k) != v}
+            r["threads"] = {k: {"chosen": c, "median_s": m} for k, (c, m) in new.items()}
             out(_workload_line(r))
-            for line in _threads_lines(r["dtype"]):
+            for line in _threads_lines(new):
                 out(line)
     return rows
 
@@ -275,11 +278,11 @@ def settings_line() -> str:
             f"{info['cpus']} CPUs, NumPy {info['numpy']}, Python {info['python']}")
 
 
-def _threads_lines(dtype: str) -> list[str]:
+def _threads_lines(choices: dict[str, tuple[int, dict[int, float]]]) -> list[str]:
     return [
         f"    threads for {k}: {c} (median per call: "
         + ", ".join(f"{t} thread{'s' if t > 1 else ''} {v * 1e3:.2f} ms" for t, v in m.items()) + ")"
-        for k, (c, m) in parallel.thread_choices().items() if dtype in k
+        for k, (c, m) in choices.items()
     ]
 
 
