@@ -84,6 +84,20 @@ class _Emitter:
         self.owned.add(name)
         return name
 
+    def call_args(self, tag: str, ins: tuple[int, ...], params: tuple[Any, ...],
+                  subs: tuple[tuple[int, int], ...]) -> list[str]:
+        """The arguments of a call: the inputs' variables, then the op's parameters (an
+        argument of the step, or a constant of the plan)."""
+        sub = dict(subs)
+        out = [f"v{j}" for j in ins]
+        for pos, value in enumerate(params):
+            if pos in sub:
+                out.append(f"A[{sub[pos]}]")
+            else:
+                self.ns[f"K{tag}_{pos}"] = value
+                out.append(f"K{tag}_{pos}")
+        return out
+
     def grad_is(self, slot: int) -> bool:
         """Whether the recorded gradient of ``slot`` was an array of its shape and dtype."""
         info = self.ginfo.get(slot)
@@ -239,6 +253,43 @@ BACKWARD: dict[str, Callable[[_Emitter, int, tuple[int, ...], tuple[bool, ...], 
 }
 
 
+def _backward_lines(e: _Emitter, needs_sum: set[tuple[int, int]], buffers: bool) -> set[int]:
+    """The VJP lines of the plan, in its order; returns the slots whose gradient is
+    defined at the end."""
+    plan, ns = e.plan, e.ns
+    defined = {plan.root}
+    e.line(f"g{plan.root} = SEED")
+    param_slots = set(plan.param_slots)
+    for n, ((slot, op, ins, needs, params, subs), (_, _, _, _, _, _, _, targets, dspec)) in enumerate(
+        zip(plan.backward, plan._bwd)
+    ):
+        bspecial = BACKWARD.get(op.name) if buffers else None
+        exprs = bspecial(e, slot, ins, needs, dspec) if bspecial is not None else None
+        if exprs is None:
+            ns[f"B{n}"], ns[f"N{n}"] = op.vjp, needs
+            args = ["RAW", f"N{n}", f"g{slot}", f"v{slot}", *e.call_args(f"b{n}", ins, params, subs)]
+            if dspec is not None:
+                for i in dspec:
+                    if i is not None:
+                        ns[f"Q{i}"] = plan.params[i]
+                args.append(f"dest=({', '.join('None' if i is None else f'KB(Q{i})' for i in dspec)},)")
+            e.line(f"r = B{n}({', '.join(args)})")
+            exprs = [f"r[{k}]" for k in range(len(ins))]
+        e.line(f"del g{slot}")
+        defined.discard(slot)
+        for k, j, shape in targets:
+            expr = exprs[k]
+            assert expr is not None  # the recording call saw a gradient there
+            if (n, k) in needs_sum:
+                ns[f"S{n}_{k}"] = shape
+                expr = f"sum_to({expr}, S{n}_{k})"
+            elif j in param_slots and expr in e.owned:
+                expr += ".copy()"  # the plan's arrays never leave it
+            e.line(f"g{j} = g{j} + {expr}" if j in defined else f"g{j} = {expr}")
+            defined.add(j)
+    return defined
+
+
 # ------------------------------------------------------------------ the function
 def generate(plan: Any, observed: list[tuple[int, int, bool, bool]],
              ginfo: dict[int, tuple[bool, Any, Any]], buffers: bool = True) -> None:
@@ -265,21 +316,10 @@ def generate(plan: Any, observed: list[tuple[int, int, bool, bool]],
         ns[f"C{slot}"] = c
         e.line(f"v{slot} = C{slot}")
 
-    def call_args(tag: str, ins: tuple[int, ...], params: tuple[Any, ...], subs: tuple[tuple[int, int], ...]) -> list[str]:
-        sub = dict(subs)
-        out = [f"v{j}" for j in ins]
-        for pos, value in enumerate(params):
-            if pos in sub:
-                out.append(f"A[{sub[pos]}]")
-            else:
-                ns[f"K{tag}_{pos}"] = value
-                out.append(f"K{tag}_{pos}")
-        return out
-
     guard_at, guarded = len(e.lines), set[int]()
     params_at = {slot for slot, _ in plan._pairs}
     for n, (slot, fwd, ins, params, subs) in enumerate(plan.forward):
-        args = call_args(f"f{n}", ins, params, subs)
+        args = e.call_args(f"f{n}", ins, params, subs)
         fspecial = FORWARD.get(plan.fwd_names[n]) if buffers else None
         if fspecial is not None and n not in plan.scalars and fspecial(e, slot, ins, params, args):
             guarded.update(j for j in ins if j in params_at)
@@ -288,36 +328,7 @@ def generate(plan: Any, observed: list[tuple[int, int, bool, bool]],
         call = f"F{n}({', '.join(args)})"
         e.line(f"v{slot} = {f'asarray({call})' if n in plan.scalars else call}")
 
-    defined = {plan.root}
-    e.line(f"g{plan.root} = SEED")
-    param_slots = set(plan.param_slots)
-    for n, ((slot, op, ins, needs, params, subs), (_, _, _, _, _, _, _, targets, dspec)) in enumerate(
-        zip(plan.backward, plan._bwd)
-    ):
-        bspecial = BACKWARD.get(op.name) if buffers else None
-        exprs = bspecial(e, slot, ins, needs, dspec) if bspecial is not None else None
-        if exprs is None:
-            ns[f"B{n}"], ns[f"N{n}"] = op.vjp, needs
-            args = ["RAW", f"N{n}", f"g{slot}", f"v{slot}", *call_args(f"b{n}", ins, params, subs)]
-            if dspec is not None:
-                for i in dspec:
-                    if i is not None:
-                        ns[f"Q{i}"] = plan.params[i]
-                args.append(f"dest=({', '.join('None' if i is None else f'KB(Q{i})' for i in dspec)},)")
-            e.line(f"r = B{n}({', '.join(args)})")
-            exprs = [f"r[{k}]" for k in range(len(ins))]
-        e.line(f"del g{slot}")
-        defined.discard(slot)
-        for k, j, shape in targets:
-            expr = exprs[k]
-            assert expr is not None  # the recording call saw a gradient there
-            if (n, k) in needs_sum:
-                ns[f"S{n}_{k}"] = shape
-                expr = f"sum_to({expr}, S{n}_{k})"
-            elif j in param_slots and expr in e.owned:
-                expr += ".copy()"  # the plan's arrays never leave it
-            e.line(f"g{j} = g{j} + {expr}" if j in defined else f"g{j} = {expr}")
-            defined.add(j)
+    defined = _backward_lines(e, needs_sum, buffers)
     if guarded:  # a parameter whose array changed shape or dtype: the interpreter (and its errors)
         ns["GUARD"] = tuple(x for j in sorted(guarded) for x in (plan.shapes[j], plan.dtypes[j]))
         seen = ", ".join(f"v{j}.shape, v{j}.dtype" for j in sorted(guarded))
