@@ -268,8 +268,9 @@ def settings_line() -> str:
     blas = info["blas"]
     if isinstance(blas, list):
         pools = "; ".join(
-            f"{d.get('internal_api')} {d.get('version') or ''} {d.get('architecture') or ''} "
-            f"{d.get('num_threads')} threads".replace("  ", " ") for d in blas
+            " ".join(str(v) for v in (d.get("internal_api"), d.get("version"), d.get("architecture"),
+                                      f"{d.get('num_threads')} threads") if v)
+            for d in blas
         ) or "none found"
     else:  # without threadpoolctl: NumPy's build information only
         pools = f"{blas.get('name', '?')} {blas.get('version', '')} (threadpoolctl not installed: threads unknown)"
