@@ -235,3 +235,41 @@ def test_a_fixed_thread_count_is_not_measured(auto_threads: _FakeClock) -> None:
     assert set(used) == {0, 1} and parallel.thread_choices() == {}
     with pytest.raises(ng.ConfigError, match=r"set_num_threads: n must be a positive integer, got 0 \(None: back to the default\)"):
         ng.set_num_threads(0)
+
+
+def test_kernels_measured_from_two_threads_at_once_stay_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(parallel, "_tuned", {})
+    monkeypatch.setattr(parallel, "_trials", {})
+    monkeypatch.setattr(parallel, "_medians", {})
+    monkeypatch.setattr(parallel, "_calls", {})
+    monkeypatch.setattr(parallel, "RETUNE_EVERY", 3)  # settle and measure again, often
+    monkeypatch.delenv("NABLAGRAPH_NUM_THREADS", raising=False)
+    ng.set_num_threads(None)
+    monkeypatch.setattr(parallel, "_threads", 2)
+    errors: list[BaseException] = []
+    n = 1 << 19
+
+    def work() -> None:
+        try:
+            for _ in range(40):
+                seen = np.zeros(n, dtype=np.int8)
+
+                def fn(k: int, a: int, b: int, seen: np.ndarray = seen) -> None:
+                    seen[a:b] += 1
+
+                parallel.blocks(fn, n, key="shared kernel float64")
+                assert (seen == 1).all()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        ng.set_num_threads(None)
+    assert not errors, errors

@@ -155,8 +155,8 @@ def _pick(key: tuple[str, int], limit: int) -> tuple[int, dict[int, list[float]]
         calls = _calls[key] = _calls.get(key, 0) + 1
         if calls < RETUNE_EVERY:
             return min(chosen, limit), None
-        del _tuned[key]  # the machine's load changes: measure again
-        _calls[key] = 0
+        _tuned.pop(key, None)  # the machine's load changes: measure again (pop: another
+        _calls[key] = 0        # thread may have got here first)
     trials = _trials.setdefault(key, {})
     cands = _candidates(limit)
     done = sum(len(trials.get(c, ())) for c in cands)

@@ -34,7 +34,11 @@ Limits (checked where possible, documented where not):
   :class:`~nablagraph.nn.Network` therefore computes in float64, where
   ``net.cost(X_array)`` would first convert ``X`` to float32; pass batches in the
   model's dtype (``fit`` does);
-* a call with new shapes or dtypes records a new plan.
+* a call with new shapes or dtypes records a new plan;
+* a plan keeps its own arrays between calls (the activations and gradients of one
+  batch: W3 in float64, about 1.6 MB), so that a call allocates none; while one
+  thread runs a plan, another thread's call of the same step takes the slower,
+  interpreted path (see :mod:`nablagraph.replay_codegen`).
 
 Imports: ``tensor``, ``engine``, ``ops``, ``errors``, ``gradbuf``, ``replay_codegen``.
 """
