@@ -226,7 +226,8 @@ def _vjp(
     if create_graph:
         gs = op.vjp(_F, needs, g, t, *parents, *t._params)
     elif op.writes_into and capture is None:
-        dest = tuple([_dest(p, consumers) for p in parents])
+        # _dest, with its first test inlined: most parents are not kept-buffer leaves
+        dest = tuple([None if p._gradbuf is None else _dest(p, consumers) for p in parents])
         gs = op.vjp(RAW, needs, g, t._data, *[p._data for p in parents], *t._params, dest=dest)
     else:
         gs = op.vjp(RAW, needs, g, t._data, *[p._data for p in parents], *t._params)

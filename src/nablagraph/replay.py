@@ -34,13 +34,18 @@ Limits (checked where possible, documented where not):
   :class:`~nablagraph.nn.Network` therefore computes in float64, where
   ``net.cost(X_array)`` would first convert ``X`` to float32; pass batches in the
   model's dtype (``fit`` does);
-* a call with new shapes or dtypes records a new plan.
+* a call with new shapes or dtypes records a new plan;
+* a plan keeps its own arrays between calls (the activations and gradients of one
+  batch: W3 in float64, about 1.6 MB), so that a call allocates none; while one
+  thread runs a plan, another thread's call of the same step takes the slower,
+  interpreted path (see :mod:`nablagraph.replay_codegen`).
 
-Imports: ``tensor``, ``engine``, ``ops``, ``errors``.
+Imports: ``tensor``, ``engine``, ``ops``, ``errors``, ``gradbuf``, ``replay_codegen``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -52,6 +57,7 @@ from nablagraph._tensor import Tensor, _new, enable_grad
 from nablagraph.errors import GraphError
 from nablagraph.gradbuf import reusable_grad_buffer as KB  # the engine's one rule
 from nablagraph.ops import RAW, Op, sum_to
+from nablagraph.replay_codegen import generate
 
 __all__ = ["compile_step", "CompiledStep"]
 
@@ -69,7 +75,7 @@ class _Plan:
     __slots__ = (
         "n", "arg_slots", "param_slots", "params", "const_slots", "consts",
         "forward", "backward", "root", "leaf_slots", "root_dtype", "_fwd", "_bwd", "_seed", "_pairs",
-        "fast", "source", "scalars",
+        "fast", "source", "scalars", "fwd_names", "shapes", "dtypes", "ginfo", "lock",
     )
 
     def __init__(self) -> None:
@@ -93,8 +99,14 @@ class _Plan:
         self.fast: Callable[[list[np.ndarray]], tuple[np.ndarray, list[np.ndarray | None]]] | None = None
         self.source = ""
         self.scalars: set[int] = set()  # forward ops whose result comes as a NumPy scalar
+        self.fwd_names: list[str] = []  # the op of each forward call
+        self.shapes: list[tuple[int, ...]] = []  # of every node, by slot
+        self.dtypes: list[np.dtype[Any]] = []
+        #: slot -> (an ndarray?, dtype, shape) of the node's gradient in the recording call
+        self.ginfo: dict[int, tuple[bool, Any, Any]] = {}
+        self.lock = threading.Lock()  # the generated code's arrays serve one call at a time
 
-    def finalize(self, shapes: list[tuple[int, ...]], single: set[int]) -> None:
+    def finalize(self, shapes: list[tuple[int, ...]], dtypes: list[np.dtype[Any]], single: set[int]) -> None:
         """Precompute what ``run`` needs per op: C-level getters for the inputs, and for
         each parent that needs a gradient its slot and shape.  ``single`` holds the
         slots of the parameters that one op consumes (from the engine's schedule): a
@@ -120,6 +132,7 @@ class _Plan:
         ]
         self._seed = np.ones(shapes[self.root], dtype=self.root_dtype)
         self._pairs = list(zip(self.param_slots, self.params))
+        self.shapes, self.dtypes = shapes, dtypes
 
     def run(
         self, arrays: list[np.ndarray], observe: list[tuple[int, int, bool, bool]] | None = None
@@ -151,6 +164,8 @@ class _Plan:
             grads[slot] = None
             if g is None:
                 continue
+            if observe is not None:
+                self.ginfo[slot] = (type(g) is np.ndarray, getattr(g, "dtype", None), getattr(g, "shape", None))
             if subs:
                 params = _substitute(params, subs, arrays)
             if dspec is not None:
@@ -176,92 +191,27 @@ class _Plan:
         """The number of forward ops plus VJPs of the plan."""
         return len(self.forward) + len(self.backward)
 
-    def generate(self, observed: list[tuple[int, int, bool, bool]]) -> None:
-        """Turn the plan into one straight-line Python function (``self.fast``).
 
-        :meth:`run` spends about a microsecond per op on its own loop: unpacking the
-        plan's tuples, list indexing, ``None`` and shape tests.  The shapes are fixed
-        for a plan, so the recording call already showed which gradients need
-        ``sum_to`` and which node receives its first contribution where; what is left
-        is one line per forward op and a few per VJP, on local variables::
-
-            v5 = F5(v2, v3, v4)
-            ...
-            r = B3(RAW, N3, g7, v7, v5, Y)
-            del g7
-            g5 = r[0]
-
-        The lines make the same calls, with the same arguments, in the same order as
-        :meth:`run`, so the numbers are the same bit for bit (a forward result that
-        comes back as a NumPy scalar is made a 0-d array, as ``apply`` does: NumPy's
-        scalar arithmetic can round differently from its array loops).  A VJP that returned
-        ``None`` for an input that needs a gradient (possible for a user-defined op)
-        leaves the plan on :meth:`run`.
-        """
-        if any(none for _, _, none, _ in observed):
+def _generate_checked(
+    plan: _Plan, observed: list[tuple[int, int, bool, bool]], arrays: list[np.ndarray],
+    value: np.ndarray, grads: list[np.ndarray | None],
+) -> None:
+    """Write the plan out as code (:mod:`nablagraph.replay_codegen`) and check it: on the
+    recording call's arrays it must give the interpreted plan's numbers bit for bit, or
+    the plan is written again without its own buffers (and, failing that, interpreted)."""
+    ref = [None if g is None else np.array(g) for g in grads]  # (g may be a kept buffer)
+    for buffers in (True, False):
+        generate(plan, observed, plan.ginfo, buffers)
+        if plan.fast is None:
             return
-        needs_sum = {(i, k) for i, k, _, summed in observed if summed}
-        ns: dict[str, Any] = {
-            "RAW": RAW, "sum_to": sum_to, "KB": KB, "SEED": self._seed, "asarray": np.asarray,
-        }
-        lines = ["def replay(A):"]
-        for slot, i in self.arg_slots:
-            lines.append(f"    v{slot} = A[{i}]")
-        for slot, p in self._pairs:
-            ns[f"P{slot}"] = p
-            lines.append(f"    v{slot} = P{slot}._data")
-        for slot, c in zip(self.const_slots, self.consts):
-            ns[f"C{slot}"] = c
-            lines.append(f"    v{slot} = C{slot}")
-
-        def call_args(tag: str, ins: tuple[int, ...], params: tuple[Any, ...], subs: tuple[tuple[int, int], ...]) -> list[str]:
-            sub = dict(subs)
-            out = [f"v{j}" for j in ins]
-            for pos, value in enumerate(params):
-                if pos in sub:
-                    out.append(f"A[{sub[pos]}]")
-                else:
-                    ns[f"K{tag}_{pos}"] = value
-                    out.append(f"K{tag}_{pos}")
-            return out
-
-        for n, (slot, fwd, ins, params, subs) in enumerate(self.forward):
-            ns[f"F{n}"] = fwd
-            call = f"F{n}({', '.join(call_args(f'f{n}', ins, params, subs))})"
-            lines.append(f"    v{slot} = {f'asarray({call})' if n in self.scalars else call}")
-
-        defined = {self.root}
-        lines.append(f"    g{self.root} = SEED")
-        for n, ((slot, op, ins, needs, params, subs), (_, _, _, _, _, _, _, targets, dspec)) in enumerate(
-            zip(self.backward, self._bwd)
+        out = plan.fast(arrays)
+        if out is not None and out[0].dtype == value.dtype and np.array_equal(out[0], value, equal_nan=True) and all(
+            (a is None and b is None) or (a is not None and b is not None and a.dtype == b.dtype
+                                          and np.array_equal(a, b, equal_nan=True))
+            for a, b in zip(out[1], ref)
         ):
-            ns[f"B{n}"] = op.vjp
-            ns[f"N{n}"] = needs
-            args = ["RAW", f"N{n}", f"g{slot}", f"v{slot}", *call_args(f"b{n}", ins, params, subs)]
-            if dspec is not None:
-                for i in dspec:
-                    if i is not None:
-                        ns[f"Q{i}"] = self.params[i]
-                dest = ", ".join("None" if i is None else f"KB(Q{i})" for i in dspec)
-                args.append(f"dest=({dest},)")
-            lines.append(f"    r = B{n}({', '.join(args)})")
-            lines.append(f"    del g{slot}")
-            defined.discard(slot)
-            for k, j, shape in targets:
-                expr = f"r[{k}]"
-                if (n, k) in needs_sum:
-                    ns[f"S{n}_{k}"] = shape
-                    expr = f"sum_to({expr}, S{n}_{k})"
-                if j in defined:
-                    lines.append(f"    g{j} = g{j} + {expr}")
-                else:
-                    lines.append(f"    g{j} = {expr}")
-                    defined.add(j)
-        grads = ", ".join(f"g{s}" if s in defined else "None" for s in self.param_slots)
-        lines.append(f"    return v{self.root}, [{grads}]")
-        self.source = "\n".join(lines) + "\n"
-        exec(compile(self.source, "<nablagraph replay plan>", "exec"), ns)
-        self.fast = ns["replay"]
+            return
+    plan.fast = None
 
 
 def _substitute(params: tuple[Any, ...], subs: tuple[tuple[int, int], ...], arrays: list[np.ndarray]) -> tuple[Any, ...]:
@@ -286,7 +236,8 @@ class CompiledStep:
         self.recordings = 0
 
     def __call__(self, *args: Any) -> Tensor:
-        arrays = [a._data if isinstance(a, Tensor) else np.asarray(a) for a in args]
+        arrays = [a if type(a) is np.ndarray else a._data if isinstance(a, Tensor) else np.asarray(a)
+                  for a in args]
         key = tuple([(a.shape, a.dtype) for a in arrays])
         plan = self._plans.get(key)
         if plan is None:
@@ -297,10 +248,14 @@ class CompiledStep:
             if self.verify:
                 self._verify(plan, args, value, grads)
             if plan.size() <= GENERATE_MAX_OPS:
-                plan.generate(observed)
+                _generate_checked(plan, observed, arrays, value, grads)
             self._plans[key] = plan  # only a plan that passed verification is kept
-        elif plan.fast is not None:
-            value, grads = plan.fast(arrays)
+        elif plan.fast is not None and plan.lock.acquire(blocking=False):
+            try:
+                out = plan.fast(arrays)
+            finally:
+                plan.lock.release()
+            value, grads = plan.run(arrays) if out is None else out  # None: a parameter changed shape
         else:
             value, grads = plan.run(arrays)
         for p, g in zip(plan.params, grads):
@@ -412,6 +367,7 @@ class _Recording:
         assert t._op is not None
         ins = tuple(self.slot[p] for p in t._parents)
         self.plan.forward.append((self.slot[t], t._op.forward, ins, t._params, self._subs(t)))
+        self.plan.fwd_names.append(t._op.name)
         self.depends[t] = any(self.depends[p] for p in t._parents)
 
     def _add_leaf(self, t: Tensor, s: int) -> bool:
@@ -464,7 +420,7 @@ class _Recording:
         plan.root = slot[root]
         plan.root_dtype = root.dtype
         single = {slot[p] for p in plan.params if consumers.get(p) == 1}
-        plan.finalize([tuple(t.shape) for t in self.order], single)
+        plan.finalize([tuple(t.shape) for t in self.order], [t.dtype for t in self.order], single)
 
 
 def compile_step(fn: Callable[..., Tensor], verify: bool = True) -> CompiledStep:

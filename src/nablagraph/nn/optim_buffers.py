@@ -114,13 +114,15 @@ def _blockwise(
 ) -> None:
     """Run ``kernel`` over cache-sized blocks of flat views, shared among threads."""
     flats = [w.reshape(-1), g.reshape(-1)] + [b.reshape(-1) for b in state]
-    threads = get_num_threads()
-    for k in range(threads):  # per-thread scratch, made here (not in the threads)
+    for k in range(get_num_threads()):  # per-thread scratch, made here (not in the threads)
         if (k, w.dtype) not in buffers:
             buffers[(k, w.dtype)] = np.empty(BLOCK, dtype=w.dtype)
 
     def block(k: int, a: int, b: int) -> None:
         kernel(flats[0][a:b], flats[1][a:b], [f[a:b] for f in flats[2:]], buffers[(k, w.dtype)][: b - a], c)
 
-    blocks(block, flats[0].size, threads)
+    # the thread count is measured per kernel and size (nablagraph.parallel)
+    owner = getattr(kernel, "__self__", None)
+    name = type(owner).__name__ if owner is not None else getattr(kernel, "__name__", "update")
+    blocks(block, flats[0].size, key=f"{name} update {w.dtype}")
 

@@ -114,7 +114,8 @@ def _blockwise(kernel: Callable[..., None], t: np.ndarray, *args: np.ndarray) ->
     """
     if t.size >= PARALLEL_MIN and t.flags.c_contiguous and all(a.flags.c_contiguous for a in args):
         tf, fs = t.reshape(-1), [a.reshape(-1) for a in args]
-        blocks(lambda k, a, b: kernel(tf[a:b], *(f[a:b] for f in fs)), tf.size)
+        blocks(lambda k, a, b: kernel(tf[a:b], *(f[a:b] for f in fs)), tf.size,
+               key=f"{kernel.__name__.strip('_')} {t.dtype}")
     else:
         kernel(t, *args)
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 import nablagraph as ng
-from nablagraph import reference
+from nablagraph import parallel, reference
 from nablagraph.tools.plot import plot_scaling
 
 __all__ = ["fd_vs_backprop", "median_time"]
@@ -239,16 +239,52 @@ def run_workloads(
     run (the test suite uses it); the table then says so.
     """
     rows = []
+    out(settings_line())
     for name in names or list(WORKLOADS):
         sizes, batch, dtypes = WORKLOADS[name]
         if scale != 1.0:
             sizes = [max(1, round(n * scale)) for n in sizes]
             batch = max(1, round(batch * scale))
         for dtype in dtypes:
+            before = parallel.thread_choices()
             rows.append(_one_workload(name, sizes, batch, dtype, repeats, min_time))
             r = rows[-1]
+            # the kernels this row measured (a choice made for an earlier row is reused)
+            new = {k: v for k, v in parallel.thread_choices().items() if before.get(k) != v}
+            r["threads"] = {k: {"chosen": c, "median_s": m} for k, (c, m) in new.items()}
             out(_workload_line(r))
+            for line in _threads_lines(new):
+                out(line)
     return rows
+
+
+def settings_line() -> str:
+    """Under which settings the workloads run: nablagraph's threads, each BLAS library
+    loaded in the process (its kernel, i.e. OpenBLAS's core type, and threads) and the
+    environment variables that change them."""
+    info = machine_info()
+    fixed = parallel._fixed
+    threads = f"{ng.get_num_threads()} {'(fixed)' if fixed else '(at most; measured per kernel and size)'}"
+    blas = info["blas"]
+    if isinstance(blas, list):
+        pools = "; ".join(
+            " ".join(str(v) for v in (d.get("internal_api"), d.get("version"), d.get("architecture"),
+                                      f"{d.get('num_threads')} threads") if v)
+            for d in blas
+        ) or "none found"
+    else:  # without threadpoolctl: NumPy's build information only
+        pools = f"{blas.get('name', '?')} {blas.get('version', '')} (threadpoolctl not installed: threads unknown)"
+    env = ", ".join(f"{k}={v}" for k, v in info["env"].items()) or "none set"
+    return (f"settings: nablagraph threads {threads}; BLAS: {pools}; environment: {env}; "
+            f"{info['cpus']} CPUs, NumPy {info['numpy']}, Python {info['python']}")
+
+
+def _threads_lines(choices: dict[str, tuple[int, dict[int, float]]]) -> list[str]:
+    return [
+        f"    threads for {k}: {c} (median per call: "
+        + ", ".join(f"{t} thread{'s' if t > 1 else ''} {v * 1e3:.2f} ms" for t, v in m.items()) + ")"
+        for k, (c, m) in choices.items()
+    ]
 
 
 def _routes(sizes: list[int], batch: int, dtype: str) -> tuple[dict[str, Callable[[], None]], Any, np.ndarray, np.ndarray]:
@@ -304,6 +340,9 @@ def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: 
     if torch_step is not None:
         routes["torch"] = torch_step
     routes["gemm"] = _gemm_step(sizes, batch, dtype)
+    for _ in range((3 * parallel.TUNE_CALLS + 1) // 2):  # the blocked kernels settle on their threads
+        routes["eager"]()
+        routes["replay"]()
     # calibrate: enough calls per timing that one timing lasts ~min_time / repeats
     t1 = median_time(routes["hand"], 1)
     number = max(1, int(min_time / max(t1, 1e-7) / max(repeats, 1)))
