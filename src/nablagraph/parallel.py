@@ -50,7 +50,7 @@ import numpy as np
 
 from nablagraph.errors import ConfigError
 
-__all__ = ["PARALLEL_MIN", "BLOCK", "get_num_threads", "set_num_threads", "blocks", "thread_choices"]
+__all__ = ["PARALLEL_MIN", "BLOCK", "get_num_threads", "set_num_threads", "blocks", "thread_choices", "kernel_key"]
 
 #: Arrays with at least this many elements are processed block by block, in threads.
 PARALLEL_MIN = 1 << 18
@@ -141,6 +141,18 @@ def thread_choices() -> dict[str, tuple[int, dict[int, float]]]:
     while the count is fixed)."""
     return {f"{key}, 2^{bucket - 1}+ elements": (n, _medians.get((key, bucket), {}))
             for (key, bucket), n in sorted(_tuned.items())}
+
+
+_keys: dict[tuple[str, str], str] = {}
+
+
+def kernel_key(name: str, dtype: np.dtype[Any]) -> str:
+    """``"name dtype"``, the ``key`` of :func:`blocks` for a kernel on arrays of
+    ``dtype`` (cached: formatting a dtype's name costs microseconds, every call)."""
+    key = _keys.get((name, dtype.char))
+    if key is None:
+        key = _keys[(name, dtype.char)] = f"{name} {dtype}"
+    return key
 
 
 def _candidates(limit: int) -> tuple[int, ...]:

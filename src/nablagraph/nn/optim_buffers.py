@@ -21,7 +21,7 @@ import numpy as np
 
 from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError
-from nablagraph.parallel import BLOCK, blocks, get_num_threads
+from nablagraph.parallel import BLOCK, blocks, get_num_threads, kernel_key
 
 
 class _FlatGrads:
@@ -113,16 +113,20 @@ def _blockwise(
     buffers: dict[tuple[int, Any], np.ndarray],
 ) -> None:
     """Run ``kernel`` over cache-sized blocks of flat views, shared among threads."""
-    flats = [w.reshape(-1), g.reshape(-1)] + [b.reshape(-1) for b in state]
+    wf, gf = w.reshape(-1), g.reshape(-1)
+    states = [b.reshape(-1) for b in state]
+    dtype = w.dtype
+    scratch = []
     for k in range(get_num_threads()):  # per-thread scratch, made here (not in the threads)
-        if (k, w.dtype) not in buffers:
-            buffers[(k, w.dtype)] = np.empty(BLOCK, dtype=w.dtype)
+        if (k, dtype) not in buffers:
+            buffers[(k, dtype)] = np.empty(BLOCK, dtype=dtype)
+        scratch.append(buffers[(k, dtype)])
 
     def block(k: int, a: int, b: int) -> None:
-        kernel(flats[0][a:b], flats[1][a:b], [f[a:b] for f in flats[2:]], buffers[(k, w.dtype)][: b - a], c)
+        kernel(wf[a:b], gf[a:b], [f[a:b] for f in states], scratch[k][: b - a], c)
 
     # the thread count is measured per kernel and size (nablagraph.parallel)
     owner = getattr(kernel, "__self__", None)
     name = type(owner).__name__ if owner is not None else getattr(kernel, "__name__", "update")
-    blocks(block, flats[0].size, key=f"{name} update {w.dtype}")
+    blocks(block, wf.size, key=kernel_key(f"{name} update", dtype))
 
