@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+from nablagraph import parallel
 
 # Helper modules shared by several test files (activation_lists) import by name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,3 +48,12 @@ from browser import browser  # noqa: E402, F401
 
 # The documentation site, built once per session (tests/test_docs*.py).
 from docs_site import built_site, site  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _thread_count_restored() -> Iterator[None]:
+    """Each test leaves nablagraph's thread count as it found it, measured or fixed
+    (``set_num_threads(get_num_threads())`` would fix a measured one)."""
+    saved = parallel._threads, parallel._fixed
+    yield
+    parallel._threads, parallel._fixed = saved
