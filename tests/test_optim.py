@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nablagraph as ng
+from nablagraph import parallel
 from nablagraph.data import xor
 from nablagraph.nn import SGD, Adam, Network
 
@@ -352,13 +353,15 @@ def test_large_parameters_are_updated_blockwise_with_the_same_numbers(kind: str,
         np.testing.assert_array_equal(w.data, expected)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("kind", sorted(_MAKERS))
-def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -> None:
+def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str, dtype: str) -> None:
     from nablagraph.nn import optimizer  # Optimizer._update reads PARALLEL_MIN there
 
     rng = np.random.default_rng(2)
-    w0 = rng.standard_normal((700, 400))
-    grads = [rng.standard_normal(w0.shape) for _ in range(3)]
+    w0 = rng.standard_normal((700, 401)).astype(dtype)  # 280,700: not a multiple of a block
+    assert w0.size % parallel.block_size(dtype)
+    grads = [rng.standard_normal(w0.shape).astype(dtype) for _ in range(3)]
     results, blocked = [], []
     for parallel_min in (optimizer.PARALLEL_MIN, w0.size + 1):  # blockwise, then one call on the whole array
         saved = optimizer.PARALLEL_MIN
@@ -372,8 +375,9 @@ def test_blockwise_update_equals_the_whole_array_update_bit_for_bit(kind: str) -
         finally:
             optimizer.PARALLEL_MIN = saved
         results.append(w.data)
-        blocked.append(bool(opt._block_buffers))  # per-thread block scratch: the blockwise route ran
-    assert blocked == [True, False]
+        # per-thread block scratch, one block of 256 KiB: the blockwise route ran
+        blocked.append([b.nbytes for b in opt._block_buffers.values()])
+    assert blocked[0] and set(blocked[0]) == {parallel.BLOCK_BYTES} and blocked[1] == []
     np.testing.assert_array_equal(results[0], results[1])
 
 

@@ -34,6 +34,19 @@ def test_blocks_visit_every_index_once(n: int, threads: int) -> None:
     assert workers == set(range(min(threads, 2 * n // parallel.PARALLEL_MIN)))
 
 
+@pytest.mark.parametrize(("dtype", "elements"), [("float64", 32768), ("float32", 65536), ("float16", 131072)])
+def test_blocks_are_sized_in_bytes(dtype: str, elements: int, threads: int) -> None:
+    assert parallel.block_size(dtype) == elements == parallel.BLOCK_BYTES // np.dtype(dtype).itemsize
+    n = 5 * elements + 3
+    sizes: list[int] = []
+    parallel.blocks(lambda k, a, b: sizes.append(b - a), n, block=elements)
+    assert sum(sizes) == n and max(sizes) == elements
+    if threads == 1:
+        assert sorted(sizes) == [3] + [elements] * 5
+    else:  # each thread's share is cut in blocks from its own start
+        assert len(sizes) <= 6 + threads - 1
+
+
 def test_an_error_in_a_block_reaches_the_caller(threads: int) -> None:
     def fn(k: int, a: int, b: int) -> None:
         if a >= 300_000:

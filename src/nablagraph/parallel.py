@@ -3,8 +3,8 @@
 NumPy runs each ufunc call on one core and, for an expression of several calls,
 streams every intermediate array through memory.  For arrays of at least
 :data:`PARALLEL_MIN` elements nablagraph instead cuts the flat array into blocks of
-:data:`BLOCK` elements (256 KiB of float64: a block and its temporaries stay in the
-CPU cache between calls) and shares the blocks out among :func:`get_num_threads`
+:data:`BLOCK_BYTES` (256 KiB: :func:`block_size` elements of the array's dtype, so a
+block and its temporaries stay in the CPU cache between calls) and shares the blocks out among :func:`get_num_threads`
 threads — NumPy releases the GIL inside its loops.  Each element goes through the same
 operations either way, so the numbers do not depend on the blocking or the number of
 threads.
@@ -50,12 +50,25 @@ import numpy as np
 
 from nablagraph.errors import ConfigError
 
-__all__ = ["PARALLEL_MIN", "BLOCK", "get_num_threads", "set_num_threads", "blocks", "thread_choices", "kernel_key"]
+__all__ = ["PARALLEL_MIN", "BLOCK", "BLOCK_BYTES", "block_size", "get_num_threads", "set_num_threads", "blocks", "thread_choices", "kernel_key"]
 
 #: Arrays with at least this many elements are processed block by block, in threads.
 PARALLEL_MIN = 1 << 18
-#: Elements per block.
-BLOCK = 1 << 15
+#: Bytes per block: 256 KiB, which with a kernel's scratch block stays in a core's cache.
+BLOCK_BYTES = 1 << 18
+#: Elements per block of float64 (the default of :func:`blocks`).
+BLOCK = BLOCK_BYTES // 8
+
+
+def block_size(dtype: Any) -> int:
+    """Elements per block for arrays of ``dtype``: :data:`BLOCK_BYTES` of them.
+
+    Sized in bytes rather than elements, a float32 array is cut into half as many
+    blocks as a float64 one of the same length, so the Python between two blocks is
+    paid half as often for the same cache footprint (W3's float32 SGD update of 269,322
+    elements: 9 blocks → 5, 200 → 179 µs).
+    """
+    return max(1, BLOCK_BYTES // np.dtype(dtype).itemsize)
 
 _pool: Any = None
 _pool_workers = 0
@@ -188,9 +201,9 @@ def _settle(key: tuple[str, int], trials: dict[int, list[float]], limit: int) ->
 
 
 def blocks(fn: Callable[[int, int, int], None], n: int, threads: int | None = None,
-           key: str | None = None) -> None:
-    """Call ``fn(worker, lo, hi)`` for consecutive blocks ``[lo, hi)`` covering
-    ``range(n)``, the blocks shared among up to ``threads`` (default: the count
+           key: str | None = None, block: int = BLOCK) -> None:
+    """Call ``fn(worker, lo, hi)`` for consecutive blocks ``[lo, hi)`` of ``block``
+    elements (the last may be shorter) covering ``range(n)``, the blocks shared among up to ``threads`` (default: the count
     measured for ``key``, see the module, else :func:`get_num_threads`) threads, each
     given at least ``PARALLEL_MIN / 2`` elements.  ``worker`` numbers the thread
     (``0`` is the caller, always below :func:`get_num_threads`), so ``fn`` can keep
@@ -207,20 +220,20 @@ def blocks(fn: Callable[[int, int, int], None], n: int, threads: int | None = No
         threads, trials = _pick(bucket, limit)
         if trials is not None:
             t0 = time.perf_counter()
-            _run_blocks(fn, n, threads)
+            _run_blocks(fn, n, threads, block)
             trials.setdefault(threads, []).append(time.perf_counter() - t0)
             _settle(bucket, trials, limit)
             return
         limit = threads
-    _run_blocks(fn, n, limit)
+    _run_blocks(fn, n, limit, block)
 
 
-def _run_blocks(fn: Callable[[int, int, int], None], n: int, limit: int) -> None:
+def _run_blocks(fn: Callable[[int, int, int], None], n: int, limit: int, block: int) -> None:
     parts = min(limit, max(1, 2 * n // PARALLEL_MIN))
 
     def part(k: int, lo: int, hi: int) -> None:
-        for a in range(lo, hi, BLOCK):
-            fn(k, a, min(a + BLOCK, hi))
+        for a in range(lo, hi, block):
+            fn(k, a, min(a + block, hi))
 
     if parts == 1:
         part(0, 0, n)

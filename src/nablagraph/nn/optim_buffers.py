@@ -21,7 +21,7 @@ import numpy as np
 
 from nablagraph._tensor import Tensor
 from nablagraph.errors import ConfigError
-from nablagraph.parallel import BLOCK, blocks, get_num_threads, kernel_key
+from nablagraph.parallel import block_size, blocks, get_num_threads, kernel_key
 
 
 class _FlatGrads:
@@ -112,21 +112,31 @@ def _blockwise(
     kernel: Any, w: np.ndarray, g: np.ndarray, state: list[np.ndarray], c: tuple[Any, ...],
     buffers: dict[tuple[int, Any], np.ndarray],
 ) -> None:
-    """Run ``kernel`` over cache-sized blocks of flat views, shared among threads."""
+    """Run ``kernel`` over cache-sized blocks of flat views, shared among threads.
+
+    A block is :func:`~nablagraph.parallel.block_size` elements of ``w``'s dtype
+    (256 KiB); without state (plain SGD) no per-block list of state views is built.
+    """
     wf, gf = w.reshape(-1), g.reshape(-1)
     states = [b.reshape(-1) for b in state]
     dtype = w.dtype
+    size = block_size(dtype)
     scratch = []
     for k in range(get_num_threads()):  # per-thread scratch, made here (not in the threads)
-        if (k, dtype) not in buffers:
-            buffers[(k, dtype)] = np.empty(BLOCK, dtype=dtype)
-        scratch.append(buffers[(k, dtype)])
+        s = buffers.get((k, dtype))
+        if s is None or s.size != size:
+            s = buffers[(k, dtype)] = np.empty(size, dtype=dtype)
+        scratch.append(s)
 
-    def block(k: int, a: int, b: int) -> None:
-        kernel(wf[a:b], gf[a:b], [f[a:b] for f in states], scratch[k][: b - a], c)
+    if states:
+        def block(k: int, a: int, b: int) -> None:
+            kernel(wf[a:b], gf[a:b], [f[a:b] for f in states], scratch[k][: b - a], c)
+    else:
+        def block(k: int, a: int, b: int) -> None:
+            kernel(wf[a:b], gf[a:b], states, scratch[k][: b - a], c)
 
     # the thread count is measured per kernel and size (nablagraph.parallel)
     owner = getattr(kernel, "__self__", None)
     name = type(owner).__name__ if owner is not None else getattr(kernel, "__name__", "update")
-    blocks(block, wf.size, key=kernel_key(f"{name} update", dtype))
+    blocks(block, wf.size, key=kernel_key(f"{name} update", dtype), block=size)
 

@@ -201,7 +201,7 @@ class Optimizer:
 
         The arithmetic is the subclass's :meth:`_kernel`, elementwise on same-shaped
         arrays.  Small arrays get one call on the whole array.  Large contiguous ones
-        (a 4096 × 4096 weight matrix) are cut into blocks of :data:`BLOCK` elements
+        (a 4096 × 4096 weight matrix) are cut into blocks of 256 KiB (:func:`~nablagraph.parallel.block_size`)
         that fit in the CPU cache, so the scratch array between two NumPy calls never
         goes out to memory (one pass over ``w`` and ``g`` instead of three), and the
         blocks are shared out among :func:`~nablagraph.get_num_threads` threads — NumPy releases
