@@ -873,6 +873,14 @@ CATALOGUE: list[Entry] = [
           r"graph: error: -o g.html: --collapse applies to pictures; the .html page collapses layers itself"),
     Entry("CLI: graph -o g.htm (an extension that names no format)", ["graph", "2,3,1", "--data", "xor", "-o", "g.htm"], 2,
           r"-o g.htm: graphs are written as .svg, .png, .pdf, .dot, .gv or .html, chosen by the file's extension; got '.htm'"),
+    # --- CLI: bench under several settings
+    Entry("CLI: bench --settings naming no known setting", ["bench", "--workloads", "W1", "--settings", "default-3t"], 2,
+          r"bench: error: bench settings: unknown 'default-3t'; expected 'all' or names from default-1t, default-1t-sklearn, "
+          r"default-2t, .*haswell-2t-sklearn$"),
+    Entry("CLI: bench --runs without --workloads", ["bench", "--runs", "3"], 2,
+          r"bench: error: --runs 3: it repeats the --workloads table; add --workloads W1,W2,...$"),
+    Entry("CLI: bench --runs 0", ["bench", "--workloads", "W1", "--runs", "0"], 2,
+          r"bench: error: argument --runs: --runs must be positive, got 0 \(see nablagraph bench --help\)$"),
 ]
 
 #: mine.py for the check_backprop entries: a correct textbook network and broken variants.

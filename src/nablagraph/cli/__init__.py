@@ -174,6 +174,12 @@ def _add_bench(sub: Any) -> None:
                    "(e.g. W1,W2,W5) against handwritten NumPy (and PyTorch when installed)")
     p.add_argument("--scale", type=_positive(float, "--scale"), default=1.0,
                    help="shrink the workloads' widths and batch by this factor (quick runs)")
+    p.add_argument("--runs", type=_positive(int, "--runs"), default=1,
+                   help="with --workloads: run the table this many times, each in a new process, "
+                   "and report the median and range of the ratios over the runs")
+    p.add_argument("--settings", help="with --workloads: run under these BLAS settings, each in a new "
+                   "process: 'all' (OpenBLAS kernel default/haswell x 1/2 threads x sklearn imported "
+                   "or not) or names such as default-1t,haswell-2t-sklearn")
     p.add_argument("--json", help="with --workloads: write medians, ratios and machine info to this .json file")
     p.add_argument("--markdown", help="with --workloads: write the Markdown table to this .md file")
     p.set_defaults(func=cmd_bench)

@@ -46,7 +46,7 @@ from nablagraph.cli.outputs import (
 from nablagraph.errors import ConfigError
 from nablagraph.nn import Network
 from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, resolve_cost
-from nablagraph.tools import bench
+from nablagraph.tools import bench, bench_matrix
 from nablagraph.tools.plot import plot_history
 from nablagraph.viz import RasterTooLargeError
 
@@ -478,6 +478,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if value is not None and args.workloads is None:
             raise CLIError(f"{option} {value}: the results it writes are those of --workloads; add "
                            "--workloads W1,W2,... (or leave it out for the finite-differences benchmark)")
+    for option, value in (("--runs", args.runs if args.runs != 1 else None), ("--settings", args.settings)):
+        if value is not None and args.workloads is None:
+            raise CLIError(f"{option} {value}: it repeats the --workloads table; add --workloads W1,W2,...")
     outputs = _plan_outputs(
         [("--plot", args.plot, PLOT_SUFFIXES, "plots"),
          ("--json", args.json, (".json",), "results"),
@@ -500,11 +503,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _say("one training step (forward, cost, backward, SGD update), sigmoid layers, quadratic "
          f"cost; median of {args.repeats} interleaved repeats; ratio = time / handwritten NumPy"
          + (f"; sizes scaled by {args.scale}" if args.scale != 1.0 else ""))
+    if args.runs > 1 or args.settings is not None:
+        return _bench_matrix(args, names, outputs)
     rows = bench.run_workloads(names, repeats=args.repeats, scale=args.scale, out=_say)
     table = bench.markdown_table(rows)
     _say("\n" + table)
     if "--json" in outputs:
         _write_text(outputs["--json"], json.dumps({"machine": bench.machine_info(), "rows": rows}, indent=1))
+        _say(f"wrote {args.json}")
+    if "--markdown" in outputs:
+        _write_text(outputs["--markdown"], table + "\n")
+        _say(f"wrote {args.markdown}")
+    return EXIT_OK
+
+
+def _bench_matrix(args: argparse.Namespace, names: list[str], outputs: dict[str, Path]) -> int:
+    """``bench --workloads … --runs N --settings …``: the table under each setting, N runs."""
+    chosen = ([bench_matrix.Setting("current")] if args.settings is None  # --runs alone
+              else bench_matrix.choose_settings(args.settings))
+    _say(f"{args.runs} run(s) of each of {len(chosen)} setting(s), each in a new process: "
+         + "; ".join(f"{s.name} ({s.describe()})" for s in chosen))
+    result = bench_matrix.run_matrix(names, chosen, runs=args.runs, repeats=args.repeats,
+                                     scale=args.scale, out=_say)
+    table = bench_matrix.matrix_table(result["summary"])
+    _say("\nmedian (min–max) over the runs of each ratio to the handwritten step\n" + table)
+    if "--json" in outputs:
+        _write_text(outputs["--json"], json.dumps({"machine": bench.machine_info(), **result}, indent=1))
         _say(f"wrote {args.json}")
     if "--markdown" in outputs:
         _write_text(outputs["--markdown"], table + "\n")

@@ -230,12 +230,13 @@ def run_workloads(
     min_time: float = 0.2,
     scale: float = 1.0,
     out: Callable[[str], None] = print,
+    torch: bool = True,
 ) -> list[dict[str, Any]]:
     """Interleaved medians of one training step per workload and route.
 
     Routes: ``hand`` (the baseline), ``eager`` (``net.cost(X, Y).backward()`` then an
     SGD step), ``replay`` (:func:`nablagraph.compile_step`), and ``torch`` (PyTorch CPU
-    eager) when importable.  ``scale`` shrinks the layer widths and batch for a quick
+    eager) when importable and ``torch`` is true.  ``scale`` shrinks the layer widths and batch for a quick
     run (the test suite uses it); the table then says so.
     """
     rows = []
@@ -247,7 +248,7 @@ def run_workloads(
             batch = max(1, round(batch * scale))
         for dtype in dtypes:
             before = parallel.thread_choices()
-            rows.append(_one_workload(name, sizes, batch, dtype, repeats, min_time))
+            rows.append(_one_workload(name, sizes, batch, dtype, repeats, min_time, torch))
             r = rows[-1]
             # the kernels this row measured (a choice made for an earlier row is reused)
             new = {k: v for k, v in parallel.thread_choices().items() if before.get(k) != v}
@@ -334,9 +335,10 @@ def _gemm_step(sizes: list[int], batch: int, dtype: str) -> Callable[[], None]:
     return gemm
 
 
-def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: int, min_time: float) -> dict[str, Any]:
+def _one_workload(name: str, sizes: list[int], batch: int, dtype: str, repeats: int, min_time: float,
+                  torch: bool = True) -> dict[str, Any]:
     routes, net, X, Y = _routes(sizes, batch, dtype)
-    torch_step = _torch_step_factory(sizes, X, Y, 1e-3, dtype)
+    torch_step = _torch_step_factory(sizes, X, Y, 1e-3, dtype) if torch else None
     if torch_step is not None:
         routes["torch"] = torch_step
     routes["gemm"] = _gemm_step(sizes, batch, dtype)
