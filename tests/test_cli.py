@@ -59,6 +59,21 @@ def test_train_saves_model_history_and_plot_then_check_and_graph_use_it(tmp_path
     assert "W2" in svg and "W3" in svg and "δ" in svg
 
 
+def test_extensions_in_capitals_choose_the_same_formats(tmp_path: Path) -> None:
+    # G.SVG is an SVG and H.CSV a CSV, as render() and load() already read them.
+    model = tmp_path / "M.SAFETENSORS"
+    proc = run("train", "--data", "xor", "--sizes", "2,3,1", "--epochs", "2", "--quiet",
+               "--save", str(model), "--history", str(tmp_path / "H.CSV"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "H.CSV").read_text().startswith("epoch,train_cost,")
+    for name, head in (("G.SVG", b"<?xml"), ("G.Html", b"<!DOCTYPE html>"), ("G.GV", b"digraph")):
+        proc = run("graph", str(model), "--data", "xor", "-o", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / name).read_bytes().lstrip()[: len(head)] == head, name
+    proc = run("graph", "2,3,1", "--data", "xor", "-o", str(tmp_path / "G.JPG"))
+    assert proc.returncode == 2 and "chosen by the file's extension; got '.JPG'" in proc.stderr
+
+
 def test_train_history_json_and_digits_validation(tmp_path: Path) -> None:
     proc = run("train", "--epochs", "2", "--quiet", "--history", str(tmp_path / "h.json"))
     assert proc.returncode == 0, proc.stderr

@@ -147,7 +147,7 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 def _is_model_file(spec: str) -> bool:
     # os.path.exists: False (not OSError) for a name too long to be a file, e.g. 300 layer sizes.
-    return Path(spec).suffix in (".safetensors", ".st") or os.path.exists(spec)
+    return Path(spec).suffix.lower() in (".safetensors", ".st") or os.path.exists(spec)
 
 
 def _find(d: Path, stem: str) -> str:
@@ -360,7 +360,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(f"saved the model to {args.save}")
     if "--history" in outputs:
         target = outputs["--history"]
-        if target.suffix == ".csv":
+        if target.suffix.lower() == ".csv":
             d = hist.to_dict()
             cols = ["epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy", "seconds"]
             lines = [",".join(cols)] + [
@@ -425,7 +425,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     X, Y, _, _, desc = _load_data(args.data, args.seed)
     _check_fit(net, X, Y, f"--data {args.data}")
     Yc = _targets_for(net, Y)
-    fmt = "dot" if target.suffix == ".gv" else target.suffix.lstrip(".")
+    suffix = target.suffix.lower()
+    fmt = "dot" if suffix == ".gv" else suffix.lstrip(".")
     if fmt == "html":
         return _graph_page(args, net, what, X[: args.batch], Yc[: args.batch], desc, target)
 

@@ -105,7 +105,7 @@ def _plan_outputs(
         if not value.strip():
             raise CLIError(f"{option} needs a file name, got an empty string")
         suffix = Path(value).suffix
-        if suffix not in suffixes:
+        if suffix.lower() not in suffixes:  # G.SVG is an SVG, as for render()
             got = f"'{suffix}'" if suffix else "no extension"
             raise CLIError(
                 f"{option} {value}: {what} are written as {_or(suffixes)}, chosen by the file's "
@@ -182,7 +182,7 @@ def _have_matplotlib() -> bool:
 
 def _needs_renderer(option: str, target: Path) -> None:
     """Refuse up front an image format no installed Graphviz program writes."""
-    fmt = target.suffix.lstrip(".")
+    fmt = target.suffix.lower().lstrip(".")
     if fmt in ("dot", "gv", "html"):  # text and the interactive page: no program needed
         return
     try:
