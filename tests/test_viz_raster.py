@@ -206,6 +206,32 @@ def test_a_diagram_too_big_is_refused_before_drawing(program: str, tmp_path: Pat
     assert render(d, tmp_path / "c.svg", max_pixels=100_000).stat().st_size > 1000
 
 
+def test_graphviz_own_pipe_and_render_keep_to_the_budget(program: str, tmp_path: Path) -> None:
+    # Diagram is a graphviz.Digraph: its inherited pipe()/render()/view() call dot directly
+    # at the dpi asked, so a raster format there is refused before a pixel is drawn.
+    d = to_graphviz(net_cost())
+    d.node("huge", width="400", height="400", fixedsize="true")  # 400 in: 38,400 px a side at 96 dpi
+    with pytest.raises(RasterTooLargeError, match=r"^Diagram.pipe: a PNG of this diagram would be 3[\d,]+ × 3[\d,]+ px "
+                       r"\([\d,.]+ Mpx\) at 96 dpi, over the budget of max_pixels=32,000,000 \(32,767 px a side\)"):
+        d.pipe(format="png")
+    for fmt in ("png", "jpg", "gif"):
+        with pytest.raises(RasterTooLargeError, match=rf"^Diagram.render: a {fmt.upper()} of this diagram"):
+            d.render(tmp_path / "big", format=fmt)
+    d.format = "tiff"
+    with pytest.raises(RasterTooLargeError, match=r"^Diagram.render: a TIFF "):
+        d.view(tmp_path / "big")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # refused before dot ran
+    small = to_graphviz(net_cost())
+    small.node("label", label="dpi=lots resolution=9e9")  # text in a label is not a setting
+    small._check_raster("png", "Diagram.pipe")  # fits at 96 dpi: no error
+    small.attr(dpi="5000")  # a dpi set on the graph counts: 3,000+ px an inch
+    with pytest.raises(RasterTooLargeError, match=r"^Diagram.pipe: a PNG .* at 5000 dpi"):
+        small.pipe(format="png")
+    small.attr(dpi="lots")
+    with pytest.raises(ConfigError, match=r"^Diagram.pipe: graph attribute dpi='lots' is not a number$"):
+        small.pipe(format="png")
+
+
 def test_render_of_a_tensor_draws_the_nodes_that_fit(program: str, tmp_path: Path) -> None:
     C = chain(60)  # 183 nodes: 3,704 × 10,235 px at 96 dpi
     with pytest.warns(UserWarning, match=r"render: 183 nodes of the graph's 183 laid out are [\d,]+ × [\d,]+ pt, too big for a PNG of max_pixels=1,000,000 even at 60 dpi; drew the (\d+) nodes nearest the root \(max_nodes=\d+\)"):

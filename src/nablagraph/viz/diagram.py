@@ -5,6 +5,7 @@ Imports: the ``viz`` module ``renderer`` and the ``graphviz`` package.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,18 @@ import graphviz  # type: ignore[import-untyped]
 
 from nablagraph.errors import ConfigError
 from nablagraph.files import _atomic_write
-from nablagraph.viz.renderer import RendererError, pipe
+from nablagraph.viz.renderer import (
+    DEFAULT_DPI,
+    MAX_PIXELS,
+    MAX_SIDE,
+    RasterTooLargeError,
+    RendererError,
+    _fits,
+    _pixels,
+    _px,
+    layout_size,
+    pipe,
+)
 
 __all__ = ["Diagram"]
 
@@ -21,6 +33,17 @@ __all__ = ["Diagram"]
 #: File formats by extension.
 FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf",
            ".html": "html"}
+
+#: Graphviz's raster (pixel) output formats: held to the pixel budget.
+GRAPHVIZ_RASTER = frozenset({"bmp", "exr", "gd", "gd2", "gif", "ico", "jp2", "jpe", "jpeg", "jpg", "pct",
+                             "pict", "png", "psd", "sgi", "tga", "tif", "tiff", "wbmp", "webp"})
+
+
+# A dpi set on the graph: `graph [dpi=300 …]` (graph_attr, attr(dpi=…)) or a `dpi=300`
+# statement of its own, never text inside a node's label.
+_GRAPH_ATTRS = re.compile(r'^\s*(?:graph\s*\[([^\]]*)\]|((?:dpi|resolution)\s*=.*))$', re.MULTILINE)
+_DPI_SET = re.compile(r'\b(dpi|resolution)\s*=\s*"?([^",;\]\s]*)')
+
 
 def _format_of(path: Path, format: str | None) -> str:
     if format is not None:
@@ -129,3 +152,46 @@ class Diagram(graphviz.Digraph):  # type: ignore[misc]
         except RendererError as exc:
             return {"text/plain": f"{exc}\n\n{self.source[:2000]}"}
         return bundle
+
+    # graphviz.Digraph's own pipe(), render() and view() run the system dot at the dpi
+    # the graph asks for, past the methods above: a raster format there is held to the
+    # same pixel budget, refused before dot draws a pixel (a PNG of a 10,000-node graph
+    # at 96 dpi would take gigabytes).
+    def pipe(self, format: str | None = None, renderer: str | None = None,
+             formatter: str | None = None, neato_no_op: bool | int | None = None,
+             quiet: bool = False, *, engine: str | None = None,
+             encoding: str | None = None) -> Any:
+        """:meth:`graphviz.Digraph.pipe`, refusing a raster image over the pixel budget
+        (:class:`~nablagraph.viz.RasterTooLargeError`); :meth:`png` lowers the dpi instead."""
+        self._check_raster(format, "Diagram.pipe")
+        return super().pipe(format, renderer, formatter, neato_no_op, quiet, engine=engine,
+                            encoding=encoding)
+
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`graphviz.Digraph.render` (and so ``view``), refusing a raster image over
+        the pixel budget as :meth:`pipe` does; :meth:`write` lowers the dpi instead."""
+        fmt = kwargs.get("format", args[4] if len(args) > 4 else None)
+        self._check_raster(fmt, "Diagram.render")
+        return super().render(*args, **kwargs)
+
+    def _check_raster(self, format: str | None, who: str) -> None:
+        fmt = str(format or self.format or "").lower()
+        if fmt not in GRAPHVIZ_RASTER:
+            return
+        dpi = DEFAULT_DPI
+        attrs = " ".join(a or b for a, b in _GRAPH_ATTRS.findall(self.source))
+        for key, value in _DPI_SET.findall(attrs):
+            try:
+                dpi = max(dpi, float(value))  # the largest: whichever dot applies, it fits
+            except ValueError:
+                raise ConfigError(f"{who}: graph attribute {key}={value!r} is not a number") from None
+        width_pt, height_pt = layout_size(self.source)
+        size = _pixels(width_pt, height_pt, dpi)
+        if not _fits(size, MAX_PIXELS):
+            raise RasterTooLargeError(
+                f"{who}: a {fmt.upper()} of this diagram would be {_px(size)} at {dpi:g} dpi, over "
+                f"the budget of max_pixels={MAX_PIXELS:,} ({MAX_SIDE:,} px a side), and graphviz's "
+                "own pipe()/render() draw at the dpi asked. Use Diagram.png() or Diagram.write("
+                "'graph.png'), which lower the dpi to fit, or write SVG",
+                width_pt=width_pt, height_pt=height_pt, max_pixels=MAX_PIXELS,
+            )
