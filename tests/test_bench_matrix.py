@@ -46,15 +46,16 @@ def _row(workload: str, hand: float, eager: float, replay: float) -> dict[str, o
 def test_the_summary_is_the_median_and_range_over_runs() -> None:
     runs = [{"setting": "default-1t", "run": i, "rows": [_row("W1", h, e, r)]}
             for i, (h, e, r) in enumerate([(3e-5, 3.0, 1.2), (4e-5, 2.0, 0.9), (5e-5, 4.0, 1.0)])]
-    runs.append({"setting": "haswell-2t", "run": 1, "rows": [_row("W1", 2e-3, 1.5, 0.5)]})
-    summary = {s["setting"]: s for s in bm.summarize(runs)}
-    s = summary["default-1t"]
+    runs.append({"setting": "haswell-2t", "run": 1, "rows": [_row("W1", 2e-3, 1.5, 0.5), _row("W4", 1.2049, 0.9, 0.9)]})
+    summary = {(s["setting"], s["workload"]): s for s in bm.summarize(runs)}
+    s = summary[("default-1t", "W1")]
     assert s["runs"] == 3 and s["hand_s"] == {"median": 4e-5, "min": 3e-5, "max": 5e-5}
     assert s["ratio"]["eager"] == {"median": 3.0, "min": 2.0, "max": 4.0}
     assert s["ratio"]["replay"] == {"median": 1.0, "min": 0.9, "max": 1.2}
     table = bm.matrix_table(list(summary.values())).splitlines()
     assert table[2] == "| default-1t | W1 | float64 | 3 | 40.0 µs | 3.00× (2.00–4.00) | 1.00× (0.90–1.20) |"
     assert table[3] == "| haswell-2t | W1 | float64 | 1 | 2.00 ms | 1.50× (1.50–1.50) | 0.50× (0.50–0.50) |"
+    assert table[4] == "| haswell-2t | W4 | float64 | 1 | 1.205 s | 0.90× (0.90–0.90) | 0.90× (0.90–0.90) |"
 
 
 def test_runs_under_two_settings_each_in_its_own_process() -> None:

@@ -192,7 +192,7 @@ def matrix_table(summary: list[dict[str, Any]]) -> str:
     order = {name: i for i, name in enumerate(SETTINGS)}
     for e in sorted(summary, key=lambda e: (order.get(e["setting"], 99), e["workload"], e["dtype"] != "float64")):
         h = e["hand_s"]["median"]
-        hand = f"{h * 1e6:.1f} µs" if h < 1e-3 else f"{h * 1e3:.2f} ms"
+        hand = f"{h * 1e6:.1f} µs" if h < 1e-3 else f"{h * 1e3:.2f} ms" if h < 1 else f"{h:.3f} s"
         lines.append(f"| {e['setting']} | {e['workload']} | {e['dtype']} | {e['runs']} | {hand} | "
                      f"{cell(e['ratio']['eager'])} | {cell(e['ratio']['replay'])} |")
     return "\n".join(lines)
