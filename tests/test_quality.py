@@ -163,6 +163,10 @@ LATE_IMPORTS: dict[tuple[str, str], str] = {
     "imports it only when called",
     ("interop/onnx_export.py", "onnx"): "optional extra (nablagraph[onnx]): imported only when a "
     "model is exported",
+    ("__init__.py", "<dynamic>"): "the package's lazy names (PEP 562 __getattr__, table _LAZY): "
+    "viz, check, io, data, reference, checkpoints and their names load on first use, not at import",
+    ("check/__init__.py", "<dynamic>"): "check's lazy names (PEP 562 __getattr__, table _LAZY): "
+    "gradcheck loads without the three-way comparison and check_backprop",
 }
 
 

@@ -478,6 +478,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if value is not None and args.workloads is None:
             raise CLIError(f"{option} {value}: the results it writes are those of --workloads; add "
                            "--workloads W1,W2,... (or leave it out for the finite-differences benchmark)")
+    if args.import_rounds is not None:
+        if args.workloads is not None or args.plot is not None:
+            raise CLIError("--import times the start-up alone; leave out --workloads and --plot")
+        bench.import_times(rounds=args.import_rounds, out=_say)
+        return EXIT_OK
     outputs = _plan_outputs(
         [("--plot", args.plot, PLOT_SUFFIXES, "plots"),
          ("--json", args.json, (".json",), "results"),

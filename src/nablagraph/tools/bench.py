@@ -21,6 +21,8 @@ import gc
 import itertools
 import os
 import platform
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -32,7 +34,7 @@ import nablagraph as ng
 from nablagraph import parallel, reference
 from nablagraph.tools.plot import plot_scaling
 
-__all__ = ["fd_vs_backprop", "median_time"]
+__all__ = ["fd_vs_backprop", "median_time", "import_times"]
 
 
 def median_time(fn: Callable[[], Any], repeats: int, number: int = 1) -> float:
@@ -465,3 +467,34 @@ def step_memory(name: str = "W3", dtype: str = "float64") -> dict[str, dict[str,
         tracemalloc.stop()
         result[label] = {"peak": float(peak - before), "retained": float(current - before)}
     return result
+
+
+#: What :func:`import_times` starts, each in a fresh interpreter: ``python -c <code>``.
+IMPORT_COMMANDS = {"python -c pass": "pass", "import numpy": "import numpy", "import nablagraph": "import nablagraph"}
+
+
+def import_times(rounds: int = 20, out: Callable[[str], None] = print) -> dict[str, list[float]]:
+    """Start-up wall time of Python, of ``import numpy`` and of ``import nablagraph``.
+
+    Each round runs ``python -c pass``, ``python -c "import numpy"`` and ``python -c
+    "import nablagraph"`` once, in turn (interleaved, so a busy machine slows all three
+    alike), after one warm-up round that also writes the bytecode caches.  The children
+    run with compiled bytecode as an installed package has it (``PYTHONDONTWRITEBYTECODE``
+    is removed from their environment).  Prints the median and the min–max of each and
+    the median over the rounds of :math:`t_\\text{nablagraph} - t_\\text{numpy}`;
+    returns the seconds of every round, by command (and ``"nablagraph - numpy"``).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times: dict[str, list[float]] = {label: [] for label in IMPORT_COMMANDS}
+    for r in range(rounds + 1):
+        for label, code in IMPORT_COMMANDS.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            if r:  # round 0 is the warm-up
+                times[label].append(time.perf_counter() - t0)
+    times["nablagraph - numpy"] = [a - b for a, b in zip(times["import nablagraph"], times["import numpy"])]
+    out(f"start-up wall time, median (min–max) of {rounds} interleaved rounds, each a fresh {sys.executable} -c ...")
+    for label, ts in times.items():
+        name = "nablagraph − numpy" if label == "nablagraph - numpy" else label
+        out(f"  {name:<20} {np.median(ts) * 1e3:7.1f} ms  ({min(ts) * 1e3:.1f}–{max(ts) * 1e3:.1f})")
+    return times
