@@ -873,6 +873,11 @@ CATALOGUE: list[Entry] = [
           r"graph: error: -o g.html: --collapse applies to pictures; the .html page collapses layers itself"),
     Entry("CLI: graph -o g.htm (an extension that names no format)", ["graph", "2,3,1", "--data", "xor", "-o", "g.htm"], 2,
           r"-o g.htm: graphs are written as .svg, .png, .pdf, .dot, .gv or .html, chosen by the file's extension; got '.htm'"),
+    # --- CLI: bench --import (the start-up time)
+    Entry("CLI: bench --import with zero rounds", ["bench", "--import", "0"], 2,
+          r"bench: error: argument --import: --import must be positive, got 0 \(see nablagraph bench --help\)$"),
+    Entry("CLI: bench --import with --workloads", ["bench", "--import", "3", "--workloads", "W1"], 2,
+          r"bench: error: --import times the start-up alone; leave out --workloads and --plot$"),
 ]
 
 #: mine.py for the check_backprop entries: a correct textbook network and broken variants.

@@ -157,6 +157,8 @@ LATE_IMPORTS: dict[tuple[str, str], str] = {
     "plot is drawn, with the Agg backend",
     ("tools/bench.py", "torch"): "optional: the PyTorch column of the workload table when installed",
     ("tools/bench.py", "threadpoolctl"): "optional: the BLAS thread count in the machine info",
+    ("tools/bench.py", "subprocess"): "standard library, deferred: only bench --import starts "
+    "interpreters, and the CLI imports this module at every start (18 M instructions)",
     ("cli/outputs.py", "matplotlib"): "optional extra: probed before any work so --plot fails "
     "early with one line",
     ("interop/torch_bridge.py", "torch"): "optional extra (nablagraph[torch]): the PyTorch bridge "

@@ -12,7 +12,7 @@ measured in the same run.  Nothing here is asserted by the test suite except tha
 runs.
 
 Imports: the public package and :mod:`nablagraph.tools.plot`; PyTorch and threadpoolctl
-(optional) when a function asks for them.
+(optional) when a function asks for them, and ``subprocess`` in :func:`import_times`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import gc
 import itertools
 import os
 import platform
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 import nablagraph as ng
-from nablagraph import parallel, reference
+from nablagraph import parallel
 from nablagraph.tools.plot import plot_scaling
 
 __all__ = ["fd_vs_backprop", "median_time", "import_times"]
@@ -78,7 +77,7 @@ def _one_width(
         ng.grad(net.cost(X, y), params)
 
     def closed() -> None:
-        reference.backprop(net, X, y)
+        ng.reference.backprop(net, X, y)
 
     number = max(1, int(2000 / (h + 10)))
     t_fwd, t_bp, t_cf = _interleaved([forward, backprop, closed], repeats, number)
@@ -484,6 +483,8 @@ def import_times(rounds: int = 20, out: Callable[[str], None] = print) -> dict[s
     the median over the rounds of :math:`t_\\text{nablagraph} - t_\\text{numpy}`;
     returns the seconds of every round, by command (and ``"nablagraph - numpy"``).
     """
+    import subprocess  # here: every nablagraph command imports this module
+
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     times: dict[str, list[float]] = {label: [] for label in IMPORT_COMMANDS}
     for r in range(rounds + 1):
