@@ -103,6 +103,28 @@ def test_each_way_in_loads_the_same_module() -> None:
     assert got == {"viz": True, "io": True, "factory": "nablagraph.factories", "check": False}
 
 
+def test_pickles_load_in_a_fresh_interpreter_with_the_hooks_in_place() -> None:
+    # Unpickling imports nablagraph through nablagraph._tensor / nablagraph.nn.network:
+    # the package's import (and so _tensor.connect) runs, lazily as ever.
+    import pickle
+
+    import numpy as np
+
+    net = ng.nn.Network([2, 3, 1], seed=0)
+    t = ng.Tensor(np.array([1.0, -2.0]), requires_grad=True, name="t")
+    blob = pickle.dumps((net, t)).hex()
+    got = _child(
+        "import json, pickle, sys\n"
+        f"net, t = pickle.loads(bytes.fromhex({blob!r}))\n"
+        "y = (t * t).sum()\ny.backward()\n"
+        "out = net(t.data.reshape(1, 2))\n"
+        "print(json.dumps({'grad': t.grad.tolist(), 'out': float(out.data.ravel()[0]),"
+        " 'viz': 'nablagraph.viz' in sys.modules}))"
+    )
+    expected = float(net(np.array([[1.0, -2.0]])).data.ravel()[0])
+    assert got == {"grad": [2.0, -4.0], "out": expected, "viz": False}
+
+
 def test_the_jupyter_display_loads_viz_on_first_use() -> None:
     got = _child(
         "import json, sys\nimport numpy as np\nimport nablagraph as ng\n"

@@ -7,6 +7,10 @@ Everything a user needs is importable from here::
     W = ng.Tensor(rng.standard_normal((3, 2)), requires_grad=True, name="W2")
     C = ng.quadratic_cost(ng.sigmoid(ng.linear(X, W, b)), Y)
     C.backward()          # W.grad now holds ∂C/∂W
+
+``import nablagraph`` loads the tensor, the ops, the engine, the replay and ``nn``;
+drawing (``ng.viz``), checking (``ng.check``, ``ng.gradcheck`` …), files and data
+(``ng.io``, ``ng.save``, ``ng.data`` …) load on first use, see ``_LAZY`` below.
 """
 
 import importlib
