@@ -82,6 +82,11 @@ def test_every_public_name_resolves_and_dir_lists_it() -> None:
     assert ng.viz is sys.modules["nablagraph.viz"] and ng.viz.render is nablagraph.viz.render
     assert callable(ng.diagnostics) and not isinstance(ng.diagnostics, type(sys))  # the function
     assert set(ng.__all__) <= set(dir(ng)) and {"check", "checkpoints", "viz", "io"} <= set(dir(ng))
+    # No helper of the lazy loading shows as a public name: beyond __all__, only submodules.
+    for module in (ng, nablagraph.check):
+        extra = {n for n in dir(module) if not n.startswith("_")} - set(module.__all__)
+        assert all(isinstance(getattr(module, n), type(sys)) for n in extra), extra
+    assert set(nablagraph.check.__all__) <= set(dir(nablagraph.check))
 
 
 def test_a_name_that_does_not_exist_is_an_attribute_error() -> None:

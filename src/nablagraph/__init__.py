@@ -13,9 +13,9 @@ drawing (``ng.viz``), checking (``ng.check``, ``ng.gradcheck`` …), files and d
 (``ng.io``, ``ng.save``, ``ng.data`` …) load on first use, see ``_LAZY`` below.
 """
 
-import importlib
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
+from types import ModuleType as _ModuleType
 
 from nablagraph import _tensor, nn
 from nablagraph import anomaly as _anomaly
@@ -121,7 +121,7 @@ from nablagraph.nn import SGD, Adam, fit
 from nablagraph.parallel import get_num_threads, set_num_threads
 from nablagraph.replay import CompiledStep, compile_step
 
-if TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDEs
+if _typing.TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDEs
     from nablagraph import check as check
     from nablagraph import checkpoints as checkpoints
     from nablagraph import data as data
@@ -146,7 +146,7 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDE
 #: ``from nablagraph import gradcheck``, ``import nablagraph.io`` — and is then an
 #: ordinary attribute.  Drawing (Graphviz), checking, files and data formats cost
 #: start-up time that training alone does not need.
-_LAZY: dict[str, str] = {
+_LAZY = {
     "check": "", "checkpoints": "", "data": "", "files": "", "io": "", "loader": "",
     "reference": "", "viz": "",
     "BackpropReport": "check", "GradcheckReport": "check", "GradientComparison": "check",
@@ -156,11 +156,11 @@ _LAZY: dict[str, str] = {
 }
 
 
-def _load(module: str) -> ModuleType:
-    return importlib.import_module(f"nablagraph.{module}")
+def _load(module: str) -> _ModuleType:
+    return _importlib.import_module(f"nablagraph.{module}")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     """Import a name of ``_LAZY`` on its first use and keep it as a module attribute."""
     try:
         where = _LAZY[name]
@@ -175,7 +175,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def _tensor_mimebundle(t: Tensor, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+def _tensor_mimebundle(t: Tensor, include: _typing.Any = None, exclude: _typing.Any = None) -> dict[str, _typing.Any]:
     """Jupyter's display of a tensor: :func:`nablagraph.viz.tensor_mimebundle`, loaded on first use."""
     return dict(_load("viz").tensor_mimebundle(t, include, exclude))
 
@@ -188,13 +188,13 @@ class _CheckpointsOnFirstUse:
     call; this call is passed on to it.
     """
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
+    def save(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
         _load("checkpoints").SafetensorsCheckpoints.save(*args, **kwargs)
 
-    def resume(self, *args: Any, **kwargs: Any) -> int:
+    def resume(self, *args: _typing.Any, **kwargs: _typing.Any) -> int:
         return int(_load("checkpoints").SafetensorsCheckpoints.resume(*args, **kwargs))
 
-    def check_target(self, *args: Any, **kwargs: Any) -> None:
+    def check_target(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
         _load("checkpoints").SafetensorsCheckpoints.check_target(*args, **kwargs)
 
 

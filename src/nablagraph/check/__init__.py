@@ -35,12 +35,12 @@ Examples
 True
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from nablagraph.check.gradcheck import GradcheckReport, InputCheck, gradcheck, numerical_grad
 
-if TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDEs
+if _typing.TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDEs
     from nablagraph.check.compare import compare_gradients
     from nablagraph.check.report import (
         GradientComparison,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDE
 #: ``gradcheck`` needs none of the three-way comparison's or ``check_backprop``'s modules.
 #: (``gradcheck`` itself is imported above, so that the name is the function, never the
 #: submodule of the same name.)
-_LAZY: dict[str, str] = {
+_LAZY = {
     "compare_gradients": "compare",
     "GradientComparison": "report", "LayerCheck": "report", "PairError": "report",
     "ParameterCheck": "report", "RouteCost": "report", "Tolerances": "report",
@@ -66,13 +66,13 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     """Import a name of ``_LAZY`` on its first use and keep it as a module attribute."""
     try:
         where = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    value = getattr(_importlib.import_module(f"{__name__}.{where}"), name)
     globals()[name] = value
     return value
 
