@@ -66,7 +66,10 @@ def test_every_public_name_resolves_and_dir_lists_it() -> None:
         "missing = [n for n in ng.__all__ if n not in d]\n"
         "ns = {}\nexec('from nablagraph import ' + ', '.join(ng.__all__), ns)\n"
         "same = all(ns[n] is getattr(ng, n) for n in ng.__all__)\n"
-        "print(json.dumps({'missing': missing, 'same': same, 'loaded': 'nablagraph.viz' in sys.modules,"
+        # each lazy name is the object its module defines (a submodule: the module itself)
+        "home = all(getattr(ng, n) is (getattr(sys.modules['nablagraph.' + w], n) if w else"
+        " sys.modules['nablagraph.' + n]) for n, w in ng._LAZY.items())\n"
+        "print(json.dumps({'missing': missing, 'same': same and home, 'loaded': 'nablagraph.viz' in sys.modules,"
         " 'dir_sorted': d == sorted(d), 'n': len(d)}))"
     )
     assert got["missing"] == [] and got["same"] is True and got["loaded"] is True
