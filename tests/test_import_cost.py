@@ -184,7 +184,7 @@ def test_import_times_prints_the_three_medians_and_the_difference() -> None:
     assert list(times) == ["python -c pass", "import numpy", "import nablagraph", "nablagraph - numpy"]
     assert all(len(v) == 1 for v in times.values())
     assert times["nablagraph - numpy"][0] == pytest.approx(times["import nablagraph"][0] - times["import numpy"][0])
-    assert lines[0].startswith("start-up wall time, median (min–max) of 1 interleaved rounds, each a fresh ")
+    assert lines[0].startswith(f"start-up wall time, median (min–max) of 1 interleaved round, each a fresh {sys.executable} -c")
     number = r"-?\d+\.\d ms  \(-?\d+\.\d–-?\d+\.\d\)"
     for line, label in zip(lines[1:], ["python -c pass", "import numpy", "import nablagraph", "nablagraph − numpy"]):
         assert re.fullmatch(rf"  {re.escape(label)} +{number}", line), line

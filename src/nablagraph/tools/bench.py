@@ -494,7 +494,9 @@ def import_times(rounds: int = 20, out: Callable[[str], None] = print) -> dict[s
             if r:  # round 0 is the warm-up
                 times[label].append(time.perf_counter() - t0)
     times["nablagraph - numpy"] = [a - b for a, b in zip(times["import nablagraph"], times["import numpy"])]
-    out(f"start-up wall time, median (min–max) of {rounds} interleaved rounds, each a fresh {sys.executable} -c ...")
+    unset = " (PYTHONDONTWRITEBYTECODE unset: compiled bytecode)" if len(env) < len(os.environ) else ""
+    out(f"start-up wall time, median (min–max) of {rounds} interleaved round{'s' * (rounds != 1)}, each a fresh "
+        f"{sys.executable} -c ...{unset}")
     for label, ts in times.items():
         name = "nablagraph − numpy" if label == "nablagraph - numpy" else label
         out(f"  {name:<20} {np.median(ts) * 1e3:7.1f} ms  ({min(ts) * 1e3:.1f}–{max(ts) * 1e3:.1f})")
