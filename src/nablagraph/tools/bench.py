@@ -479,9 +479,22 @@ def import_times(rounds: int = 20, out: Callable[[str], None] = print) -> dict[s
     "import nablagraph"`` once, in turn (interleaved, so a busy machine slows all three
     alike), after one warm-up round that also writes the bytecode caches.  The children
     run with compiled bytecode as an installed package has it (``PYTHONDONTWRITEBYTECODE``
-    is removed from their environment).  Prints the median and the min–max of each and
-    the median over the rounds of :math:`t_\\text{nablagraph} - t_\\text{numpy}`;
-    returns the seconds of every round, by command (and ``"nablagraph - numpy"``).
+    is removed from their environment).  nablagraph's own share is the median over the
+    rounds of :math:`t_\\text{nablagraph} - t_\\text{numpy}`.
+
+    Parameters
+    ----------
+    rounds : int
+        Timed rounds (the warm-up round is not counted); 10 or more for a median worth
+        quoting on a shared machine.
+    out : callable
+        Where the five lines of the report go (default ``print``).
+
+    Returns
+    -------
+    dict of str to list of float
+        The seconds of every round, by command (the keys of :data:`IMPORT_COMMANDS`),
+        and their differences under ``"nablagraph - numpy"``.
     """
     import subprocess  # here: every nablagraph command imports this module
 
