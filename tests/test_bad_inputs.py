@@ -881,6 +881,11 @@ CATALOGUE: list[Entry] = [
           r"bench: error: --runs 3: it repeats the --workloads table; add --workloads W1,W2,...$"),
     Entry("CLI: bench --runs 0", ["bench", "--workloads", "W1", "--runs", "0"], 2,
           r"bench: error: argument --runs: --runs must be positive, got 0 \(see nablagraph bench --help\)$"),
+    # --- CLI: bench --import (the start-up time)
+    Entry("CLI: bench --import with zero rounds", ["bench", "--import", "0"], 2,
+          r"bench: error: argument --import: --import must be positive, got 0 \(see nablagraph bench --help\)$"),
+    Entry("CLI: bench --import with --workloads", ["bench", "--import", "3", "--workloads", "W1"], 2,
+          r"bench: error: --import times the start-up alone; leave out --workloads and --plot$"),
 ]
 
 #: mine.py for the check_backprop entries: a correct textbook network and broken variants.

@@ -157,12 +157,20 @@ LATE_IMPORTS: dict[tuple[str, str], str] = {
     "plot is drawn, with the Agg backend",
     ("tools/bench.py", "torch"): "optional: the PyTorch column of the workload table when installed",
     ("tools/bench.py", "threadpoolctl"): "optional: the BLAS thread count in the machine info",
+    ("cli/commands.py", "nablagraph.tools"): "deferred: bench_matrix (subprocess, statistics) only for "
+    "bench --runs/--settings; every command imports commands.py",
+    ("tools/bench.py", "subprocess"): "standard library, deferred: only bench --import starts "
+    "interpreters, and the CLI imports this module at every start (18 M instructions)",
     ("cli/outputs.py", "matplotlib"): "optional extra: probed before any work so --plot fails "
     "early with one line",
     ("interop/torch_bridge.py", "torch"): "optional extra (nablagraph[torch]): the PyTorch bridge "
     "imports it only when called",
     ("interop/onnx_export.py", "onnx"): "optional extra (nablagraph[onnx]): imported only when a "
     "model is exported",
+    ("__init__.py", "<dynamic>"): "the package's lazy names (PEP 562 __getattr__, table _LAZY): "
+    "viz, check, io, data, reference, checkpoints and their names load on first use, not at import",
+    ("check/__init__.py", "<dynamic>"): "check's lazy names (PEP 562 __getattr__, table _LAZY): "
+    "gradcheck loads without the three-way comparison and check_backprop",
 }
 
 

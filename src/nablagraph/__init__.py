@@ -7,11 +7,18 @@ Everything a user needs is importable from here::
     W = ng.Tensor(rng.standard_normal((3, 2)), requires_grad=True, name="W2")
     C = ng.quadratic_cost(ng.sigmoid(ng.linear(X, W, b)), Y)
     C.backward()          # W.grad now holds ∂C/∂W
+
+``import nablagraph`` loads the tensor, the ops, the engine, the replay and ``nn``;
+drawing (``ng.viz``), checking (``ng.check``, ``ng.gradcheck`` …), files and data
+(``ng.io``, ``ng.save``, ``ng.data`` …) load on first use, see ``_LAZY`` below.
 """
 
-from nablagraph import _tensor, data, io, nn, reference, viz
+import importlib as _importlib
+import typing as _typing
+from types import ModuleType as _ModuleType
+
+from nablagraph import _tensor, nn
 from nablagraph import anomaly as _anomaly
-from nablagraph import checkpoints as checkpoints  # plugs fit's checkpoint files into nn.train
 from nablagraph import engine as _engine
 from nablagraph import factories as _factories
 from nablagraph import functional as _functional
@@ -34,15 +41,6 @@ from nablagraph.activations import (
     tanh_prime,
 )
 from nablagraph.anomaly import detect_anomaly, is_anomaly_enabled
-from nablagraph.check import (
-    BackpropReport,
-    GradcheckReport,
-    GradientComparison,
-    check_backprop,
-    compare_gradients,
-    gradcheck,
-    numerical_grad,
-)
 from nablagraph.diagnostics import Diagnostics, diagnostics
 from nablagraph.engine import grad
 from nablagraph.errors import (
@@ -119,10 +117,86 @@ from nablagraph.functional import (
     transpose,
     where,
 )
-from nablagraph.io import load, save
 from nablagraph.nn import SGD, Adam, fit
 from nablagraph.parallel import get_num_threads, set_num_threads
 from nablagraph.replay import CompiledStep, compile_step
+
+if _typing.TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDEs
+    from nablagraph import check as check
+    from nablagraph import checkpoints as checkpoints
+    from nablagraph import data as data
+    from nablagraph import files as files
+    from nablagraph import io as io
+    from nablagraph import loader as loader
+    from nablagraph import reference as reference
+    from nablagraph import viz as viz
+    from nablagraph.check import (
+        BackpropReport,
+        GradcheckReport,
+        GradientComparison,
+        check_backprop,
+        compare_gradients,
+        numerical_grad,
+    )
+    from nablagraph.check.gradcheck import gradcheck  # the function (mypy: not the submodule)
+    from nablagraph.io import load, save
+
+#: What ``import nablagraph`` leaves for later (PEP 562): each name, with the submodule
+#: that defines it ("" for a submodule itself), is imported on its first use — ``ng.viz``,
+#: ``from nablagraph import gradcheck``, ``import nablagraph.io`` — and is then an
+#: ordinary attribute.  Drawing (Graphviz), checking, files and data formats cost
+#: start-up time that training alone does not need.
+_LAZY = {
+    "check": "", "checkpoints": "", "data": "", "files": "", "io": "", "loader": "",
+    "reference": "", "viz": "",
+    "BackpropReport": "check", "GradcheckReport": "check", "GradientComparison": "check",
+    "check_backprop": "check", "compare_gradients": "check", "gradcheck": "check",
+    "numerical_grad": "check",
+    "load": "io", "save": "io",
+}
+
+
+def _load(module: str) -> _ModuleType:
+    return _importlib.import_module(f"nablagraph.{module}")
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a name of ``_LAZY`` on its first use and keep it as a module attribute."""
+    try:
+        where = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = _load(name) if not where else getattr(_load(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def _tensor_mimebundle(t: Tensor, include: _typing.Any = None, exclude: _typing.Any = None) -> dict[str, _typing.Any]:
+    """Jupyter's display of a tensor: :func:`nablagraph.viz.tensor_mimebundle`, loaded on first use."""
+    return dict(_load("viz").tensor_mimebundle(t, include, exclude))
+
+
+class _CheckpointsOnFirstUse:
+    """fit's checkpoint store until :mod:`nablagraph.checkpoints` is loaded.
+
+    The first checkpoint ``fit`` checks, writes or reads loads that module, which plugs
+    in its own store (:func:`nablagraph.nn.train.use_checkpoint_store`) for every later
+    call; this call is passed on to it.
+    """
+
+    def save(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
+        _load("checkpoints").SafetensorsCheckpoints.save(*args, **kwargs)
+
+    def resume(self, *args: _typing.Any, **kwargs: _typing.Any) -> int:
+        return int(_load("checkpoints").SafetensorsCheckpoints.resume(*args, **kwargs))
+
+    def check_target(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
+        _load("checkpoints").SafetensorsCheckpoints.check_target(*args, **kwargs)
+
 
 # The one hook from the tensor layer up to the layers above it (methods and operators,
 # backward, anomaly checks, Jupyter display): see nablagraph._tensor.connect.
@@ -130,8 +204,9 @@ _tensor.connect(
     functional=_functional,
     backward=_engine.backward,
     check_forward=_anomaly.check_forward,
-    display=viz.tensor_mimebundle,
+    display=_tensor_mimebundle,
 )
+nn.train.use_checkpoint_store(_CheckpointsOnFirstUse())  # until nablagraph.checkpoints plugs in its own
 
 # ng.tensor([1.0]) is the factory, as torch.tensor.  The module that held Tensor moved
 # to nablagraph._tensor (as PyTorch's did to torch._tensor); nablagraph.tensor remains a

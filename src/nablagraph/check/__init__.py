@@ -35,18 +35,51 @@ Examples
 True
 """
 
-from nablagraph.check.compare import compare_gradients
+import importlib as _importlib
+import typing as _typing
+
 from nablagraph.check.gradcheck import GradcheckReport, InputCheck, gradcheck, numerical_grad
-from nablagraph.check.report import (
-    GradientComparison,
-    LayerCheck,
-    PairError,
-    ParameterCheck,
-    RouteCost,
-    Tolerances,
-)
-from nablagraph.check.user_code import load_user_object
-from nablagraph.check.yours import BackpropReport, check_backprop
+
+if _typing.TYPE_CHECKING:  # what __getattr__ below loads on first use, for mypy and IDEs
+    from nablagraph.check.compare import compare_gradients
+    from nablagraph.check.report import (
+        GradientComparison,
+        LayerCheck,
+        PairError,
+        ParameterCheck,
+        RouteCost,
+        Tolerances,
+    )
+    from nablagraph.check.user_code import load_user_object
+    from nablagraph.check.yours import BackpropReport, check_backprop
+
+#: The names loaded on first use (PEP 562), by the module that defines them:
+#: ``gradcheck`` needs none of the three-way comparison's or ``check_backprop``'s modules.
+#: (``gradcheck`` itself is imported above, so that the name is the function, never the
+#: submodule of the same name.)
+_LAZY = {
+    "compare_gradients": "compare",
+    "GradientComparison": "report", "LayerCheck": "report", "PairError": "report",
+    "ParameterCheck": "report", "RouteCost": "report", "Tolerances": "report",
+    "load_user_object": "user_code",
+    "check_backprop": "yours", "BackpropReport": "yours",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a name of ``_LAZY`` on its first use and keep it as a module attribute."""
+    try:
+        where = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(_importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "numerical_grad", "gradcheck", "GradcheckReport", "InputCheck",

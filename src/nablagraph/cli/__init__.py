@@ -165,7 +165,8 @@ def _add_bench(sub: Any) -> None:
                        description="Time one gradient by backprop and by finite differences as the "
                        "number of parameters grows (a table and a log-log plot), and autodiff vs "
                        "the handwritten closed form. With --workloads: the W1–W5 training-step "
-                       "table against handwritten NumPy (and PyTorch when installed).")
+                       "table against handwritten NumPy (and PyTorch when installed). With --import: "
+                       "the start-up time of import nablagraph against import numpy.")
     p.add_argument("--hidden", default="4,16,64,256", help="hidden widths of [64, h, 10] networks (default 4,16,64,256)")
     p.add_argument("--repeats", type=_positive(int, "--repeats"), default=5, help="timing repeats (default 5)")
     p.add_argument("--plot", help="write the log-log plot to this image (.png, .svg, .pdf; needs matplotlib)")
@@ -182,6 +183,9 @@ def _add_bench(sub: Any) -> None:
                    "or not) or names such as default-1t,haswell-2t-sklearn")
     p.add_argument("--json", help="with --workloads: write medians, ratios and machine info to this .json file")
     p.add_argument("--markdown", help="with --workloads: write the Markdown table to this .md file")
+    p.add_argument("--import", dest="import_rounds", nargs="?", const=20, type=_positive(int, "--import"),
+                   metavar="ROUNDS", help="instead: time python -c pass, import numpy and import nablagraph, "
+                   "each in a fresh interpreter, median of ROUNDS interleaved rounds (default 20)")
     p.set_defaults(func=cmd_bench)
 
 

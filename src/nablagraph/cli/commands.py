@@ -20,9 +20,6 @@ from typing import Any
 import numpy as np
 
 import nablagraph as ng
-from nablagraph import data as ngdata
-from nablagraph import io as ngio
-from nablagraph.check import load_user_object
 from nablagraph.cli.outputs import (
     EXIT_FAILED,
     EXIT_OK,
@@ -46,9 +43,8 @@ from nablagraph.cli.outputs import (
 from nablagraph.errors import ConfigError
 from nablagraph.nn import Network
 from nablagraph.nn.module import ACTIVATION_NAMES, COST_NAMES, resolve_cost
-from nablagraph.tools import bench, bench_matrix
+from nablagraph.tools import bench
 from nablagraph.tools.plot import plot_history
-from nablagraph.viz import RasterTooLargeError
 
 
 # ----------------------------------------------------------------- helpers
@@ -92,16 +88,16 @@ def _seed(text: str) -> int:
 def _load_data(spec: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]:
     """``(X_train, Y_train, X_test, Y_test, description)`` for --data."""
     if spec == "xor":
-        X, Y = ngdata.xor()
+        X, Y = ng.data.xor()
         return X, Y, None, None, "XOR (4 examples)"
     if spec == "digits":
-        s = ngdata.digits(seed=seed)
+        s = ng.data.digits(seed=seed)
         return s.X_train, s.Y_train, s.X_test, s.Y_test, (
             f"handwritten digits ({len(s.X_train)} train / {len(s.X_test)} test, 8×8 images)"
         )
     if spec.startswith("mnist:"):
         images, labels = _mnist_files(spec)
-        X, y = ngdata.load_mnist_idx(images, labels)
+        X, y = ng.data.load_mnist_idx(images, labels)
         if len(X) < 2:
             raise CLIError(f"--data {spec}: the MNIST files hold {len(X)} example{'' if len(X) == 1 else 's'}; "
                            "at least 2 are needed (a sixth, at least one, is held out as the test set)")
@@ -165,7 +161,7 @@ def _targets_for(net: Network, Y: np.ndarray) -> np.ndarray:
             return Y
         if n_out == 1:
             return Y.reshape(-1, 1).astype(net.dtype)
-        return ngdata.one_hot(Y, n_out, dtype=net.dtype)
+        return ng.data.one_hot(Y, n_out, dtype=net.dtype)
     return Y
 
 
@@ -196,7 +192,7 @@ def _model(spec: str, args: argparse.Namespace) -> tuple[Network, str]:
                 raise CLIError(f"model file {spec} is a symbolic link that loops or leads nowhere")
             raise CLIError(f"model file {spec} does not exist")
         try:
-            return ngio.load(p), f"model {spec}"
+            return ng.io.load(p), f"model {spec}"
         except ConfigError as exc:
             # The library's remedy (build the model, call load_into) is Python, not an option here.
             why, api_remedy, _ = str(exc).partition("; build ")
@@ -356,7 +352,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if "--save" in outputs:
         target = outputs["--save"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        ngio.save(net, target)
+        ng.io.save(net, target)
         _say(f"saved the model to {args.save}")
     if "--history" in outputs:
         target = outputs["--history"]
@@ -385,7 +381,7 @@ def _check_backprop(args: argparse.Namespace) -> int:
     if cost.replace("-", "_") not in ("quadratic", "cross_entropy"):
         raise CLIError(f"--cost with --backprop must be quadratic or cross_entropy (sigmoid outputs), got {cost!r}")
     sizes = _sizes(args.sizes) if args.sizes is not None else None
-    impl = load_user_object(args.backprop)
+    impl = ng.check.load_user_object(args.backprop)
     if isinstance(impl, type) and sizes is None:
         raise CLIError(f"--backprop {args.backprop}: {impl.__name__} is a class; give --sizes (such as 3,4,2) "
                        f"to build it as {impl.__name__}(sizes)")
@@ -441,7 +437,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         d = draw(collapse)
         try:
             _replace_atomically(target, lambda tmp: ng.viz.render(d, tmp, format=fmt))
-        except RasterTooLargeError:
+        except ng.viz.RasterTooLargeError:  # ng.viz: loaded by the drawing above, not at start-up
             return False
         return True
 
@@ -482,6 +478,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for option, value in (("--runs", args.runs if args.runs != 1 else None), ("--settings", args.settings)):
         if value is not None and args.workloads is None:
             raise CLIError(f"{option} {value}: it repeats the --workloads table; add --workloads W1,W2,...")
+    if args.import_rounds is not None:
+        if args.workloads is not None or args.plot is not None:
+            raise CLIError("--import times the start-up alone; leave out --workloads and --plot")
+        bench.import_times(rounds=args.import_rounds, out=_say)
+        return EXIT_OK
     outputs = _plan_outputs(
         [("--plot", args.plot, PLOT_SUFFIXES, "plots"),
          ("--json", args.json, (".json",), "results"),
@@ -520,6 +521,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _bench_matrix(args: argparse.Namespace, names: list[str], outputs: dict[str, Path]) -> int:
     """``bench --workloads … --runs N --settings …``: the table under each setting, N runs."""
+    from nablagraph.tools import bench_matrix  # here: every nablagraph command imports this module
     chosen = ([bench_matrix.Setting("current")] if args.settings is None  # --runs alone
               else bench_matrix.choose_settings(args.settings))
     _say(f"{args.runs} run(s) of each of {len(chosen)} setting(s), each in a new process: "

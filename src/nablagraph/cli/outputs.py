@@ -7,7 +7,8 @@ writable.  Files are written atomically (:func:`_replace_atomically`).  While a 
 runs, SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`
 (:func:`_signals_interrupt`), so every cleanup runs.
 
-Imports: ``errors``, ``_memory``, ``viz.renderer``; matplotlib is only probed.
+Imports: ``errors``, ``_memory``, ``files``, ``viz.renderer`` (as ``ng.viz``, when an image is
+asked for); matplotlib is only probed.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import nablagraph as ng
 from nablagraph import files
 from nablagraph._memory import available_memory, format_bytes
 from nablagraph.errors import NablaGraphError
 from nablagraph.nn.module import parameter_bytes
-from nablagraph.viz.renderer import _require
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 128 + 15 = 143
@@ -186,7 +187,7 @@ def _needs_renderer(option: str, target: Path) -> None:
     if fmt in ("dot", "gv", "html"):  # text and the interactive page: no program needed
         return
     try:
-        _require(fmt)
+        ng.viz.renderer._require(fmt)  # ng.viz: Graphviz loads only for the commands that draw
     except NablaGraphError as exc:
         raise CLIError(f"{option} {target.name}: {str(exc).splitlines()[0]}") from None
 

@@ -12,7 +12,7 @@ measured in the same run.  Nothing here is asserted by the test suite except tha
 runs.
 
 Imports: the public package and :mod:`nablagraph.tools.plot`; PyTorch and threadpoolctl
-(optional) when a function asks for them.
+(optional) when a function asks for them, and ``subprocess`` in :func:`import_times`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import gc
 import itertools
 import os
 import platform
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -29,10 +30,10 @@ from typing import Any
 import numpy as np
 
 import nablagraph as ng
-from nablagraph import parallel, reference
+from nablagraph import parallel
 from nablagraph.tools.plot import plot_scaling
 
-__all__ = ["fd_vs_backprop", "median_time"]
+__all__ = ["fd_vs_backprop", "median_time", "import_times"]
 
 
 def median_time(fn: Callable[[], Any], repeats: int, number: int = 1) -> float:
@@ -76,7 +77,7 @@ def _one_width(
         ng.grad(net.cost(X, y), params)
 
     def closed() -> None:
-        reference.backprop(net, X, y)
+        ng.reference.backprop(net, X, y)
 
     number = max(1, int(2000 / (h + 10)))
     t_fwd, t_bp, t_cf = _interleaved([forward, backprop, closed], repeats, number)
@@ -467,3 +468,51 @@ def step_memory(name: str = "W3", dtype: str = "float64") -> dict[str, dict[str,
         tracemalloc.stop()
         result[label] = {"peak": float(peak - before), "retained": float(current - before)}
     return result
+
+
+#: What :func:`import_times` starts, each in a fresh interpreter: ``python -c <code>``.
+IMPORT_COMMANDS = {"python -c pass": "pass", "import numpy": "import numpy", "import nablagraph": "import nablagraph"}
+
+
+def import_times(rounds: int = 20, out: Callable[[str], None] = print) -> dict[str, list[float]]:
+    """Start-up wall time of Python, of ``import numpy`` and of ``import nablagraph``.
+
+    Each round runs ``python -c pass``, ``python -c "import numpy"`` and ``python -c
+    "import nablagraph"`` once, in turn (interleaved, so a busy machine slows all three
+    alike), after one warm-up round that also writes the bytecode caches.  The children
+    run with compiled bytecode as an installed package has it (``PYTHONDONTWRITEBYTECODE``
+    is removed from their environment).  nablagraph's own share is the median over the
+    rounds of :math:`t_\\text{nablagraph} - t_\\text{numpy}`.
+
+    Parameters
+    ----------
+    rounds : int
+        Timed rounds (the warm-up round is not counted); 10 or more for a median worth
+        quoting on a shared machine.
+    out : callable
+        Where the five lines of the report go (default ``print``).
+
+    Returns
+    -------
+    dict of str to list of float
+        The seconds of every round, by command (the keys of :data:`IMPORT_COMMANDS`),
+        and their differences under ``"nablagraph - numpy"``.
+    """
+    import subprocess  # here: every nablagraph command imports this module
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times: dict[str, list[float]] = {label: [] for label in IMPORT_COMMANDS}
+    for r in range(rounds + 1):
+        for label, code in IMPORT_COMMANDS.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            if r:  # round 0 is the warm-up
+                times[label].append(time.perf_counter() - t0)
+    times["nablagraph - numpy"] = [a - b for a, b in zip(times["import nablagraph"], times["import numpy"])]
+    unset = " (PYTHONDONTWRITEBYTECODE unset: compiled bytecode)" if len(env) < len(os.environ) else ""
+    out(f"start-up wall time, median (min–max) of {rounds} interleaved round{'s' * (rounds != 1)}, each a fresh "
+        f"{sys.executable} -c ...{unset}")
+    for label, ts in times.items():
+        name = "nablagraph − numpy" if label == "nablagraph - numpy" else label
+        out(f"  {name:<20} {np.median(ts) * 1e3:7.1f} ms  ({min(ts) * 1e3:.1f}–{max(ts) * 1e3:.1f})")
+    return times
