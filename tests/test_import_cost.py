@@ -167,6 +167,24 @@ def test_fit_checkpoints_work_before_nablagraph_checkpoints_is_loaded(tmp_path: 
     assert got == {"before": False, "after": True, "same": True, "moved": True}
 
 
+def test_a_store_of_the_users_own_is_kept_when_nablagraph_checkpoints_loads(tmp_path: Path) -> None:
+    got = _child(
+        "import json\nimport numpy as np\nimport nablagraph as ng\nfrom nablagraph.nn import train\n"
+        "calls = []\n"
+        "class Mine:\n"
+        "    def save(self, *a, **k): calls.append('save')\n"
+        "    def resume(self, *a, **k): calls.append('resume'); return 0\n"
+        "    def check_target(self, path): calls.append('check')\n"
+        "train.use_checkpoint_store(Mine())\n"
+        "ng.checkpoints  # loads the module, which plugs in its store only as a default\n"
+        "rng = np.random.default_rng(0)\nX, y = rng.standard_normal((8, 2)), rng.integers(0, 2, 8)\n"
+        f"ng.fit(ng.nn.Network([2, 3, 2], seed=1), X, y, 2, 4, verbose=False, checkpoint_every=1, checkpoint_path={str(tmp_path / 'c.st')!r})\n"
+        "print(json.dumps({'calls': calls, 'mine': type(train._checkpoint_store).__name__}))"
+    )
+    assert got == {"calls": ["check", "save", "save"], "mine": "Mine"}
+    assert not (tmp_path / "c.st").exists()
+
+
 def test_the_checkpoint_target_is_checked_before_the_module_is_loaded(tmp_path: Path) -> None:
     got = _child(
         "import json, sys\nimport numpy as np\nimport nablagraph as ng\ntry:\n"

@@ -206,7 +206,7 @@ _tensor.connect(
     check_forward=_anomaly.check_forward,
     display=_tensor_mimebundle,
 )
-nn.train.use_checkpoint_store(_CheckpointsOnFirstUse())  # until nablagraph.checkpoints plugs in its own
+nn.train.use_checkpoint_store(_CheckpointsOnFirstUse(), default=True)  # until nablagraph.checkpoints plugs in its own
 
 # ng.tensor([1.0]) is the factory, as torch.tensor.  The module that held Tensor moved
 # to nablagraph._tensor (as PyTorch's did to torch._tensor); nablagraph.tensor remains a

@@ -9,7 +9,9 @@ parameters, the RNG and the history, so the resumed run continues bit for bit.
 
 This module sits on the ``io`` floor, above ``nn``: it imports ``nn.train`` and
 ``io`` plainly, and plugs itself into ``fit`` through the one named hook
-:func:`nablagraph.nn.train.use_checkpoint_store` when the package is imported.
+:func:`nablagraph.nn.train.use_checkpoint_store` when it is loaded (at the first
+checkpoint ``fit`` writes or reads, or on ``ng.checkpoints``), unless a store of the
+user's own is plugged in.
 
 Imports: ``errors``, ``io``, ``nn.optim``, ``nn.module``, ``nn.train``.
 """
@@ -166,4 +168,4 @@ class SafetensorsCheckpoints:
         files.check_write_target(path, "fit: checkpoint_path")
 
 
-use_checkpoint_store(SafetensorsCheckpoints())
+use_checkpoint_store(SafetensorsCheckpoints(), default=True)

@@ -15,7 +15,7 @@ as tensors, and the epoch, the shuffling RNG's state, the history so far and the
 optimizer's counters as JSON metadata (never pickle).  A resumed run continues
 bit for bit where the uninterrupted one would be.  Files are the ``io`` floor's
 business, above this one: ``nablagraph.checkpoints`` plugs itself in through the named
-hook :func:`use_checkpoint_store` when the package is imported.
+hook :func:`use_checkpoint_store`, loaded at the first checkpoint.
 
 :func:`fit` runs as a few named steps.  Before the first step it checks the settings
 (:func:`_check_settings`), sets up the cost (:mod:`nablagraph.nn.objective`) and
@@ -125,17 +125,23 @@ class CheckpointStore(Protocol):
 
 
 _checkpoint_store: CheckpointStore | None = None
+_store_is_default = True
 
 
-def use_checkpoint_store(store: CheckpointStore) -> None:
+def use_checkpoint_store(store: CheckpointStore, *, default: bool = False) -> None:
     """Plug in the checkpoint files: the one hook by which ``nn`` reaches a floor above it.
 
-    :mod:`nablagraph.checkpoints` (on the ``io`` floor) calls it when the package is
-    imported; ``fit(checkpoint_every=..., resume_from=...)`` then writes and reads
-    checkpoints through ``store``.
+    ``fit(checkpoint_every=..., resume_from=...)`` writes and reads checkpoints through
+    ``store``.  nablagraph plugs in its own with ``default=True``: ``import nablagraph``
+    a stand-in that loads :mod:`nablagraph.checkpoints` (on the ``io`` floor) at the
+    first checkpoint, and that module its safetensors store when it loads.  A default
+    never replaces a store plugged in without it (a user's own).
     """
-    global _checkpoint_store
+    global _checkpoint_store, _store_is_default
+    if default and not _store_is_default:
+        return
     _checkpoint_store = store
+    _store_is_default = default
 
 
 def _checkpoints() -> CheckpointStore:
