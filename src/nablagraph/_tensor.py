@@ -270,7 +270,10 @@ class Tensor(_tensor_ops.TensorOps):
         name: str | None = None,
         dtype: Any = None,
     ) -> None:
-        arr = _to_array(data, dtype)
+        if type(data) is np.ndarray and dtype is None and data.dtype.kind in "fbiu":
+            arr = data  # (_to_array's answer for an array, without the call)
+        else:
+            arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
             raise DTypeError(
                 f"Tensor: requires_grad=True needs floating-point data, got {arr.dtype}"
