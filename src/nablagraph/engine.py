@@ -226,14 +226,20 @@ def _run(
             _check_versions(t, parents)
         op = t._op
         assert op is not None
-        needs = tuple([p.requires_grad for p in parents])
+        if len(parents) == 1:  # (an activation: no comprehensions)
+            p = parents[0]
+            needs: tuple[bool, ...] = (p.requires_grad,)
+            arrays: Any = (p._data,)
+        else:
+            needs = tuple([p.requires_grad for p in parents])
+            arrays = [p._data for p in parents]
         if create_graph:
             gs = op.vjp(ns, needs, g, t, *parents, *t._params)
         elif op.writes_into and capture is None:
-            gs = op.vjp(ns, needs, g, t._data, *[p._data for p in parents], *t._params,
-                        dest=_dests(parents, consumers))
+            gs = op.vjp(ns, needs, g, t._data, *arrays, *t._params, dest=_dests(parents, consumers))
         else:
-            gs = op.vjp(ns, needs, g, t._data, *[p._data for p in parents], *t._params)
+            gs = op.vjp(ns, needs, g, t._data, *arrays, *t._params)
+        del arrays
         for i, p in enumerate(parents):
             if not p.requires_grad:
                 continue
