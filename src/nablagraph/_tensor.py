@@ -270,7 +270,10 @@ class Tensor(_tensor_ops.TensorOps):
         name: str | None = None,
         dtype: Any = None,
     ) -> None:
-        arr = _to_array(data, dtype)
+        if type(data) is np.ndarray and dtype is None and data.dtype.kind in "fbiu":
+            arr = data  # (_to_array's answer for an array, without the call)
+        else:
+            arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind not in _FLOAT_KINDS:
             raise DTypeError(
                 f"Tensor: requires_grad=True needs floating-point data, got {arr.dtype}"
@@ -575,12 +578,30 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
     """Run ``op`` forward on the inputs' arrays and record it if a gradient is needed.
 
     ``inputs`` is a tuple of tensors (``(x,)`` for one input); ``params`` holds the
-    op's non-differentiable arguments (axes, shapes, constants).
+    op's non-differentiable arguments (axes, shapes, constants).  Every op of every
+    step comes here: ops of one to three inputs (nearly all) read their inputs'
+    arrays and flags without a comprehension, and each of the node's fields is
+    written once.
     """
     try:
         if type(inputs) is not tuple:
             raise AttributeError
-        arrays = [t._data for t in inputs]
+        n = len(inputs)
+        if n == 1:
+            x = inputs[0]
+            arrays: Any = (x._data,)
+            wanted = x.requires_grad
+        elif n == 2:
+            x, y = inputs
+            arrays = (x._data, y._data)
+            wanted = x.requires_grad or y.requires_grad
+        elif n == 3:
+            x, y, z = inputs
+            arrays = (x._data, y._data, z._data)
+            wanted = x.requires_grad or y.requires_grad or z.requires_grad
+        else:
+            arrays = [t._data for t in inputs]
+            wanted = any([t.requires_grad for t in inputs])
     except AttributeError:
         raise TypeError(
             f"apply({op.name}): inputs must be a tuple of Tensors, e.g. (x,) or (x, y); got "
@@ -596,7 +617,6 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
         raise op.input_error(inputs, params, exc) from None
     if type(out) is not np.ndarray:  # reductions give NumPy scalars; keep .data an array
         out = np.asarray(out)
-    # The node's fields are written once each (this runs for every op).
     t = _alloc(Tensor)
     t._data = out
     t._version = 0
@@ -608,13 +628,7 @@ def apply(op: Op, inputs: tuple[Tensor, ...], params: tuple[Any, ...] = ()) -> T
     t._gradbuf = None
     t._gradowner = None
     mode = _get_mode()
-    record = False
-    if mode & GRAD:
-        for p in inputs:
-            if p.requires_grad:
-                record = True
-                break
-    if record:
+    if wanted and mode & GRAD:
         t.requires_grad = True
         t._op = op
         t._parents = inputs

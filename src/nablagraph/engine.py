@@ -73,7 +73,9 @@ def _seed(root: Tensor, g: ArrayLike | None, create_graph: bool, what: str) -> A
                 f"output has shape {shape_text(root.shape)}; pass grad= with an array of that "
                 "shape (the v of vᵀJ), or reduce the output first, e.g. out.sum()"
             )
-        arr = np.ones_like(root._data)
+        data = root._data
+        arr = np.empty(data.shape, data.dtype)  # (np.ones is a Python function: two C calls)
+        arr.fill(1)
         return _new(arr) if create_graph else arr
     if isinstance(g, Tensor):
         if g.shape != root.shape:
@@ -91,20 +93,13 @@ def _seed(root: Tensor, g: ArrayLike | None, create_graph: bool, what: str) -> A
     return _new(arr) if create_graph else arr
 
 
-def schedule(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[Tensor, int]]:
-    """The backward schedule of the graph below ``roots``, shared by backward and replay.
+def _consumers(roots: Sequence[Tensor]) -> dict[Tensor, int]:
+    """For each tensor below ``roots`` that requires a gradient, how many recorded ops
+    consume it (the roots included, with 0 unless another root consumes them).
 
-    Returns ``(order, consumers)``: every tensor that requires a gradient and is
-    reachable from the roots through such tensors, in the order the backward pass
-    processes them, and for each the number of recorded ops that consume it.  A tensor
-    comes after all its consumers (Kahn's algorithm; the ready tensors are kept on a
-    stack, so the order is fixed by the graph alone).  Both passes are iterative.
-
-    :func:`backward` and :func:`grad` run the VJPs in this order, and
-    :class:`~nablagraph.replay.CompiledStep` records its plan from it, which is why a
-    replayed step adds every gradient contribution in the order the engine does.
+    An explicit stack, no recursion; a graph freed by an earlier ``backward()`` raises
+    :class:`~nablagraph.errors.GraphError` here, before any gradient is computed.
     """
-    # Pass 1: count the consumers of every tensor that requires a gradient.
     consumers: dict[Tensor, int] = {}
     stack: list[Tensor] = []
     for r in roots:
@@ -127,12 +122,34 @@ def schedule(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[Tensor, int]]:
                     stack.append(p)
                 else:
                     consumers[p] = n + 1
+    return consumers
 
+
+def _ready_roots(roots: Sequence[Tensor], consumers: dict[Tensor, int]) -> list[Tensor]:
+    """The first ready stack of Kahn's algorithm: the roots no other root consumes."""
+    return [r for r in dict.fromkeys(roots) if consumers[r] == 0]
+
+
+def schedule(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[Tensor, int]]:
+    """The backward schedule of the graph below ``roots``, shared by backward and replay.
+
+    Returns ``(order, consumers)``: every tensor that requires a gradient and is
+    reachable from the roots through such tensors, in the order the backward pass
+    processes them, and for each the number of recorded ops that consume it.  A tensor
+    comes after all its consumers (Kahn's algorithm; the ready tensors are kept on a
+    stack, so the order is fixed by the graph alone).  Both passes are iterative.
+
+    :func:`backward` and :func:`grad` process the tensors in this order (they run
+    the same Kahn's loop, interleaved with the VJPs, see :func:`_run`), and
+    :class:`~nablagraph.replay.CompiledStep` records its plan from it, which is why a
+    replayed step adds every gradient contribution in the order the engine does.
+    """
+    consumers = _consumers(roots)
     # Pass 2: a tensor is ready once every consumer has been processed.
     left = consumers.copy()
     order: list[Tensor] = []
     push = order.append
-    ready = [r for r in dict.fromkeys(roots) if consumers[r] == 0]
+    ready = _ready_roots(roots, consumers)
     while ready:
         t = ready.pop()
         push(t)
@@ -155,48 +172,101 @@ def _run(
 ) -> tuple[list[Tensor], dict[Tensor, int]]:
     """Send the seeds' gradients through the graph in the :func:`schedule` order.
 
-    Each tensor's total gradient is popped from ``grads`` when its turn comes (so its
-    memory goes as soon as it has been used), its hooks run, then its op's VJP sends
-    one gradient to each parent; a parent used twice receives the sum.  With
-    ``capture`` (``grad()``) the gradients of the captured tensors are kept there and
-    no ``.grad`` is written.  Returns the schedule, for :func:`_free` (the caller frees
-    the graph, with no reference to its tensors left on this frame).
+    One walk counts the consumers (:func:`_consumers`); then Kahn's loop of
+    :func:`schedule` runs here with the VJPs inside it, so the graph is walked once
+    more, not twice, and in exactly :func:`schedule`'s order (the same ready stack,
+    pushed in the same order).  Each tensor's total gradient is popped from ``grads``
+    when its turn comes (so its memory goes as soon as it has been used), its hooks
+    run, then its op's VJP sends one gradient to each parent; a parent used twice
+    receives the sum.  An ordinary pass calls the VJP on the inputs' arrays directly
+    (with ``dest=`` buffers for ops that write into them, :func:`_dests`), and a
+    leaf whose VJP wrote its gradient into its kept buffer takes it as ``.grad``
+    without :func:`_accumulate`.  With ``capture`` (``grad()``) the gradients of the
+    captured tensors are kept there and no ``.grad`` is written.  Returns the order
+    and the consumer counts, for :func:`_free` (the caller frees the graph, with no
+    reference to its tensors left on this frame).
     """
-    order, consumers = schedule(roots)
+    consumers = _consumers(roots)
     grads: dict[Tensor, Any] = {}
     for r, s in zip(roots, seeds):
         grads[r] = grads[r] + s if r in grads else s
     clock = _t._clock  # anything changed in place since a node's stamp is checked
     anomaly = _get_mode() & ANOMALY
-    pop = grads.pop
-    for t in order:
+    ns = _F if create_graph else RAW
+    left = consumers.copy()
+    order: list[Tensor] = []
+    ready = _ready_roots(roots, consumers)
+    pop, done, push = grads.pop, order.append, ready.append
+    while ready:
+        t = ready.pop()
+        done(t)
         g = pop(t, None)
         parents = t._parents
-        if g is not None:
-            if t._hooks:
-                g = _run_hooks(t, g, create_graph)
-            if capture is not None and t in capture:
+        if g is None:  # no gradient reached t; its parents still count it as done
+            if parents is not None:
+                _release(parents, left, push)
+            continue
+        if t._hooks:
+            g = _run_hooks(t, g, create_graph)
+        if capture is not None:
+            if t in capture:
                 capture[t] = g
-            if parents is None:  # a leaf
-                if capture is None:
-                    _accumulate(t, g, create_graph)
-                continue
-            if t._retain and capture is None:
+        elif parents is None:  # a leaf: the VJP may have written g into its kept buffer
+            # (no local may hold the kept buffer: _accumulate counts its references)
+            if g is t._gradbuf and g is not None and t.grad is None and not create_graph:
+                t._gradbuf = None
+                t.grad = _new(g)
+            else:
                 _accumulate(t, g, create_graph)
-            if clock > t._stamp:
-                _check_versions(t, parents)
-            gs = _vjp(t, g, parents, consumers, create_graph, capture)
-            for i, gp in enumerate(gs):
-                p = parents[i]
-                if gp is None or not p.requires_grad:
-                    continue
+        elif t._retain:
+            _accumulate(t, g, create_graph)
+        if parents is None:
+            continue
+        if clock > t._stamp:
+            _check_versions(t, parents)
+        op = t._op
+        assert op is not None
+        if len(parents) == 1:  # (an activation: no comprehensions)
+            p = parents[0]
+            needs: tuple[bool, ...] = (p.requires_grad,)
+            arrays: Any = (p._data,)
+        else:
+            needs = tuple([p.requires_grad for p in parents])
+            arrays = [p._data for p in parents]
+        if create_graph:
+            gs = op.vjp(ns, needs, g, t, *parents, *t._params)
+        elif op.writes_into and capture is None:
+            gs = op.vjp(ns, needs, g, t._data, *arrays, *t._params, dest=_dests(parents, consumers))
+        else:
+            gs = op.vjp(ns, needs, g, t._data, *arrays, *t._params)
+        del arrays
+        for i, p in enumerate(parents):
+            if not p.requires_grad:
+                continue
+            gp = gs[i]
+            if gp is not None:
                 if gp.shape != p._data.shape:
                     gp = _unbroadcast(create_graph, gp, p, t, i)
                 if anomaly:
                     check_backward(t, i, gp)
                 prev = pop(p, None)
                 grads[p] = gp if prev is None else prev + gp
+            n = left[p] - 1
+            left[p] = n
+            if n == 0:
+                push(p)
     return order, consumers
+
+
+def _release(parents: tuple[Tensor, ...], left: dict[Tensor, int],
+             push: Callable[[Tensor], None]) -> None:
+    """Kahn's step for a node no gradient reached: one consumer less for each parent."""
+    for p in parents:
+        if p.requires_grad:
+            n = left[p] - 1
+            left[p] = n
+            if n == 0:
+                push(p)
 
 
 def _free(order: list[Tensor], consumers: dict[Tensor, int], roots: tuple[Tensor, ...],
@@ -211,36 +281,19 @@ def _free(order: list[Tensor], consumers: dict[Tensor, int], roots: tuple[Tensor
             t._params = ()
 
 
-def _vjp(
-    t: Tensor, g: Any, parents: tuple[Tensor, ...], consumers: dict[Tensor, int],
-    create_graph: bool, capture: dict[Tensor, Any] | None,
-) -> Sequence[Any]:
-    """Run ``t``'s VJP on its gradient ``g``: one gradient (or ``None``) per parent.
-
-    Without ``create_graph`` it works on arrays, and a leaf's only gradient may be
-    written straight into the buffer kept for it; with it, on tensors, through
-    :mod:`nablagraph.functional`, so the backward pass is recorded."""
-    op = t._op
-    assert op is not None
-    needs = tuple([p.requires_grad for p in parents])
-    if create_graph:
-        gs = op.vjp(_F, needs, g, t, *parents, *t._params)
-    elif op.writes_into and capture is None:
-        # _dest, with its first test inlined: most parents are not kept-buffer leaves
-        dest = tuple([None if p._gradbuf is None else _dest(p, consumers) for p in parents])
-        gs = op.vjp(RAW, needs, g, t._data, *[p._data for p in parents], *t._params, dest=dest)
-    else:
-        gs = op.vjp(RAW, needs, g, t._data, *[p._data for p in parents], *t._params)
-    return gs
-
-
-def _dest(p: Tensor, consumers: dict[Tensor, int]) -> np.ndarray | None:
-    """Where a VJP may write ``p``'s gradient: the buffer kept for it, if ``p`` is a leaf
-    whose only consumer is this op (replay decides the same from the same
-    :func:`schedule`) and :func:`~nablagraph._tensor.reusable_grad_buffer` allows it."""
-    if p._gradbuf is None or p._op is not None or consumers.get(p) != 1:
-        return None
-    return reusable_grad_buffer(p)
+def _dests(parents: tuple[Tensor, ...], consumers: dict[Tensor, int]
+           ) -> tuple[np.ndarray | None, ...]:
+    """Where an op that writes into buffers (``writes_into``) may put each input's
+    gradient: the buffer kept for it, if the input is a leaf whose only consumer is
+    this op (replay decides the same from the same :func:`schedule`) and
+    :func:`~nablagraph.gradbuf.reusable_grad_buffer` allows it; else ``None``."""
+    dest: list[np.ndarray | None] = []
+    for p in parents:
+        if p._gradbuf is None or p._op is not None or consumers.get(p) != 1:
+            dest.append(None)  # most inputs are not kept-buffer leaves: no call
+        else:
+            dest.append(reusable_grad_buffer(p))
+    return tuple(dest)
 
 
 def _check_versions(t: Tensor, parents: tuple[Tensor, ...]) -> None:
@@ -364,7 +417,10 @@ def backward(
         )
     retain = create_graph if retain_graph is None else retain_graph
     seed = _seed(root, grad, create_graph, "backward")
-    order, consumers = _in_mode(create_graph, _run, [root], [seed], create_graph, None)
+    if create_graph:
+        order, consumers = _in_mode(True, _run, [root], [seed], True, None)
+    else:  # (_in_mode's other case, without its call)
+        order, consumers = _run([root], [seed], False, None)
     if not retain:
         _free(order, consumers, (root,), keep_shape)
 

@@ -108,6 +108,8 @@ def linear(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None) -> Te
     ``bias`` is ``b^l`` with shape ``(n_out,)``.  Its VJP gives BP3 and BP4 directly:
     ``∂C/∂b = Σ_m δ_m``, ``∂C/∂W = δᵀ a^{l-1}``, and ``∂C/∂x = δ W``.
     """
+    if type(x) is Tensor and type(weight) is Tensor and type(bias) is Tensor:
+        return apply(_ops.LINEAR, (x, weight, bias))  # a layer's step: nothing to convert
     x, w = _pair(x, weight)
     if bias is None:
         return apply(_ops.LINEAR, (x, w))
@@ -320,7 +322,7 @@ def sigmoid(z: ArrayLike) -> Tensor:
     >>> ng.sigmoid(ng.Tensor([0.0])).data
     array([0.5])
     """
-    return apply(_ops.SIGMOID, (_t(z),))
+    return apply(_ops.SIGMOID, (z if isinstance(z, Tensor) else Tensor(z),))  # (_t, inlined)
 
 
 def tanh(z: ArrayLike) -> Tensor:
@@ -382,6 +384,8 @@ def identity(z: ArrayLike) -> Tensor:
 
 # --------------------------------------------------------------------- costs
 def _targets(y: ArrayLike, a: Tensor) -> Tensor:
+    if type(y) is np.ndarray and y.dtype == a.dtype and y.dtype.kind == "f":
+        return Tensor(y)  # a training batch: wrapped as it is (astype would not copy)
     if isinstance(y, Tensor):
         if not y.requires_grad and y.dtype != a.dtype and a.dtype.kind == "f":
             return Tensor(y.data.astype(a.dtype))
@@ -406,7 +410,7 @@ def quadratic_cost(a: ArrayLike, y: ArrayLike) -> Tensor:
     >>> ng.quadratic_cost(ng.Tensor([[1.0, 0.0]]), [[0.0, 0.0]]).item()
     0.5
     """
-    at = _t(a)
+    at = a if isinstance(a, Tensor) else Tensor(a)
     return apply(_ops.QUADRATIC, (at, _targets(y, at)))
 
 

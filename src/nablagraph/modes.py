@@ -291,6 +291,18 @@ class scope:  # noqa: N801 - used like a function
     def __exit__(self, *exc: object) -> None:
         self.stack.pop()
 
+    @staticmethod
+    def labels() -> list[Any]:
+        """The calling thread's stack of open labels, innermost last.
+
+        For a hot path that opens a block by hand (``labels.append(label)``, then
+        ``labels.pop()`` in a ``finally``): one call instead of the three of ``with``.
+        """
+        stack: list[Any] | None = _scopes.__dict__.get("stack")
+        if stack is None:
+            stack = _scopes.stack = []
+        return stack
+
 
 def current_scope() -> Any:
     """The label of the innermost open :class:`scope` block of this thread, or ``None``."""

@@ -240,15 +240,21 @@ class Dense(Module):
     def forward_z(self, a_prev: ArrayLike) -> tuple[Tensor, Tensor]:
         """Return ``(z, a)`` for this layer."""
         x = a_prev if isinstance(a_prev, Tensor) else Tensor(np.asarray(a_prev))
-        if x.ndim == 0 or x.shape[-1] != self.n_in:
+        shape = x.shape  # (read once: a property)
+        if not shape or shape[-1] != self.n_in:
             raise ShapeError(
                 f"Dense{'' if self.index is None else f' layer {self.index}'}: input of shape "
-                f"{x.shape} has {x.shape[-1] if x.ndim else 0} features, expected {self.n_in} "
+                f"{shape} has {shape[-1] if shape else 0} features, expected {self.n_in} "
                 f"(rows are examples: shape (M, {self.n_in}))"
             )
-        with scope(self):
+        # `with scope(self)`, written out: every layer of every step runs it
+        labels = scope.labels()
+        labels.append(self)
+        try:
             z = F.linear(x, self.W, self.b)
             a = self.activation(z)
+        finally:
+            labels.pop()
         return z, a
 
     def forward(self, a_prev: ArrayLike) -> Tensor:

@@ -248,17 +248,19 @@ class Network(Sequential):
             x = Tensor(X)  # the training loop's batches: no checks, no copy
         else:
             x = Tensor(np.asarray(as_numeric_array(X, "Network", "input"), dtype=self.dtype))
-        if x.ndim == 1 and self.sizes[0] != 1 and x.shape[0] == self.sizes[0]:
+        shape = x.shape  # (read once: a property)
+        n_in = self.sizes[0]
+        if len(shape) == 1 and n_in != 1 and shape[0] == n_in:
             raise ShapeError(
-                f"Network: got a 1-D input of shape {x.shape}; batches are rows, so pass "
-                f"X.reshape(1, {self.sizes[0]}) for one example"
+                f"Network: got a 1-D input of shape {shape}; batches are rows, so pass "
+                f"X.reshape(1, {n_in}) for one example"
             )
-        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+        if len(shape) != 2 or shape[1] != n_in:
             raise ShapeError(
-                f"Network: input has shape {x.shape} but the network expects "
-                f"(M, {self.sizes[0]}) (sizes[0] = {self.sizes[0]}, one example per row)"
+                f"Network: input has shape {shape} but the network expects "
+                f"(M, {n_in}) (sizes[0] = {n_in}, one example per row)"
             )
-        if x.shape[0] == 0:
+        if shape[0] == 0:
             raise ShapeError("Network: the batch is empty (0 rows)")
         return x
 
@@ -287,9 +289,10 @@ class Network(Sequential):
     def cost_from_trace(self, tr: Trace, Y: ArrayLike) -> Tensor:
         """The cost ``C`` from a trace (fused with the output activation where stable)."""
         L = self.L
-        zL, aL = tr.zs[L], tr.activations[L]
-        out_layer = self.layers[-1]
-        with scope(out_layer):
+        return self._cost(tr.zs[L], tr.activations[L], Y)
+
+    def _cost(self, zL: Tensor, aL: Tensor, Y: ArrayLike) -> Tensor:
+        with scope(self.layers[-1]):
             if self.cost_name == "cross_entropy":
                 if self.output_activation != "softmax":
                     raise ConfigError(
@@ -306,9 +309,16 @@ class Network(Sequential):
             return F.quadratic_cost(aL, Y)
 
     def cost(self, X: ArrayLike, Y: ArrayLike) -> Tensor:
-        """``C = (1/M) Σ_m C_m`` for the batch ``(X, Y)``."""
-        _, tr = self.forward_trace(X)
-        return self.cost_from_trace(tr, Y)
+        """``C = (1/M) Σ_m C_m`` for the batch ``(X, Y)``.
+
+        The forward pass of :meth:`forward_trace` without the :class:`Trace` (every
+        training step runs it): the same layers, checks and nodes.
+        """
+        a = z = self._input(X)
+        for layer in self.layers:
+            assert isinstance(layer, Dense) and layer.index is not None
+            z, a = layer.forward_z(a)
+        return self._cost(z, a, Y)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Class indices (argmax of ``a^L``), or 0/1 for a single output neuron."""

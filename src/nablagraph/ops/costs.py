@@ -24,6 +24,11 @@ __all__ = [
 
 
 def _check_targets(op: str, a: np.ndarray, y: np.ndarray) -> None:
+    _check_shapes(op, a, y)
+    _check_finite(op, y)
+
+
+def _check_shapes(op: str, a: np.ndarray, y: np.ndarray) -> None:
     if a.shape != y.shape:
         hint = ""
         if a.size == y.size:
@@ -32,7 +37,6 @@ def _check_targets(op: str, a: np.ndarray, y: np.ndarray) -> None:
             f"{op}: outputs have shape {shape_text(a.shape)} but targets have shape "
             f"{shape_text(y.shape)}; they must be equal (no broadcasting in costs){hint}"
         )
-    _check_finite(op, y)
 
 
 def _first_index(mask: np.ndarray) -> str:
@@ -60,9 +64,12 @@ def _check_finite(op: str, y: np.ndarray) -> None:
 
 
 def _quadratic_forward(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    _check_targets("quadratic_cost", a, y)
+    _check_shapes("quadratic_cost", a, y)
     d = a - y
-    return np.asarray(0.5 * np.vdot(d, d) / _batch_size(a), dtype=d.dtype)
+    c = 0.5 * np.vdot(d, d) / _batch_size(a)
+    if not isfinite(c):  # NaN or infinite targets always make it so: only then look
+        _check_finite("quadratic_cost", y)
+    return np.asarray(c, dtype=d.dtype)
 
 
 def _quadratic_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, a: Any, y: Any) -> tuple[Any, ...]:

@@ -132,7 +132,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     t = np.negative(x)  # small: one call, without the helper's ~1 µs
     if not isinstance(t, np.ndarray):  # a 0-d input gives a NumPy scalar, not a buffer
         t = np.asarray(t)
-    _sigmoid_of_negative(t)
+    # _sigmoid_of_negative(t), written out (every sigmoid of every eager step runs it)
+    if t.size and _max(t, axis=None) > _EXP_SAFE.get(t.dtype, 10.0):
+        with np.errstate(over="ignore"):
+            np.exp(t, out=t)
+    else:
+        np.exp(t, out=t)
+    t += 1
+    np.reciprocal(t, out=t)
     return t
 
 
@@ -163,9 +170,11 @@ def _sigmoid_vjp(F: Any, needs: tuple[bool, ...], g: Any, out: Any, x: Any) -> t
     # σ'(z) = σ(z)(1 − σ(z)), multiplied into g. With arrays, in one buffer (the same
     # products, so the same bits, as g * (out * (1 − out))); with tensors, recorded.
     if F is RAW and type(g) is np.ndarray and g.ndim and g.shape == out.shape and g.dtype == out.dtype:
-        t = np.empty_like(out)
-        if t.size < PARALLEL_MIN:
-            _sigmoid_grad_into(t, g, out)  # small: one call, without the helper's cost
+        t = np.empty(out.shape, out.dtype)  # (empty_like goes through a Python dispatcher)
+        if t.size < PARALLEL_MIN:  # small: _sigmoid_grad_into written out, no helper
+            np.subtract(1, out, out=t)
+            t *= out
+            np.multiply(g, t, out=t)
         else:
             _blockwise(_sigmoid_grad_into, t, g, out)
         return (t,)
