@@ -255,8 +255,16 @@ def test_the_last_resort_handler_gives_one_line(
 
 
 # ------------------------------------------------------------------ signals
+def _default_sigint() -> None:
+    # A shell starts a background job (`pytest … &`) with SIGINT ignored, and children
+    # inherit that: Python then installs no KeyboardInterrupt handler, as it should
+    # not. The child of a signal test gets the default, as from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for(proc: subprocess.Popen[str], ready: object, timeout: float = 120) -> None:
@@ -352,7 +360,7 @@ raise SystemExit(main())
 @pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_signal_during_start_up_is_one_line(tmp_path: Path, sig: str, code: int) -> None:
     proc = subprocess.run([sys.executable, "-c", _BOMB.format(sig=sig)], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+                          timeout=120, cwd=tmp_path, preexec_fn=_default_sigint)
     assert proc.returncode == code, proc.stderr
     assert proc.stderr.strip() == f"nablagraph: interrupted ({sig}) while starting; nothing was written"
     assert list(tmp_path.iterdir()) == []
