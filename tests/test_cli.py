@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,15 @@ def test_train_saves_model_history_and_plot_then_check_and_graph_use_it(tmp_path
     assert proc.returncode == 0, proc.stderr
     svg = (tmp_path / "g.svg").read_text()
     assert "W2" in svg and "W3" in svg and "δ" in svg
+
+
+def test_a_demo_too_short_to_learn_says_why_it_failed(tmp_path: Path) -> None:
+    proc = run("demo", "--out", str(tmp_path / "out"), "--epochs", "1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Result: PASSED" in proc.stdout  # the gradients are proved; the accuracy is short
+    last = proc.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"result: FAILED: test accuracy 8\d\.\d\d% is under the 90% a trained network reaches "
+                        r"\(after 1 epoch; the default is 30\)", last), last
 
 
 def test_extensions_in_capitals_choose_the_same_formats(tmp_path: Path) -> None:
