@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nablagraph.ops.registry import RAW, defop
-from nablagraph.parallel import PARALLEL_MIN, blocks, kernel_key
+from nablagraph.parallel import PARALLEL_MIN, block_size, blocks, kernel_key
 
 __all__ = [
     "ABS", "CAST", "CLIP", "EXP", "LEAKY_RELU", "LOG", "LOG_SOFTMAX", "MAXIMUM", "RELU", "SIGMOID",
@@ -115,7 +115,7 @@ def _blockwise(kernel: Callable[..., None], t: np.ndarray, *args: np.ndarray) ->
     if t.size >= PARALLEL_MIN and t.flags.c_contiguous and all(a.flags.c_contiguous for a in args):
         tf, fs = t.reshape(-1), [a.reshape(-1) for a in args]
         blocks(lambda k, a, b: kernel(tf[a:b], *(f[a:b] for f in fs)), tf.size,
-               key=kernel_key(kernel.__name__.strip("_"), t.dtype))
+               key=kernel_key(kernel.__name__.strip("_"), t.dtype), block=block_size(t.dtype))
     else:
         kernel(t, *args)
 
