@@ -132,14 +132,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     t = np.negative(x)  # small: one call, without the helper's ~1 µs
     if not isinstance(t, np.ndarray):  # a 0-d input gives a NumPy scalar, not a buffer
         t = np.asarray(t)
-    # _sigmoid_of_negative(t), written out (every sigmoid of every eager step runs it)
-    if t.size and _max(t, axis=None) > _EXP_SAFE.get(t.dtype, 10.0):
-        with np.errstate(over="ignore"):
-            np.exp(t, out=t)
-    else:
-        np.exp(t, out=t)
-    t += 1
-    np.reciprocal(t, out=t)
+    _sigmoid_of_negative(t)
     return t
 
 
