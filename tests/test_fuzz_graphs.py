@@ -209,43 +209,34 @@ class _Builder:
     def op_log_softmax(self) -> bool:
         return self._axis_unary("log_softmax", F.log_softmax)
 
-    def _reduce(self, name: str) -> bool:
-        i = self.pick()
+    def _reduce(self, name: str, f: Any, ok: Any = None) -> bool:
+        i = self.pick(ok) if ok is not None else self.pick()
         if i is None:
             return False
         nd = self.g.values[i].ndim
         axis = self.draw(st.one_of(st.none(), hnp.valid_tuple_axes(nd),
                                    st.integers(-nd, nd - 1) if nd else st.none()))
         keep = self.draw(st.booleans())
-        f = F.sum if name == "sum" else F.mean
         return self.add(f"{name}({i}, axis={axis}, keepdims={keep})",
                         lambda e: f(e[i], axis, keep), (i,))
 
     def op_sum(self) -> bool:
-        return self._reduce("sum")
+        return self._reduce("sum", F.sum)
 
     def op_mean(self) -> bool:
-        return self._reduce("mean")
+        return self._reduce("mean", F.mean)
 
-    def _extreme(self, name: str) -> bool:
+    @staticmethod
+    def _apart(v: np.ndarray) -> bool:
         # Only nodes whose values are all KINK_GAP apart: no ties, and perturbations never
         # change which entry is the extreme.
-        i = self.pick(lambda v: v.size < 2 or bool(np.all(np.diff(np.sort(v.ravel())) >= KINK_GAP)))
-        if i is None:
-            return False
-        nd = self.g.values[i].ndim
-        axis = self.draw(st.one_of(st.none(), hnp.valid_tuple_axes(nd),
-                                   st.integers(-nd, nd - 1) if nd else st.none()))
-        keep = self.draw(st.booleans())
-        f = F.max if name == "max" else F.min
-        return self.add(f"{name}({i}, axis={axis}, keepdims={keep})",
-                        lambda e: f(e[i], axis, keep), (i,))
+        return v.size < 2 or bool(np.all(np.diff(np.sort(v.ravel())) >= KINK_GAP))
 
     def op_max(self) -> bool:
-        return self._extreme("max")
+        return self._reduce("max", F.max, self._apart)
 
     def op_min(self) -> bool:
-        return self._extreme("min")
+        return self._reduce("min", F.min, self._apart)
 
     def op_cast(self) -> bool:
         return self._unary("cast", lambda t: t.astype(np.float64))  # astype always records
